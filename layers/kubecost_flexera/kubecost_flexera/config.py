@@ -1,0 +1,322 @@
+"""Configuration from environment variables, parsed once and validated.
+
+Variable names and defaults are the Go exporter's (``reference-exporter.md`` §2), so a migration is copy and paste.
+Unlike the Go program every value is validated up front (defect D20): a bad value fails the invocation at once with
+one message that names every offending variable, the value given and what is allowed. Secrets are never read
+from the environment, only the ARNs of the Secrets Manager secrets that hold them.
+
+Each concern has its own loader, so a function validates exactly what it uses: ``export_day`` loads Kubecost,
+CSV and storage settings; ``upload`` loads Flexera and storage settings; ``plan`` loads everything.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from kubecost_flexera.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+T = TypeVar("T")
+
+SHARDS: Final = ("NAM", "EU", "AU", "DEV")
+COST_SOURCES: Final = ("kubecost", "opencost")
+AGGREGATE_CHAINS: Final[Mapping[str, str]] = {
+    "namespace": "cluster,namespace",
+    "controller": "cluster,namespace,controllerKind,controller",
+    "node": "cluster,namespace,controllerKind,controller,node",
+    "pod": "cluster,namespace,controllerKind,controller,node,pod",
+}
+BILL_CONNECT_PREFIX: Final = "cbi-oi-kubecost"
+# Go's strconv.ParseBool, which caarlos0/env uses for the reference exporter's booleans.
+_GO_TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_GO_FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+_CURRENCY_RE: Final = re.compile(r"^[A-Z]{3}$")
+_SOURCE_RE: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_ORG_RE: Final = re.compile(r"^[0-9]+$")
+_BUCKET_RE: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$")
+MAX_REQUEST_TIMEOUT_MINUTES: Final = 15  # a Lambda invocation cannot outlive 15 minutes
+
+
+class _Env:
+    """Reads variables and collects every problem, so one error lists them all."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str:
+        # An empty value counts as unset, as in the Go exporter (the Helm chart sets every variable, often to "").
+        return self._environ.get(name, "").strip()
+
+    def _parse(self, name: str, default: T, parse: Callable[[str], T], allowed: str) -> T:
+        value = self.raw(name)
+        if not value:
+            return default
+        try:
+            return parse(value)
+        except ValueError:
+            self.problems.append(f"{name}={value!r} is invalid: allowed {allowed}")
+            return default
+
+    def string(self, name: str, default: str = "") -> str:
+        return self.raw(name) or default
+
+    def required(self, name: str, pattern: re.Pattern[str], allowed: str) -> str:
+        value = self.raw(name)
+        if not value:
+            self.problems.append(f"{name} is required: {allowed}")
+        elif not pattern.match(value):
+            self.problems.append(f"{name}={value!r} is invalid: allowed {allowed}")
+        return value
+
+    def optional(self, name: str, pattern: re.Pattern[str], allowed: str) -> str | None:
+        value = self.raw(name)
+        if value and not pattern.match(value):
+            self.problems.append(f"{name}={value!r} is invalid: allowed {allowed}")
+        return value or None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        return self._parse(name, default, _parse_go_bool, "true or false (also 1/0, t/f, TRUE/FALSE, True/False)")
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        return self._parse(name, default, lambda v: _in_range(int(v), low, high), f"an integer from {low} to {high}")
+
+    def number(self, name: str, default: float) -> float:
+        return self._parse(name, default, _finite_float, "a finite decimal number such as 1.0 or 0.85")
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...], *, fold_case: bool = False) -> str:
+        value = self.raw(name) or default
+        candidate = value.lower() if fold_case else value
+        if candidate not in allowed:
+            self.problems.append(f"{name}={value!r} is invalid: allowed {', '.join(allowed)}")
+            return default
+        return candidate
+
+    def url(self, name: str, default: str, *, bare_host_scheme: str | None) -> str:
+        value = self.raw(name) or default
+        try:
+            return normalise_base_url(value, bare_host_scheme=bare_host_scheme)
+        except ValueError as exc:
+            self.problems.append(f"{name}={value!r} is invalid: {exc}")
+            return value
+
+    def check(self, what: str) -> None:
+        if self.problems:
+            raise ConfigurationError(f"Invalid {what} configuration: " + "; ".join(self.problems))
+
+
+def _parse_go_bool(value: str) -> bool:
+    if value in _GO_TRUE:
+        return True
+    if value in _GO_FALSE:
+        return False
+    raise ValueError(value)
+
+
+def _in_range(value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ValueError(value)
+    return value
+
+
+def _finite_float(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
+
+
+def normalise_base_url(value: str, *, bare_host_scheme: str | None) -> str:
+    """Returns ``scheme://host[:port][/path]`` without a trailing slash.
+
+    ``bare_host_scheme`` is the scheme assumed for a value without one (``http`` for ``KUBECOST_HOST``, as the Go
+    exporter always used plain HTTP); ``None`` requires an explicit scheme.
+    """
+    if "://" not in value:
+        if bare_host_scheme is None:
+            raise ValueError("allowed an absolute URL such as https://host[:port]")
+        value = f"{bare_host_scheme}://{value}"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("allowed schemes are http and https")
+    if not parts.hostname or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("allowed host[:port] or http(s)://host[:port][/path], no credentials, query or fragment")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ValueError("the port must be a number from 1 to 65535") from exc
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+@dataclass(frozen=True)
+class KubecostSettings:
+    """How to query the Allocation API and shape the CSV rows (``export_day``)."""
+
+    base_url: str
+    api_path: str
+    config_base_url: str
+    config_api_path: str
+    cost_source: Literal["kubecost", "opencost"]
+    aggregation: str
+    idle: bool
+    idle_by_node: bool
+    share_idle: bool
+    share_namespaces: str
+    share_tenancy_costs: bool
+    multiplier: float
+    page_size: int
+    max_file_rows: int
+    default_currency: str
+    override_pod_labels: bool
+    request_timeout_seconds: float
+    secret_arn: str | None
+    ca_bundle: str | None
+
+    @property
+    def aggregate_chain(self) -> str:
+        return AGGREGATE_CHAINS[self.aggregation]
+
+
+@dataclass(frozen=True)
+class FlexeraSettings:
+    """Where and as whom to upload (``upload``)."""
+
+    org_id: str
+    bill_connect_id: str
+    shard: str
+    create_bill_connect: bool
+    vendor_name: str
+    secret_arn: str
+    endpoint_url: str | None
+    request_timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where day files and state live in S3."""
+
+    bucket: str
+    source: str
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """How the plan chooses the days and months."""
+
+    include_previous_month: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything, for the plan function, which validates the whole configuration before the workflow starts."""
+
+    kubecost: KubecostSettings
+    flexera: FlexeraSettings
+    storage: StorageSettings
+    plan: PlanSettings
+
+
+def _timeout_seconds(env: _Env) -> float:
+    minutes = env.integer("REQUEST_TIMEOUT", 5, 1, MAX_REQUEST_TIMEOUT_MINUTES)
+    return float(minutes * 60)
+
+
+def _read_kubecost(env: _Env) -> KubecostSettings:
+    base_url = env.url("KUBECOST_HOST", "localhost:9090", bare_host_scheme="http")
+    api_path = env.string("KUBECOST_API_PATH", "/model/")
+    cost_source = env.choice("COST_SOURCE", "kubecost", COST_SOURCES, fold_case=True)
+    config_host = env.raw("KUBECOST_CONFIG_HOST")
+    return KubecostSettings(
+        base_url=base_url,
+        api_path=api_path,
+        config_base_url=env.url("KUBECOST_CONFIG_HOST", "", bare_host_scheme="http") if config_host else base_url,
+        config_api_path=env.string("KUBECOST_CONFIG_API_PATH", api_path),
+        cost_source="opencost" if cost_source == "opencost" else "kubecost",
+        aggregation=env.choice("AGGREGATION", "pod", tuple(AGGREGATE_CHAINS), fold_case=True),
+        idle=env.boolean("IDLE", True),
+        idle_by_node=env.boolean("IDLE_BY_NODE", False),
+        share_idle=env.boolean("SHARE_IDLE", False),
+        share_namespaces=env.string("SHARE_NAMESPACES", "kube-system,cadvisor"),
+        share_tenancy_costs=env.boolean("SHARE_TENANCY_COSTS", True),
+        multiplier=env.number("MULTIPLIER", 1.0),
+        page_size=env.integer("PAGE_SIZE", 500, 1, 100_000),
+        max_file_rows=env.integer("MAX_FILE_ROWS", 1_000_000, 1, 100_000_000),
+        default_currency=env.optional("DEFAULT_CURRENCY", _CURRENCY_RE, "an ISO 4217 code such as USD") or "USD",
+        override_pod_labels=env.boolean("OVERRIDE_POD_LABELS", True),
+        request_timeout_seconds=_timeout_seconds(env),
+        secret_arn=env.optional("KUBECOST_SECRET_ARN", _ARN_RE, "a Secrets Manager secret ARN"),
+        ca_bundle=env.raw("KUBECOST_CA_BUNDLE") or None,
+    )
+
+
+def _read_flexera(env: _Env) -> FlexeraSettings:
+    create = env.boolean("CREATE_BILL_CONNECT_IF_NOT_EXIST", False)
+    bill_connect_id = env.raw("BILL_CONNECT_ID")
+    if not bill_connect_id:
+        env.problems.append("BILL_CONNECT_ID is required: the Flexera bill connect id, e.g. cbi-oi-kubecost-1")
+    elif create and not bill_connect_id.startswith(BILL_CONNECT_PREFIX):
+        env.problems.append(
+            f"BILL_CONNECT_ID={bill_connect_id!r} is invalid: with CREATE_BILL_CONNECT_IF_NOT_EXIST=true it must "
+            f"start with {BILL_CONNECT_PREFIX!r}, e.g. cbi-oi-kubecost-1"
+        )
+    endpoint = env.raw("FLEXERA_ENDPOINT_URL")
+    return FlexeraSettings(
+        org_id=env.required("ORG_ID", _ORG_RE, "the numeric Flexera organization id"),
+        bill_connect_id=bill_connect_id,
+        shard=env.choice("SHARD", "NAM", SHARDS),
+        create_bill_connect=create,
+        vendor_name=env.string("VENDOR_NAME", "Kubecost"),
+        secret_arn=env.required("FLEXERA_SECRET_ARN", _ARN_RE, "the ARN of the Secrets Manager secret"),
+        endpoint_url=env.url("FLEXERA_ENDPOINT_URL", "", bare_host_scheme=None) if endpoint else None,
+        request_timeout_seconds=_timeout_seconds(env),
+    )
+
+
+def _read_storage(env: _Env) -> StorageSettings:
+    return StorageSettings(
+        bucket=env.required("BUCKET_NAME", _BUCKET_RE, "an S3 bucket name"),
+        source=env.optional("SOURCE_NAME", _SOURCE_RE, "lower-case letters, digits and '-'") or "default",
+    )
+
+
+def _read_plan(env: _Env) -> PlanSettings:
+    return PlanSettings(include_previous_month=env.boolean("INCLUDE_PREVIOUS_MONTH", True))
+
+
+def _load(environ: Mapping[str, str], what: str, read: Callable[[_Env], T]) -> T:
+    env = _Env(environ)
+    result = read(env)
+    env.check(what)
+    return result
+
+
+def load_kubecost(environ: Mapping[str, str]) -> KubecostSettings:
+    return _load(environ, "Kubecost", _read_kubecost)
+
+
+def load_flexera(environ: Mapping[str, str]) -> FlexeraSettings:
+    return _load(environ, "Flexera", _read_flexera)
+
+
+def load_storage(environ: Mapping[str, str]) -> StorageSettings:
+    return _load(environ, "storage", _read_storage)
+
+
+def load_plan(environ: Mapping[str, str]) -> PlanSettings:
+    return _load(environ, "plan", _read_plan)
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """The whole configuration; one error lists every problem in every section."""
+
+    def read(env: _Env) -> Settings:
+        return Settings(_read_kubecost(env), _read_flexera(env), _read_storage(env), _read_plan(env))
+
+    return _load(environ, "exporter", read)

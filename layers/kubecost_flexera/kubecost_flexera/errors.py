@@ -1,0 +1,70 @@
+"""Typed errors of the exporter.
+
+Each class name is a stable contract: a Lambda function error carries it as ``errorType`` and the state machine's
+``Retry`` and ``Catch`` match it by name (``statemachine/export.asl.json``). Rename one only together with the
+definition. Messages must never contain a secret.
+"""
+
+from __future__ import annotations
+
+
+class ExporterError(Exception):
+    """Base class of every error the exporter raises on purpose."""
+
+
+# --- Not retryable: the input or the configuration is wrong; retrying cannot help. ---
+
+
+class ConfigurationError(ExporterError):
+    """An environment variable or a secret is missing or invalid. The message names each variable."""
+
+
+class InvalidRequest(ExporterError):
+    """The event given to a function is malformed. The message names the field and what is allowed."""
+
+
+class ConcurrentExecution(ExporterError):
+    """Another execution of the workflow is running; starting a second one could commit a month twice."""
+
+
+class KubecostRejected(ExporterError):
+    """Kubecost answered, but refused the query (HTTP 4xx, JSON ``code`` other than 200, undecodable body)."""
+
+
+class FlexeraAuthError(ExporterError):
+    """Flexera refused the credentials or the token (HTTP 401/403)."""
+
+
+class FlexeraRejected(ExporterError):
+    """Flexera refused a request for a reason a retry cannot fix (4xx other than 401/403/429, bad answer)."""
+
+
+class LimitExceeded(ExporterError):
+    """A month exceeds a documented Flexera limit (file size, file count); refused before any call."""
+
+
+class UploadFailed(ExporterError):
+    """At least one month could not be uploaded; raised after every month was tried, so the workflow fails."""
+
+
+class ExportFailed(ExporterError):
+    """At least one day could not be exported; raised at the end of the workflow so that it fails and alarms."""
+
+
+# --- Retryable: a transient fault; the state machine retries with backoff. ---
+
+
+class KubecostUnavailable(ExporterError):
+    """Kubecost could not be reached or answered 5xx / 504 after the client's own bounded retries."""
+
+
+class FlexeraUnavailable(ExporterError):
+    """Flexera could not be reached or answered 5xx after the client's own bounded retries."""
+
+
+class FlexeraThrottled(ExporterError):
+    """Flexera answered 429 (the 120-second cool-off between bill uploads); the state machine waits, not Lambda."""
+
+    def __init__(self, message: str, retry_after_seconds: int = 120) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
