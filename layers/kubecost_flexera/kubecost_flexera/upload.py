@@ -1,0 +1,240 @@
+"""The monthly upload: which months go to Flexera, whether they changed, and the bill-upload run for each.
+
+A Flexera commit replaces the whole billing period (``flexera-api.md`` §3.7), so a month is always sent whole, from
+the parts its day manifests name (never a bucket listing). The rules (``reference-exporter.md`` §7, the contracts):
+
+- The current month (month of the plan's *today*) is uploaded with whatever days have manifests; any other month
+  only when every one of its days has one, otherwise it is reported ``skipped-incomplete`` (D14: visible, not
+  silent).
+- A month whose parts (key and ETag) are those of its last commit is ``skipped-unchanged`` unless forced (D22).
+- Flexera's documented limits are checked before any call (:class:`LimitExceeded`).
+- A dry run reports what would be uploaded and calls nothing at Flexera, not even the token service.
+- Months go in ascending order, files by day and part (D13). Every month is tried; a failure is recorded for that
+  month only, and :func:`raise_for_failures` turns the results into the workflow's outcome afterwards.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Final, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from kubecost_flexera.errors import ExporterError, FlexeraThrottled, LimitExceeded, UploadFailed
+from kubecost_flexera.observability import logger, tracer
+from kubecost_flexera.storage import UploadState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from kubecost_flexera.flexera import FlexeraClient
+    from kubecost_flexera.storage import PartInfo, Storage
+
+# Flexera's defaults (flexera-api.md §3.5). Whether "MB" means 10^6 or 2^20 bytes is undocumented: the smaller
+# reading is enforced, so a file we accept is within the limit either way.
+MAX_FILE_BYTES: Final = 1000 * 1000 * 1000
+MAX_FILES_PER_UPLOAD: Final = 500
+
+MonthStatus = Literal["committed", "skipped-unchanged", "skipped-incomplete", "dry-run", "failed"]
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    dry_run: bool = False
+    force_upload: bool = False
+
+
+@dataclass(frozen=True)
+class MonthContent:
+    """What the day manifests of a month name, in upload order (day, then part)."""
+
+    month: str
+    parts: tuple[PartInfo, ...]
+    missing_days: tuple[date, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(part.size for part in self.parts)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over the sorted (key, ETag) pairs: equal exactly when the month would send the same bytes."""
+        pairs = sorted((part.key, part.etag) for part in self.parts)
+        return hashlib.sha256(json.dumps(pairs, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class MonthResult:
+    month: str
+    status: MonthStatus
+    files: int = 0
+    bytes: int = 0
+    bill_upload_id: str | None = None
+    error: str | None = None
+    # The typed error of a failed month, for raise_for_failures; not part of the JSON result.
+    exception: Exception | None = field(default=None, compare=False, repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "month": self.month,
+            "status": self.status,
+            "billUploadId": self.bill_upload_id,
+            "files": self.files,
+            "bytes": self.bytes,
+            "error": self.error,
+        }
+
+
+def parse_month(month: str) -> date:
+    """The first day of a ``YYYY-MM`` month; ValueError when it is not one."""
+    if len(month) != 7 or month[4] != "-":
+        raise ValueError(month)
+    return date(int(month[:4]), int(month[5:]), 1)
+
+
+def month_days(month: str, today: date) -> list[date]:
+    """The days whose manifests make up the month: all of them, or up to *today* in the current month."""
+    first = parse_month(month)
+    last = calendar.monthrange(first.year, first.month)[1]
+    if (first.year, first.month) == (today.year, today.month):
+        last = today.day
+    return [first.replace(day=day) for day in range(1, last + 1)]
+
+
+def read_month(storage: Storage, month: str, today: date) -> MonthContent:
+    parts: list[PartInfo] = []
+    missing: list[date] = []
+    for day in month_days(month, today):
+        manifest = storage.read_day_manifest(day)
+        if manifest is None:
+            missing.append(day)
+        else:
+            parts.extend(manifest.parts)
+    return MonthContent(month, tuple(parts), tuple(missing))
+
+
+def is_current_month(month: str, today: date) -> bool:
+    return month == f"{today:%Y-%m}"
+
+
+def check_limits(content: MonthContent) -> None:
+    if len(content.parts) > MAX_FILES_PER_UPLOAD:
+        raise LimitExceeded(
+            f"{content.month} has {len(content.parts)} files; Flexera accepts at most {MAX_FILES_PER_UPLOAD} per "
+            "bill upload: raise MAX_FILE_ROWS so days have fewer parts"
+        )
+    too_big = [part.file_name for part in content.parts if part.size > MAX_FILE_BYTES]
+    if too_big:
+        raise LimitExceeded(
+            f"{content.month}: {', '.join(too_big)} exceed Flexera's {MAX_FILE_BYTES // 1_000_000} MB per file: "
+            "lower MAX_FILE_ROWS so days are split into smaller parts"
+        )
+
+
+class MonthUploader:
+    """Uploads the months of one run. The Flexera client is made on the first month that needs it."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        connect: Callable[[], FlexeraClient],
+        *,
+        today: date,
+        options: UploadOptions,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._storage = storage
+        self._connect = connect
+        self._client: FlexeraClient | None = None
+        self._today = today
+        self._options = options
+        self._now = now
+
+    def run(self, months: Sequence[str]) -> list[MonthResult]:
+        """Every month, in ascending order, each with its result; one month's failure does not stop the others."""
+        results = []
+        for month in sorted(months):
+            logger.append_keys(month=month)
+            try:
+                results.append(self.month(month))
+            finally:
+                logger.remove_keys(["month"])
+        return results
+
+    @tracer.capture_method(capture_response=False)
+    def month(self, month: str) -> MonthResult:
+        content = read_month(self._storage, month, self._today)
+        current = is_current_month(month, self._today)
+        if not content.parts or (content.missing_days and not current):
+            logger.warning(
+                "Month skipped: days without an export",
+                missing_days=[day.isoformat() for day in content.missing_days],
+                current_month=current,
+            )
+            return MonthResult(month, "skipped-incomplete", len(content.parts), content.bytes)
+        previous = self._storage.read_upload_state(month)
+        if previous is not None and previous.fingerprint == content.fingerprint and not self._options.force_upload:
+            logger.info("Month skipped: unchanged since its last commit", bill_upload_id=previous.bill_upload_id)
+            return MonthResult(month, "skipped-unchanged", len(content.parts), content.bytes, previous.bill_upload_id)
+        try:
+            check_limits(content)
+            if self._options.dry_run:
+                logger.info("Dry run: month would be uploaded", files=[part.file_name for part in content.parts])
+                return MonthResult(month, "dry-run", len(content.parts), content.bytes)
+            return self._upload(content)
+        except (ExporterError, BotoCoreError, ClientError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.error("Month failed", error=error)
+            return MonthResult(month, "failed", len(content.parts), content.bytes, error=error, exception=exc)
+
+    def _upload(self, content: MonthContent) -> MonthResult:
+        client = self._client_for_run()
+        client.ensure_bill_connect_once()
+        upload_id = client.create_bill_upload(content.month)
+        logger.info("Bill upload created", bill_upload_id=upload_id, files=len(content.parts), bytes=content.bytes)
+        try:
+            for part in content.parts:
+                client.upload_file(upload_id, part.file_name, part.size, partial(self._storage.open_part, part))
+            client.commit(upload_id)
+        except BaseException:
+            client.abort(upload_id)
+            raise
+        self._storage.write_upload_state(
+            UploadState(
+                month=content.month,
+                fingerprint=content.fingerprint,
+                bill_upload_id=upload_id,
+                committed_at=self._now().isoformat(),
+                files=tuple(part.file_name for part in content.parts),
+            )
+        )
+        logger.info("Month committed", bill_upload_id=upload_id, files=len(content.parts), bytes=content.bytes)
+        return MonthResult(content.month, "committed", len(content.parts), content.bytes, upload_id)
+
+    def _client_for_run(self) -> FlexeraClient:
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+
+def raise_for_failures(results: Sequence[MonthResult]) -> None:
+    """The run's outcome once every month was tried.
+
+    Throttling wins: after the cool-off a new attempt can succeed, and the state machine retries only
+    :class:`FlexeraThrottled` (committed months are then skipped as unchanged). Any other failure raises
+    :class:`UploadFailed` naming every failed month and its error.
+    """
+    failed = [result for result in results if result.status == "failed"]
+    if not failed:
+        return
+    summary = "; ".join(f"{result.month}: {result.error}" for result in failed)
+    throttled = [result.exception for result in failed if isinstance(result.exception, FlexeraThrottled)]
+    if throttled:
+        wait = max(exc.retry_after_seconds for exc in throttled)
+        raise FlexeraThrottled(f"Flexera throttled the upload; retry after {wait} s. Failed months: {summary}", wait)
+    raise UploadFailed(f"{len(failed)} month(s) failed: {summary}")
