@@ -1,0 +1,98 @@
+"""Which days a run exports and which months it uploads: the reference exporter's rule, in UTC, from one clock reading.
+
+The rule is ``reference-exporter.md`` §3 as intended, not as the Go code computes it:
+
+- *yesterday* is the day before *today*; the invoice months are the month of *yesterday* and, when
+  ``INCLUDE_PREVIOUS_MONTH`` is on, the month before it;
+- the days are every date from the 1st of the earliest invoice month up to and including *today*, keeping only
+  dates inside an invoice month (so on the 1st of a month *today* itself is not exported);
+- months are derived from the 1st of a month, never by subtracting a month from an arbitrary date: Go's
+  ``AddDate(0, -1, 0)`` normalises Mar 31 minus one month to Mar 3 and skipped the real previous month or its first
+  days (defects D8 and D9);
+- *today* is the UTC date of a single clock reading taken at the start of the run (defect D7: the Go program used the
+  container's time zone and read the clock again at several points).
+
+A backfill replaces the schedule's window with an explicit range of days; its months are the months the range
+touches. Days are ``date`` objects; months are ``"YYYY-MM"`` strings, the form the workflow's JSON and Flexera's
+billing periods use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Final
+
+from kubecost_flexera.errors import InvalidRequest
+
+MAX_BACKFILL_DAYS: Final = 366
+_ONE_DAY: Final = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days to export (ascending) and the invoice months to upload (ascending) of one run."""
+
+    today: date
+    days: tuple[date, ...]
+    months: tuple[str, ...]
+
+
+def utc_today(now: datetime) -> date:
+    """The UTC calendar date of a clock reading; a naive reading is refused because its zone would be a guess."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("the clock reading must carry a time zone")
+    return now.astimezone(UTC).date()
+
+
+def month_of(day: date) -> str:
+    return f"{day:%Y-%m}"
+
+
+def first_of_month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_before(first: date) -> date:
+    """The 1st of the month before the month that starts on ``first``."""
+    return first_of_month(first - _ONE_DAY)
+
+
+def scheduled_window(today: date, *, include_previous_month: bool) -> Window:
+    """The days and months a scheduled run on ``today`` covers (``reference-exporter.md`` §3)."""
+    yesterday_month = first_of_month(today - _ONE_DAY)
+    earliest = month_before(yesterday_month) if include_previous_month else yesterday_month
+    # The invoice months are contiguous and end with yesterday's month, so "dates inside an invoice month" are the
+    # dates up to the last day of yesterday's month, or up to today when today is still in that month.
+    next_month = (yesterday_month + timedelta(days=31)).replace(day=1)
+    last = min(today, next_month - _ONE_DAY)
+    days = _date_range(earliest, last)
+    months = (month_of(earliest), month_of(yesterday_month)) if include_previous_month else (month_of(earliest),)
+    return Window(today=today, days=days, months=months)
+
+
+def backfill_window(start: date, end: date, *, today: date) -> Window:
+    """The days ``start`` to ``end`` inclusive and the months they touch, after checking the range.
+
+    Raises ``InvalidRequest`` naming ``start`` or ``end`` when the range is reversed, reaches past ``today`` or is
+    longer than ``MAX_BACKFILL_DAYS``.
+    """
+    if start > end:
+        raise InvalidRequest(f"start={start.isoformat()} is after end={end.isoformat()}: allowed start <= end")
+    if end > today:
+        raise InvalidRequest(
+            f"end={end.isoformat()} is after today ({today.isoformat()}): allowed an end date not after today"
+        )
+    length = (end - start).days + 1
+    if length > MAX_BACKFILL_DAYS:
+        raise InvalidRequest(
+            f"start={start.isoformat()} to end={end.isoformat()} spans {length} days: "
+            f"allowed at most {MAX_BACKFILL_DAYS} days"
+        )
+    days = _date_range(start, end)
+    months = tuple(sorted({month_of(day) for day in days}))
+    return Window(today=today, days=days, months=months)
+
+
+def _date_range(first: date, last: date) -> tuple[date, ...]:
+    return tuple(first + timedelta(days=offset) for offset in range((last - first).days + 1))
