@@ -1,0 +1,205 @@
+"""The plan's request validation, window choice, concurrency guard and output shape (pure; no AWS, no clock)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from kubecost_flexera.calendar import Window, scheduled_window
+from kubecost_flexera.errors import ConcurrentExecution, InvalidRequest
+from kubecost_flexera.plan import (
+    Plan,
+    PlanRequest,
+    choose_window,
+    parse_plan_event,
+    parse_request,
+    refuse_concurrent,
+)
+
+CLOCK_TODAY = date(2025, 7, 15)
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:export:run-1"
+SCHEDULED_EVENT: dict[str, Any] = {
+    "version": "0",
+    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "2025-07-15T03:00:00Z",
+    "region": "us-east-1",
+    "resources": ["arn:aws:events:us-east-1:123456789012:rule/export"],
+    "detail": {},
+}
+
+
+@pytest.mark.parametrize("request_", [{}, {"source": "schedule"}, SCHEDULED_EVENT], ids=["empty", "schedule", "rule"])
+def test_scheduled_requests_use_the_clock_and_default_options(request_: dict[str, Any]) -> None:
+    # Given any of the scheduled forms
+    # When it is parsed
+    # Then the clock decides the date and no option is set
+    assert parse_request(request_) == PlanRequest()
+
+
+def test_manual_request_carries_every_field() -> None:
+    # Given a manual request with every field
+    request = {"today": "2025-07-10", "start": "2025-06-01", "end": "2025-06-30", "dry_run": True, "force_upload": True}
+    # When it is parsed
+    parsed = parse_request(request)
+    # Then each field is typed
+    assert parsed == PlanRequest(
+        today=date(2025, 7, 10), start=date(2025, 6, 1), end=date(2025, 6, 30), dry_run=True, force_upload=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        ([], "must be a JSON object"),
+        ("today", "must be a JSON object"),
+        ({"todya": "2025-07-01"}, r"Unknown field\(s\) 'todya' in the request: allowed fields are today, start"),
+        ({"dryRun": True}, r"Unknown field\(s\) 'dryRun'"),
+        ({"today": "2025-7-1"}, r"today='2025-7-1' is invalid: allowed a calendar date as a string YYYY-MM-DD"),
+        ({"today": "2025-02-30"}, r"today='2025-02-30' is invalid"),
+        ({"today": 20250701}, r"today=20250701 is invalid"),
+        ({"today": None}, r"today=None is invalid"),
+        ({"start": "2025-07-01"}, "end is missing"),
+        ({"end": "2025-07-01"}, "start is missing"),
+        ({"dry_run": "true"}, r"dry_run='true' is invalid: allowed true or false"),
+        ({"force_upload": 1}, r"force_upload=1 is invalid: allowed true or false"),
+        ({"source": "manual"}, r"source='manual' .* allowed exactly \{\"source\": \"schedule\"\}"),
+        ({"source": "schedule", "dry_run": True}, "allowed exactly"),
+        ({**SCHEDULED_EVENT, "detail-type": "Object Created"}, "allowed only an EventBridge 'Scheduled Event'"),
+        ({**SCHEDULED_EVENT, "source": "aws.s3"}, "allowed only an EventBridge 'Scheduled Event'"),
+        ({**SCHEDULED_EVENT, "today": "2025-07-01"}, r"Unknown field\(s\) 'today' in the EventBridge scheduled event"),
+    ],
+)
+def test_malformed_request_is_refused_naming_the_field(request_: object, message: str) -> None:
+    # Given a request outside the accepted forms
+    # When it is parsed
+    # Then InvalidRequest names the field and what is allowed
+    with pytest.raises(InvalidRequest, match=message):
+        parse_request(request_)
+
+
+def test_plan_event_carries_the_request_and_execution_id() -> None:
+    # Given the state machine's plan event
+    # When it is parsed
+    parsed = parse_plan_event({"request": {"dry_run": True}, "executionId": EXECUTION})
+    # Then the request and the execution id are separated
+    assert parsed.request == PlanRequest(dry_run=True)
+    assert parsed.execution_id == EXECUTION
+
+
+def test_plan_event_without_execution_id_is_accepted() -> None:
+    # Given a direct invocation without an execution id
+    # When it is parsed
+    # Then the execution id is None
+    assert parse_plan_event({"request": {}}).execution_id is None
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({}, "has no field 'request'"),
+        ({"today": "2025-07-01"}, r"Unknown field\(s\) 'today' in the plan event"),
+        ({"request": {}, "executionId": 5}, "executionId=5 is invalid"),
+        ({"request": {}, "executionId": ""}, "executionId='' is invalid"),
+        ({"request": {"bogus": 1}}, r"Unknown field\(s\) 'bogus' in the request"),
+        (None, "must be a JSON object with the fields request, executionId"),
+    ],
+)
+def test_malformed_plan_event_is_refused(event: object, message: str) -> None:
+    # Given a malformed plan event
+    # When it is parsed
+    # Then InvalidRequest names the problem
+    with pytest.raises(InvalidRequest, match=message):
+        parse_plan_event(event)
+
+
+@pytest.mark.parametrize("include_previous_month", [True, False])
+def test_unpinned_request_uses_the_scheduled_window_of_the_clock(include_previous_month: bool) -> None:
+    # Given a scheduled request
+    # When the window is chosen
+    window = choose_window(PlanRequest(), clock_today=CLOCK_TODAY, include_previous_month=include_previous_month)
+    # Then it is the scheduled window of the clock's date
+    assert window == scheduled_window(CLOCK_TODAY, include_previous_month=include_previous_month)
+
+
+def test_pinned_today_replaces_the_clock() -> None:
+    # Given a request pinned to the 1st of a month
+    request = PlanRequest(today=date(2025, 7, 1))
+    # When the window is chosen
+    window = choose_window(request, clock_today=CLOCK_TODAY, include_previous_month=False)
+    # Then it is that day's window: June only, today not exported
+    assert window.today == date(2025, 7, 1)
+    assert window.months == ("2025-06",)
+    assert window.days[-1] == date(2025, 6, 30)
+
+
+def test_pinned_today_after_the_clock_is_refused() -> None:
+    # Given a request pinned to tomorrow
+    request = PlanRequest(today=date(2025, 7, 16))
+    # When the window is chosen
+    # Then it is refused
+    with pytest.raises(InvalidRequest, match="today=2025-07-16 is invalid: allowed a date not after"):
+        choose_window(request, clock_today=CLOCK_TODAY, include_previous_month=True)
+
+
+def test_backfill_ignores_include_previous_month_and_keeps_today() -> None:
+    # Given a backfill of a past range
+    request = PlanRequest(start=date(2025, 1, 30), end=date(2025, 2, 2))
+    # When the window is chosen
+    window = choose_window(request, clock_today=CLOCK_TODAY, include_previous_month=True)
+    # Then exactly the range is planned, with the clock's date as today (the current month of the upload rule)
+    assert window.days == (date(2025, 1, 30), date(2025, 1, 31), date(2025, 2, 1), date(2025, 2, 2))
+    assert window.months == ("2025-01", "2025-02")
+    assert window.today == CLOCK_TODAY
+
+
+def test_backfill_past_a_pinned_today_is_refused() -> None:
+    # Given a backfill whose end lies after the pinned today
+    request = PlanRequest(today=date(2025, 7, 1), start=date(2025, 6, 20), end=date(2025, 7, 2))
+    # When the window is chosen
+    # Then it is refused, naming end
+    with pytest.raises(InvalidRequest, match="end=2025-07-02 is after today"):
+        choose_window(request, clock_today=CLOCK_TODAY, include_previous_month=True)
+
+
+def test_no_other_running_execution_is_accepted() -> None:
+    # Given only this execution is running
+    # When the guard runs
+    # Then nothing is raised
+    refuse_concurrent([EXECUTION], EXECUTION)
+
+
+def test_another_running_execution_is_refused_and_named() -> None:
+    # Given another execution is running
+    other = EXECUTION.replace("run-1", "run-0")
+    # When the guard runs
+    # Then ConcurrentExecution names it
+    with pytest.raises(ConcurrentExecution, match="run-0"):
+        refuse_concurrent([EXECUTION, other], EXECUTION)
+
+
+def test_any_running_execution_is_refused_without_an_execution_id() -> None:
+    # Given a direct invocation (no execution id) while an execution runs
+    # When the guard runs
+    # Then it is refused
+    with pytest.raises(ConcurrentExecution):
+        refuse_concurrent([EXECUTION], None)
+
+
+def test_plan_output_follows_the_workflow_contract() -> None:
+    # Given a plan
+    window = Window(today=date(2025, 7, 2), days=(date(2025, 6, 30), date(2025, 7, 1)), months=("2025-06", "2025-07"))
+    plan = Plan(window=window, currency="EUR", dry_run=True, force_upload=False)
+    # When it is rendered
+    # Then the output has the contract's camelCase shape
+    assert plan.to_output() == {
+        "today": "2025-07-02",
+        "days": ["2025-06-30", "2025-07-01"],
+        "months": ["2025-06", "2025-07"],
+        "currency": "EUR",
+        "options": {"dryRun": True, "forceUpload": False},
+    }
