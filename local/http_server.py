@@ -124,7 +124,10 @@ class EmulatorServer:
     def start(self) -> Self:
         self._httpd = ThreadingHTTPServer((self._host, self._port), _make_handler(self))
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=type(self).__name__, daemon=True)
+        # A short poll interval: stop() waits for the serving loop to notice, and tests start one server each.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name=type(self).__name__, daemon=True
+        )
         self._thread.start()
         return self
 
