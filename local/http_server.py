@@ -164,6 +164,9 @@ class EmulatorServer:
 def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body are separate writes; with Nagle's algorithm the body waits for the client's delayed
+        # ACK of the headers, about 40 ms per kept-alive request.
+        disable_nagle_algorithm = True
 
         def _handle(self) -> None:
             split = urlsplit(self.path)
