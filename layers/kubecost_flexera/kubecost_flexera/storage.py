@@ -2,28 +2,63 @@
 
 Layout (``ARCHITECTURE.md``, "Data layout in S3")::
 
-    exports/<source>/<YYYY-MM>/kubecost-<YYYY-MM-DD>.csv.gz       part 1 of a day
-    exports/<source>/<YYYY-MM>/kubecost-<YYYY-MM-DD>-<N>.csv.gz   part N >= 2 (the Go exporter's names)
+    exports/<source>/<YYYY-MM>/<YYYY-MM-DD>/<export-id>/kubecost-<YYYY-MM-DD>.csv.gz      part 1 of one export of a day
+    exports/<source>/<YYYY-MM>/<YYYY-MM-DD>/<export-id>/kubecost-<YYYY-MM-DD>-<N>.csv.gz  part N >= 2
     state/days/<source>/<YYYY-MM-DD>.json                         day manifest: the commit point of a day
     state/uploads/<source>/<YYYY-MM>.json                         last committed upload of a month
 
 The uploader reads manifests, never a bare listing: a part exists for the workflow only once a manifest names it.
+
+Why every export of a day writes under its own ``<export-id>`` (a UTC timestamp and a random suffix): a day is
+replaced atomically, and its parts must be in S3 before the manifest that names them (the commit point). Had the new
+export written ``kubecost-<day>.csv.gz`` under the key the previous manifest names, a failure between that write and
+the new manifest (a later Kubecost page, the manifest write itself, a Lambda timeout) would leave the previous
+manifest naming an object whose ETag no longer matches: the previous export would be lost. With a key per export
+nothing the current manifest names is ever touched before the commit. The file name Flexera sees is unchanged: it
+is ``PartInfo.file_name`` (the Go exporter's ``kubecost-YYYY-MM-DD[-N].csv.gz``), not the key.
+
+Replacing a day (:meth:`Storage.replace_day`): the parts are complete under their keys, then the manifest is
+written, then the parts of the previous manifest that the new one does not name are deleted. A failed export
+deletes what it wrote (:meth:`DayPartsWriter.abort`); an export killed outright leaves unreferenced objects that the
+bucket's lifecycle rule expires (and incomplete multipart uploads are aborted after a day).
+
+Writing is streamed (:class:`DayPartsWriter`): CSV lines go through a gzip compressor into a buffer that is sent
+as an S3 multipart upload part whenever it reaches :data:`UPLOAD_CHUNK_BYTES`, so memory does not depend on the
+size of the day; a part smaller than one chunk is sent with a single ``PutObject``.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
+import zlib
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Self, cast
 
 from botocore.exceptions import ClientError
 
+from kubecost_flexera.observability import logger
+
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+    from types import TracebackType
+
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 MANIFEST_VERSION: Final = 1
 JSON_CONTENT_TYPE: Final = "application/json"
+GZIP_CONTENT_TYPE: Final = "application/gzip"
+UPLOAD_CHUNK_BYTES: Final = 8 * 1024 * 1024  # S3 multipart parts must be at least 5 MiB, except the last one
+GZIP_LEVEL: Final = 6  # Go's gzip.DefaultCompression, as the reference exporter writes
+_DELETE_BATCH: Final = 1000  # DeleteObjects limit
+
+
+def new_export_id(now: datetime) -> str:
+    """A key segment unique to one export of a day, sortable by time: ``20250715T030000Z-1a2b3c4d``."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
 def part_file_name(day: date, part: int) -> str:
@@ -113,6 +148,10 @@ class Storage:
     def part_key(self, day: date, part: int) -> str:
         return f"exports/{self.source}/{day:%Y-%m}/{part_file_name(day, part)}"
 
+    def export_part_key(self, day: date, export_id: str, part: int) -> str:
+        """Where part ``part`` of export ``export_id`` of ``day`` is written (see the module docstring for why)."""
+        return f"exports/{self.source}/{day:%Y-%m}/{day.isoformat()}/{export_id}/{part_file_name(day, part)}"
+
     def day_manifest_key(self, day: date) -> str:
         return f"state/days/{self.source}/{day.isoformat()}.json"
 
@@ -125,6 +164,36 @@ class Storage:
 
     def write_day_manifest(self, manifest: DayManifest) -> None:
         self._put_json(self.day_manifest_key(manifest.day), manifest.to_json())
+
+    def day_writer(self, day: date, export_id: str, *, header: bytes, max_rows: int) -> DayPartsWriter:
+        """A streaming writer of the parts of one export of ``day``; nothing is written before the first row."""
+        return DayPartsWriter(self, day, export_id, header=header, max_rows=max_rows)
+
+    def replace_day(self, manifest: DayManifest) -> None:
+        """Commits ``manifest`` (its parts must be written), then deletes the previous export's parts it does not name.
+
+        A failure before or during the manifest write leaves the previous manifest and all its parts as they were.
+        """
+        previous = self.read_day_manifest(manifest.day)
+        self.write_day_manifest(manifest)
+        if previous is None:
+            return
+        kept = {part.key for part in manifest.parts}
+        self.delete_keys([part.key for part in previous.parts if part.key not in kept])
+
+    def delete_keys(self, keys: Sequence[str]) -> None:
+        """Best effort: an object left behind is garbage no manifest names, expired by the lifecycle rule."""
+        for start in range(0, len(keys), _DELETE_BATCH):
+            batch = keys[start : start + _DELETE_BATCH]
+            try:
+                response = self.s3.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+                )
+            except ClientError as exc:
+                logger.warning("Could not delete objects", keys=batch, error=_error_code(exc))
+                continue
+            for error in response.get("Errors", []):
+                logger.warning("Could not delete an object", key=error.get("Key"), error=error.get("Code"))
 
     def read_upload_state(self, month: str) -> UploadState | None:
         body = self._get_optional(self.upload_state_key(month))
@@ -154,3 +223,145 @@ class Storage:
 def _error_code(exc: ClientError) -> str:
     error = cast("dict[str, Any]", exc.response.get("Error", {}))
     return str(error.get("Code", ""))
+
+
+class _PartUpload:
+    """One gzip stream to one S3 object: a multipart upload once the output exceeds a chunk, else one PutObject."""
+
+    def __init__(self, storage: Storage, key: str, file_name: str, *, chunk_bytes: int) -> None:
+        self._storage = storage
+        self._key = key
+        self._file_name = file_name
+        self._chunk_bytes = chunk_bytes
+        self._compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._uploaded: list[CompletedPartTypeDef] = []
+        self.rows = 0
+        self.size = 0
+
+    def write(self, data: bytes, rows: int) -> None:
+        self._buffer += self._compressor.compress(data)
+        self.rows += rows
+        if len(self._buffer) >= self._chunk_bytes:
+            self._send_chunk()
+
+    def finish(self) -> PartInfo:
+        self._buffer += self._compressor.flush()
+        s3, bucket = self._storage.s3, self._storage.bucket
+        if self._upload_id is None:
+            self.size = len(self._buffer)
+            etag = s3.put_object(Bucket=bucket, Key=self._key, Body=bytes(self._buffer), ContentType=GZIP_CONTENT_TYPE)[
+                "ETag"
+            ]
+        else:
+            self._send_chunk()
+            etag = s3.complete_multipart_upload(
+                Bucket=bucket, Key=self._key, UploadId=self._upload_id, MultipartUpload={"Parts": self._uploaded}
+            )["ETag"]
+        self._buffer = bytearray()
+        return PartInfo(key=self._key, file_name=self._file_name, size=self.size, etag=etag, rows=self.rows)
+
+    def abort(self) -> None:
+        if self._upload_id is not None:
+            self._storage.s3.abort_multipart_upload(
+                Bucket=self._storage.bucket, Key=self._key, UploadId=self._upload_id
+            )
+
+    def _send_chunk(self) -> None:
+        s3, bucket = self._storage.s3, self._storage.bucket
+        if self._upload_id is None:
+            self._upload_id = s3.create_multipart_upload(Bucket=bucket, Key=self._key, ContentType=GZIP_CONTENT_TYPE)[
+                "UploadId"
+            ]
+        number = len(self._uploaded) + 1
+        etag = s3.upload_part(
+            Bucket=bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=bytes(self._buffer)
+        )["ETag"]
+        self._uploaded.append({"ETag": etag, "PartNumber": number})
+        self.size += len(self._buffer)
+        self._buffer = bytearray()
+
+
+class DayPartsWriter:
+    """Streams the CSV lines of one export of a day into gzipped parts of at most ``max_rows`` data rows each.
+
+    Each part starts with ``header`` (not counted as a row). A part is opened only when a row must be written, so an
+    empty day writes nothing, and a day of exactly ``max_rows`` rows has one part. Used as a context manager, an
+    exception inside the block aborts: the multipart upload in progress is aborted and finished parts are deleted.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        day: date,
+        export_id: str,
+        *,
+        header: bytes,
+        max_rows: int,
+        chunk_bytes: int = UPLOAD_CHUNK_BYTES,
+    ) -> None:
+        if max_rows < 1:
+            raise ValueError("max_rows must be positive")
+        self._storage = storage
+        self._day = day
+        self._export_id = export_id
+        self._header = header
+        self._max_rows = max_rows
+        self._chunk_bytes = chunk_bytes
+        self._current: _PartUpload | None = None
+        self._finished: list[PartInfo] = []
+
+    def write(self, lines: Sequence[bytes]) -> None:
+        """Appends complete CSV lines (each ending in ``\\n``); they may straddle two parts, as in Go."""
+        current = self._current
+        if current is not None and current.rows + len(lines) <= self._max_rows:
+            current.write(b"".join(lines), len(lines))
+            return
+        start = 0
+        while start < len(lines):
+            current = self._part_with_room()
+            end = start + self._max_rows - current.rows
+            chunk = lines[start:end]
+            current.write(b"".join(chunk), len(chunk))
+            start += len(chunk)
+
+    def close(self) -> tuple[PartInfo, ...]:
+        """Completes the last part; returns every part in order (none for an empty day)."""
+        if self._current is not None:
+            self._finished.append(self._current.finish())
+            self._current = None
+        return tuple(self._finished)
+
+    def abort(self) -> None:
+        if self._current is not None:
+            self._current.abort()
+            self._current = None
+        self._storage.delete_keys([part.key for part in self._finished])
+        self._finished.clear()
+
+    def _part_with_room(self) -> _PartUpload:
+        current = self._current
+        if current is not None and current.rows < self._max_rows:
+            return current
+        if current is not None:
+            self._finished.append(current.finish())
+        number = len(self._finished) + 1
+        current = _PartUpload(
+            self._storage,
+            self._storage.export_part_key(self._day, self._export_id, number),
+            part_file_name(self._day, number),
+            chunk_bytes=self._chunk_bytes,
+        )
+        current.write(self._header, 0)
+        self._current = current
+        return current
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is not None:
+            self.abort()

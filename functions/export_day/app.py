@@ -1,0 +1,51 @@
+"""ExportDay Lambda: one day of Kubecost allocations to gzipped CSV parts in S3 and the day's manifest.
+
+Thin on purpose: it validates the event (``{"day", "currency", "options", "executionId"}``) before any side effect,
+loads the configuration, wires Powertools (the execution id as correlation id, the day on every log line) and hands
+the work to :func:`kubecost_flexera.export.export_day`. It returns the workflow's day result
+``{day, status, parts, rows, allocations, cost}``; typed errors propagate so the state machine can retry
+(``KubecostUnavailable``) or record the day as failed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+
+from kubecost_flexera.config import load_kubecost, load_storage
+from kubecost_flexera.export import ExportRequest, ExportResult, export_day
+from kubecost_flexera.kubecost import KubecostClient, load_credentials
+from kubecost_flexera.observability import logger, metrics, tracer
+from kubecost_flexera.storage import Storage
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+
+@logger.inject_lambda_context(correlation_id_path="executionId", clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 -- Lambda's signature
+    request = ExportRequest.from_event(event)
+    logger.append_keys(day=request.day.isoformat())
+    settings = load_kubecost(os.environ)
+    storage_settings = load_storage(os.environ)
+    storage = Storage(boto3.client("s3"), storage_settings.bucket, storage_settings.source)
+    with KubecostClient(settings, load_credentials(settings.secret_arn)) as client:
+        result = export_day(request, client=client, storage=storage, settings=settings)
+    _record_metrics(result)
+    return result.to_event()
+
+
+def _record_metrics(result: ExportResult) -> None:
+    metrics.add_metadata(key="day", value=result.day.isoformat())
+    if result.status == "empty":
+        metrics.add_metric(name="EmptyDays", unit=MetricUnit.Count, value=1)
+        return
+    metrics.add_metric(name="Allocations", unit=MetricUnit.Count, value=result.allocations)
+    metrics.add_metric(name="Rows", unit=MetricUnit.Count, value=result.rows)
+    metrics.add_metric(name="Bytes", unit=MetricUnit.Bytes, value=result.bytes)
+    metrics.add_metric(name="Cost", unit=MetricUnit.NoUnit, value=result.cost)

@@ -1,0 +1,186 @@
+"""Allocation to ``cbi-oi-kubecost`` CSV rows: the exact bytes the Go exporter writes (``reference-exporter.md`` §5).
+
+Flexera already ingests the Go program's files, so every byte counts: the header and column order, 8 rows per item
+in a fixed order, numbers as Go's ``strconv.FormatFloat(x, 'f', 5, 64)``, Labels as Go's ``json.Marshal`` of a
+sorted map, and fields quoted by Go's ``encoding/csv`` rule, which differs from Python's ``csv`` module (a leading
+whitespace character or the exact field ``\\.`` force quotes). Lines end in ``\\n``.
+
+This is the hot path of the export (8 rows per allocation, hundreds of thousands of rows per day), so the columns
+all 8 rows share are quoted and joined once per item and each row is a single f-string.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import date
+
+HEADER_FIELDS: Final = (
+    "ResourceID",
+    "Cost",
+    "CurrencyCode",
+    "Aggregation",
+    "UsageType",
+    "UsageAmount",
+    "UsageUnit",
+    "Cluster",
+    "Container",
+    "Namespace",
+    "Pod",
+    "Node",
+    "Controller",
+    "ControllerKind",
+    "ProviderID",
+    "Labels",
+    "InvoiceYearMonth",
+    "InvoiceDate",
+    "StartTime",
+    "EndTime",
+)
+HEADER: Final = ",".join(HEADER_FIELDS) + "\n"
+HEADER_BYTES: Final = HEADER.encode()
+
+# The 8 rows of an item, in order (§5.2): usage type, cost field, its adjustment field (or None), amount field, unit.
+# sharedCost and externalCost have no adjustment: adding 0.0 would turn a cost of -0.0 into 0.0, which Go does not.
+_ROW_SPECS: Final = (
+    ("cpuCost", "cpuCost", "cpuCostAdjustment", "cpuCoreHours", "cpuCoreHours"),
+    ("gpuCost", "gpuCost", "gpuCostAdjustment", "gpuHours", "gpuHours"),
+    ("ramCost", "ramCost", "ramCostAdjustment", "ramByteHours", "ramByteHours"),
+    ("pvCost", "pvCost", "pvCostAdjustment", "pvByteHours", "pvByteHours"),
+    ("networkCost", "networkCost", "networkCostAdjustment", "networkTransferBytes", "networkTransferBytes"),
+    ("sharedCost", "sharedCost", None, "minutes", "minutes"),
+    ("externalCost", "externalCost", None, "minutes", "minutes"),
+    ("loadBalancerCost", "loadBalancerCost", "loadBalancerCostAdjustment", "minutes", "minutes"),
+)
+
+# The kc-* labels, set after merging and overwriting any label of the same name, when the property is non-empty.
+_KC_LABELS: Final = (
+    ("kc-container", "container"),
+    ("kc-controller", "controller"),
+    ("kc-controller-kind", "controllerKind"),
+    ("kc-node", "node"),
+    ("kc-pod-id", "pod"),
+    ("kc-provider-id", "providerID"),
+    ("kc-cluster", "cluster"),
+    ("kc-namespace", "namespace"),
+)
+_PROPERTY_COLUMNS: Final = ("container", "namespace", "pod", "node", "controller", "controllerKind", "providerID")
+
+# unicode.IsSpace in Go: what makes encoding/csv quote a field by its first character. Python's str.isspace() also
+# counts U+001C..U+001F, which Go does not, hence the explicit set.
+_GO_SPACE: Final = frozenset(
+    "\t\n\v\f\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
+)
+# Go's json.Marshal escapes these for HTML safety; Python's json does not.
+_GO_JSON_ESCAPES: Final = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
+)
+_GO_NON_FINITE: Final = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
+_LABELS_ENCODER: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+# Go decodes a JSON string escape of a lone UTF-16 surrogate as U+FFFD; Python keeps the surrogate, which UTF-8
+# cannot encode. This error handler makes the bytes what Go would write.
+ENCODING_ERRORS: Final = "cbi-go-replace"
+
+
+def _replace_like_go(error: UnicodeError) -> tuple[bytes, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    # Bytes, because the UTF-8 encoder accepts only ASCII text from an error handler.
+    return "\ufffd".encode() * (error.end - error.start), error.end
+
+
+codecs.register_error(ENCODING_ERRORS, _replace_like_go)
+
+
+def format_number(value: float) -> str:
+    """Go's ``strconv.FormatFloat(value, 'f', 5, 64)``: both round the exact binary value, so only the non-finite
+    spellings differ."""
+    text = format(value, ".5f")
+    if text[-1] in "fn":  # "inf", "-inf", "nan"
+        return _GO_NON_FINITE[text]
+    return text
+
+
+def quote_field(field: str) -> str:
+    """Go ``encoding/csv`` quoting: only when needed, inner quotes doubled, CR and LF kept as they are."""
+    if not field:
+        return field
+    if field[0] in _GO_SPACE or field == "\\." or "," in field or '"' in field or "\n" in field or "\r" in field:
+        return '"' + field.replace('"', '""') + '"'
+    return field
+
+
+def labels_json(properties: Mapping[str, Any], *, override_pod_labels: bool) -> str:
+    """The Labels column (§5.4): pod labels merged with namespace labels, the kc-* labels, Go's JSON text."""
+    pod_labels = properties.get("labels") or {}
+    namespace_labels = properties.get("namespaceLabels") or {}
+    # Both orders keep every key; the later mapping wins where a key is in both.
+    labels = {**pod_labels, **namespace_labels} if override_pod_labels else {**namespace_labels, **pod_labels}
+    for label, prop in _KC_LABELS:
+        value = properties.get(prop)
+        if value:
+            labels[label] = value
+    text = _LABELS_ENCODER.encode(labels)
+    for char, escape in _GO_JSON_ESCAPES:
+        if char in text:
+            text = text.replace(char, escape)
+    return text
+
+
+def _number(item: Mapping[str, Any], key: str) -> float:
+    """A numeric field; missing or JSON ``null`` (Kubecost's NaN) is 0, as Go decodes it. ``-0.0`` stays ``-0.0``."""
+    value = item.get(key)
+    return 0.0 if value is None else value
+
+
+def _text(mapping: Mapping[str, Any], key: str) -> str:
+    return mapping.get(key) or ""
+
+
+class RowFormatter:
+    """Turns one allocation item into its 8 encoded CSV lines; settings shared by a whole day are bound once."""
+
+    def __init__(
+        self, *, day: date, currency: str, aggregation: str, multiplier: float, override_pod_labels: bool
+    ) -> None:
+        self._middle = f",{quote_field(currency)},{quote_field(aggregation)},"
+        self._invoice_month = f"{day:%Y%m}"
+        self._multiplier = multiplier
+        self._override_pod_labels = override_pod_labels
+
+    def rows(self, item: Mapping[str, Any]) -> tuple[list[bytes], float]:
+        """The item's 8 lines (UTF-8, each ending in ``\\n``) and the sum of their printed Cost values."""
+        properties: Mapping[str, Any] = item.get("properties") or {}
+        window: Mapping[str, Any] = item.get("window") or {}
+        shared = [quote_field(properties.get("cluster") or "Cluster")]
+        shared.extend(quote_field(_text(properties, column)) for column in _PROPERTY_COLUMNS)
+        shared.append(quote_field(labels_json(properties, override_pod_labels=self._override_pod_labels)))
+        shared.append(self._invoice_month)
+        shared.append(quote_field(_text(window, "start")))
+        shared.append(quote_field(_text(item, "start")))
+        shared.append(quote_field(_text(item, "end")))
+        head = quote_field(_text(item, "name"))
+        middle = self._middle
+        tail = ",".join(shared)
+        multiplier = self._multiplier
+        lines: list[bytes] = []
+        total = 0.0
+        for usage_type, cost_key, adjustment_key, amount_key, unit in _ROW_SPECS:
+            cost = _number(item, cost_key)
+            if adjustment_key is not None:
+                cost += _number(item, adjustment_key)
+            cost_text = format_number(cost * multiplier)
+            total += float(cost_text)
+            amount_text = format_number(_number(item, amount_key))
+            line = f"{head},{cost_text}{middle}{usage_type},{amount_text},{unit},{tail}\n"
+            lines.append(line.encode("utf-8", ENCODING_ERRORS))
+        return lines, total

@@ -1,0 +1,161 @@
+"""The export of one day: Kubecost pages -> CSV rows -> gzipped parts in S3 -> the day manifest (the commit point).
+
+This is the ``export_day`` step of the workflow. It holds neither the day's items nor its rows: items are formatted
+as they arrive and written through gzip to S3 (``storage.DayPartsWriter``); only the set of item names seen (for
+deduplication, in the client) grows with the day. A day is replaced only once every page has succeeded (reference
+defects D4, D5): a failure on any page aborts the new parts and leaves the previous export untouched, and a day
+without any allocation writes nothing at all (``status`` ``"empty"``), so its previous export stays in place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from kubecost_flexera.cbi_csv import HEADER_BYTES, RowFormatter
+from kubecost_flexera.errors import InvalidRequest, KubecostRejected
+from kubecost_flexera.observability import logger, tracer
+from kubecost_flexera.storage import DayManifest, new_export_id
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from kubecost_flexera.config import KubecostSettings
+    from kubecost_flexera.kubecost import KubecostClient
+    from kubecost_flexera.storage import Storage
+
+OPTIONS: Final = ("dryRun", "forceUpload")  # the plan's run options; the export itself does the same either way
+EVENT_FIELDS: Final = ("day", "currency", "options", "executionId")
+_DAY_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CURRENCY_RE: Final = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """A validated ``export_day`` event: ``{"day": "YYYY-MM-DD", "currency": "USD", "options": {...}}``."""
+
+    day: date
+    currency: str
+    options: Mapping[str, bool]
+
+    @classmethod
+    def from_event(cls, event: object) -> ExportRequest:
+        """Raises :class:`InvalidRequest` naming the field, the value and what is allowed."""
+        if not isinstance(event, dict):
+            raise InvalidRequest(f"the event must be a JSON object, got {type(event).__name__}")
+        unknown = sorted(set(event) - set(EVENT_FIELDS))
+        if unknown:
+            raise InvalidRequest(f"unknown field(s) {unknown}: allowed {', '.join(EVENT_FIELDS)}")
+        raw_day = event.get("day")
+        if not isinstance(raw_day, str) or not _DAY_RE.match(raw_day):
+            raise InvalidRequest(f"day={raw_day!r} is invalid: allowed a date written YYYY-MM-DD")
+        try:
+            day = date.fromisoformat(raw_day)
+        except ValueError:
+            raise InvalidRequest(f"day={raw_day!r} is invalid: allowed an existing calendar date") from None
+        currency = event.get("currency")
+        if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
+            raise InvalidRequest(f"currency={currency!r} is invalid: allowed 3 upper-case letters such as USD")
+        return cls(day=day, currency=currency, options=_options(event.get("options", {})))
+
+
+def _options(options: object) -> dict[str, bool]:
+    if not isinstance(options, dict):
+        raise InvalidRequest(f"options={options!r} is invalid: allowed an object with keys {', '.join(OPTIONS)}")
+    for name, value in options.items():
+        if name not in OPTIONS:
+            raise InvalidRequest(f"options.{name} is not a known option: allowed {', '.join(OPTIONS)}")
+        if not isinstance(value, bool):
+            raise InvalidRequest(f"options.{name}={value!r} is invalid: allowed true or false")
+    return dict(options)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What one day's export did; :meth:`to_event` is the workflow's day result."""
+
+    day: date
+    status: Literal["written", "empty"]
+    parts: int
+    rows: int
+    allocations: int
+    cost: float
+    bytes: int
+
+    def to_event(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "status": self.status,
+            "parts": self.parts,
+            "rows": self.rows,
+            "allocations": self.allocations,
+            "cost": self.cost,
+        }
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@tracer.capture_method(capture_response=False)
+def export_day(
+    request: ExportRequest,
+    *,
+    client: KubecostClient,
+    storage: Storage,
+    settings: KubecostSettings,
+    now: Callable[[], datetime] = _utc_now,
+) -> ExportResult:
+    """Exports ``request.day`` and commits it, or raises and changes nothing the workflow reads."""
+    day = request.day
+    formatter = RowFormatter(
+        day=day,
+        currency=request.currency,
+        aggregation=settings.aggregation,
+        multiplier=settings.multiplier,
+        override_pod_labels=settings.override_pod_labels,
+    )
+    started = now()
+    allocations = 0
+    cost = 0.0
+    with storage.day_writer(
+        day, new_export_id(started), header=HEADER_BYTES, max_rows=settings.max_file_rows
+    ) as writer:
+        for item in client.allocations(day):
+            try:
+                lines, item_cost = formatter.rows(item)
+            except (TypeError, ValueError, AttributeError) as exc:
+                # A field of the wrong JSON type (a string cost, a list of labels): Go's decoder refuses the page.
+                raise KubecostRejected(f"Kubecost sent a malformed allocation {item.get('name')!r}: {exc}") from exc
+            writer.write(lines)
+            allocations += 1
+            cost += item_cost
+        parts = writer.close()
+    if not parts:
+        logger.info("Kubecost has no allocation for the day; the previous export is kept")
+        return ExportResult(day=day, status="empty", parts=0, rows=0, allocations=0, cost=0.0, bytes=0)
+    rows = sum(part.rows for part in parts)
+    manifest = DayManifest(
+        day=day,
+        source=storage.source,
+        currency=request.currency,
+        exported_at=started.isoformat(),
+        parts=parts,
+        rows=rows,
+        allocations=allocations,
+        cost=round(cost, 5),
+    )
+    storage.replace_day(manifest)
+    result = ExportResult(
+        day=day,
+        status="written",
+        parts=len(parts),
+        rows=rows,
+        allocations=allocations,
+        cost=manifest.cost,
+        bytes=sum(part.size for part in parts),
+    )
+    logger.info("Day exported", parts=result.parts, rows=rows, allocations=allocations, bytes=result.bytes)
+    return result

@@ -1,0 +1,316 @@
+"""Kubecost / OpenCost Allocation API client: one UTC day of allocation items, paged, deduplicated, classified errors.
+
+It sends what the Go exporter sends (``reference-exporter.md`` §4.1, ``kubecost-api.md`` §2.1) but fixes its paging
+defects (§11 D1-D4, D6): whatever the server does with ``offset``/``limit`` the day comes out once, complete, or not
+at all.
+
+- Paging stops on a page with fewer than ``limit`` items (idle ones included), on a page that brings no name not
+  seen before (a server that ignores ``offset``, as OpenCost does), or on ``data`` that is ``[]`` or ``null``. A
+  hard page cap raises instead of looping. Items are deduplicated by their key in the set (Kubecost's item name).
+- Idle items (name containing ``_idle_``) are held back and yielded after all others, a later copy replacing an
+  earlier one, as the Go exporter writes them.
+- HTTP status is checked first: connection errors, timeouts and 5xx (a proxy's 504 HTML included) are retried a
+  bounded number of times with backoff, then raise :class:`KubecostUnavailable` (the workflow retries the day); 4xx,
+  a JSON ``code`` other than 200 and an undecodable body raise :class:`KubecostRejected`, since asking again gives
+  the same answer.
+- JSON integers are decoded as floats and ``NaN``/``Infinity`` literals are refused, so numbers behave as Go's
+  ``float64`` decoding does; ``null`` numbers are left to the CSV formatter, which reads them as 0.
+
+Credentials (optional, ``KUBECOST_SECRET_ARN``) become request headers: a bearer token, basic auth, or any headers
+(e.g. the ``Cookie: token=...`` of Kubecost's SAML mode). TLS is verified, against ``KUBECOST_CA_BUNDLE`` if set.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Final, Self
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import requests
+from aws_lambda_powertools.utilities import parameters
+
+from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
+from kubecost_flexera.observability import logger
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from datetime import date
+    from types import TracebackType
+
+    from kubecost_flexera.config import KubecostSettings
+
+Allocation = dict[str, Any]
+
+IDLE_MARKER: Final = "_idle_"  # the Go exporter's isIdleRecord: covers __idle__, <cluster>/__idle__, __idle__/...
+MAX_PAGES: Final = 10_000  # 5 million items at the default page size: far beyond any real day
+RETRY_DELAYS_SECONDS: Final = (1.0, 3.0, 9.0)
+SECRET_MAX_AGE_SECONDS: Final = 300
+_BODY_EXCERPT: Final = 300
+
+
+def join_url(base_url: str, *elements: str) -> str:
+    """Go's ``url.JoinPath``: the path elements joined and cleaned (``//``, ``.`` and ``..`` resolved), keeping a
+    trailing slash only if the last element has one. ``base_url`` is ``scheme://host[:port][/path]``."""
+    parts = urlsplit(base_url)
+    segments: list[str] = []
+    for element in (parts.path, *elements):
+        for segment in element.split("/"):
+            if segment == "..":
+                if segments:
+                    segments.pop()
+            elif segment not in ("", "."):
+                segments.append(segment)
+    path = "/" + "/".join(segments)
+    if elements and elements[-1].endswith("/") and not path.endswith("/"):
+        path += "/"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _go_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def allocation_query(settings: KubecostSettings, day: date, offset: int) -> str:
+    """The query string of one page, keys sorted and values escaped as Go's ``url.Values.Encode`` writes them.
+
+    For OpenCost only the parameters it reads are sent: ``includeIdle`` instead of ``idle`` and none of Kubecost's
+    sharing parameters except ``shareIdle`` (read since OpenCost 1.112). ``limit``/``offset`` go to both: OpenCost
+    ignores them, which the paging loop detects.
+    """
+    window = f"{day.isoformat()}T00:00:00Z,{(day + timedelta(days=1)).isoformat()}T00:00:00Z"
+    params = {
+        "accumulate": "true",
+        "aggregate": settings.aggregate_chain,
+        "idleByNode": _go_bool(settings.idle_by_node),
+        "includeIdle": _go_bool(settings.idle),
+        "limit": str(settings.page_size),
+        "offset": str(offset),
+        "shareIdle": _go_bool(settings.share_idle),
+        "step": "1d",
+        "window": window,
+    }
+    if settings.cost_source == "kubecost":
+        params |= {
+            "idle": _go_bool(settings.idle),
+            "shareNamespaces": settings.share_namespaces,
+            "shareSplit": "weighted",
+            "shareTenancyCosts": _go_bool(settings.share_tenancy_costs),
+        }
+    return urlencode(sorted(params.items()))
+
+
+@dataclass(frozen=True)
+class KubecostCredentials:
+    """Headers that authenticate every Kubecost request. Never printed: the values are secrets."""
+
+    headers: Mapping[str, str] = field(repr=False)
+
+
+_ACCEPTED_SHAPES: Final = (
+    'a JSON object with exactly one of: {"bearer_token": "..."}, {"username": "...", "password": "..."}, '
+    '{"headers": {"Name": "value", ...}}'
+)
+
+
+def credentials_from_secret(value: object) -> KubecostCredentials:
+    """Reads the ``KUBECOST_SECRET_ARN`` secret. Error messages name keys and types, never values."""
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"KUBECOST_SECRET_ARN: the secret must be {_ACCEPTED_SHAPES}")
+    keys = set(value)
+    if keys == {"bearer_token"} and _non_empty_strings(value["bearer_token"]):
+        return KubecostCredentials({"Authorization": f"Bearer {value['bearer_token']}"})
+    if keys == {"username", "password"} and _non_empty_strings(value["username"], value["password"]):
+        token = base64.b64encode(f"{value['username']}:{value['password']}".encode()).decode("ascii")
+        return KubecostCredentials({"Authorization": f"Basic {token}"})
+    headers = value.get("headers")
+    if (
+        keys == {"headers"}
+        and isinstance(headers, dict)
+        and headers
+        and _non_empty_strings(*headers, *headers.values())
+    ):
+        return KubecostCredentials(dict(headers))
+    raise ConfigurationError(
+        f"KUBECOST_SECRET_ARN: the secret has keys {sorted(keys)} (or empty or non-string values); "
+        f"it must be {_ACCEPTED_SHAPES}"
+    )
+
+
+def _non_empty_strings(*values: object) -> bool:
+    return all(isinstance(value, str) and value for value in values)
+
+
+def load_credentials(secret_arn: str | None) -> KubecostCredentials | None:
+    """The credentials in Secrets Manager, cached per execution environment for a few minutes; None without a
+    secret."""
+    if secret_arn is None:
+        return None
+    try:
+        value = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
+    except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError) as exc:
+        # The cause may quote the secret's text: only its type is reported.
+        raise ConfigurationError(
+            f"KUBECOST_SECRET_ARN={secret_arn!r}: the secret could not be read as JSON ({type(exc).__name__})"
+        ) from None
+    return credentials_from_secret(value)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _decode_json(response: requests.Response) -> Any:
+    # Invalid UTF-8 becomes U+FFFD, as Go's decoder does; integers become floats, as Go's float64 fields do.
+    text = response.content.decode("utf-8", "replace")
+    return json.loads(text, parse_int=float, parse_constant=_reject_constant)
+
+
+def _excerpt(response: requests.Response) -> str:
+    return response.content[:_BODY_EXCERPT].decode("utf-8", "replace").strip()
+
+
+class KubecostClient:
+    """The Allocation API of one Kubecost or OpenCost endpoint. Use as a context manager to close connections."""
+
+    def __init__(
+        self,
+        settings: KubecostSettings,
+        credentials: KubecostCredentials | None = None,
+        *,
+        retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+        max_pages: int = MAX_PAGES,
+    ) -> None:
+        self._settings = settings
+        self._retry_delays = tuple(retry_delays)
+        self._sleep = sleep
+        self._max_pages = max_pages
+        self._session = requests.Session()
+        self._session.headers["Accept"] = "application/json"
+        if credentials is not None:
+            self._session.headers.update(credentials.headers)
+        self._session.verify = settings.ca_bundle or True
+        self.allocation_url = join_url(settings.base_url, settings.api_path, "allocation")
+        self.config_url = join_url(settings.config_base_url, settings.config_api_path, "getConfigs")
+
+    def allocations(self, day: date) -> Iterator[Allocation]:
+        """Every item of ``day`` (UTC) once: the others as their pages arrive, then the idle ones.
+
+        Raises :class:`KubecostUnavailable` or :class:`KubecostRejected` on any page; the items already yielded
+        must then be discarded (the caller writes nothing for a failed day).
+        """
+        limit = self._settings.page_size
+        seen: set[str] = set()
+        idle: dict[str, Allocation] = {}
+        for page in range(self._max_pages):
+            sets = self._page(day, offset=page * limit)
+            count = new = 0
+            for allocation_set in sets:
+                for key, item in allocation_set.items():
+                    count += 1
+                    is_new = key not in seen
+                    name = item.get("name")
+                    if isinstance(name, str) and IDLE_MARKER in name:
+                        idle[key] = item
+                    elif is_new:
+                        yield item
+                    if is_new:
+                        seen.add(key)
+                        new += 1
+            logger.debug("Kubecost page", page=page, items=count, new_items=new)
+            if count < limit or new == 0:
+                break
+        else:
+            raise KubecostRejected(
+                f"Kubecost kept returning new items after {self._max_pages} pages of {limit} for {day}; "
+                "refusing to loop (is the server paging consistently?)"
+            )
+        yield from idle.values()
+
+    def currency(self) -> str:
+        """``data.currencyCode`` of ``getConfigs``; any failure gives ``DEFAULT_CURRENCY``, as the Go exporter does."""
+        default = self._settings.default_currency
+        try:
+            response = self._get(self.config_url)
+            body = _decode_json(response) if response.status_code == 200 else None
+        except (requests.RequestException, ValueError) as exc:
+            logger.warning("Kubecost currency unavailable; using the default", error=type(exc).__name__)
+            return default
+        data = body.get("data") if isinstance(body, dict) else None
+        code = data.get("currencyCode") if isinstance(data, dict) else None
+        if isinstance(code, str) and code:
+            return code
+        logger.warning("Kubecost has no currency; using the default", currency=default)
+        return default
+
+    def _page(self, day: date, *, offset: int) -> list[dict[str, Allocation]]:
+        url = f"{self.allocation_url}?{allocation_query(self._settings, day, offset)}"
+        body = self._checked_json(self._get_with_retries(url))
+        data = body.get("data")
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise KubecostRejected(f"Kubecost answered with 'data' of type {type(data).__name__}, expected a list")
+        sets: list[dict[str, Allocation]] = []
+        for allocation_set in data:
+            if allocation_set is None:
+                continue
+            if not isinstance(allocation_set, dict) or not all(isinstance(i, dict) for i in allocation_set.values()):
+                raise KubecostRejected("Kubecost answered with an allocation set that is not a map of objects")
+            sets.append(allocation_set)
+        return sets
+
+    def _get(self, url: str) -> requests.Response:
+        timeout = self._settings.request_timeout_seconds
+        return self._session.get(url, timeout=timeout)
+
+    def _get_with_retries(self, url: str) -> requests.Response:
+        attempts = len(self._retry_delays) + 1
+        for attempt in range(attempts):
+            try:
+                response = self._get(url)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 500:
+                    return response
+                failure = f"HTTP {response.status_code}: {_excerpt(response)}"
+            logger.warning("Kubecost request failed", attempt=attempt + 1, attempts=attempts, failure=failure)
+            if attempt < len(self._retry_delays):
+                self._sleep(self._retry_delays[attempt])
+        raise KubecostUnavailable(f"Kubecost at {self.allocation_url} failed {attempts} times; last: {failure}")
+
+    def _checked_json(self, response: requests.Response) -> dict[str, Any]:
+        status = response.status_code
+        if status in (401, 403):
+            raise KubecostRejected(
+                f"Kubecost refused authentication (HTTP {status}): check the credentials in KUBECOST_SECRET_ARN"
+            )
+        if status != 200:
+            raise KubecostRejected(f"Kubecost refused the query (HTTP {status}): {_excerpt(response)}")
+        try:
+            body = _decode_json(response)
+        except ValueError as exc:
+            raise KubecostRejected(
+                f"Kubecost answered with a body that is not JSON ({exc}): {_excerpt(response)}"
+            ) from exc
+        if not isinstance(body, dict):
+            raise KubecostRejected(f"Kubecost answered with JSON that is not an object: {_excerpt(response)}")
+        if body.get("code") != 200:
+            raise KubecostRejected(f"Kubecost refused the query (code {body.get('code')}): {body.get('message', '')}")
+        return body
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

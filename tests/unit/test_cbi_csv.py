@@ -1,0 +1,272 @@
+"""The cbi-oi-kubecost CSV format: the Go exporter's bytes (reference-exporter.md §5)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import pytest
+
+from kubecost_flexera.cbi_csv import HEADER_BYTES, RowFormatter, format_number, labels_json, quote_field
+
+# Verbatim: reference/samples/flexera/kubecost_exporter_rows.from_main_test_fixture.csv (the Go test's expected rows).
+# The repository does not carry the reference, so the bytes are kept here.
+REFERENCE_ROWS = (
+    b"ResourceID,Cost,CurrencyCode,Aggregation,UsageType,UsageAmount,UsageUnit,Cluster,Container,Namespace,Pod,Node,Controller,ControllerKind,ProviderID,Labels,InvoiceYearMonth,InvoiceDate,StartTime,EndTime\n"
+    b'nonprod-cluster/fish,0.09770,USD,pod,cpuCost,0.13594,cpuCoreHours,nonprod-cluster,fleet-agent,fish,fleet-agent-7bccbd54bc-zn8b8,aks-npu01z2-15-vmss00000z,fleet-agent,deployment,azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35,"{""app"":""fleet-agent"",""crosscharge_aks"":""crosscharge"",""field_cattle_io_projectId"":""p-jj7wc"",""kc-cluster"":""nonprod-cluster"",""kc-container"":""fleet-agent"",""kc-controller"":""fleet-agent"",""kc-controller-kind"":""deployment"",""kc-namespace"":""fish"",""kc-node"":""aks-npu01z2-15-vmss00000z"",""kc-pod-id"":""fleet-agent-7bccbd54bc-zn8b8"",""kc-provider-id"":""azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35""}",202310,2023-10-15T00:00:00Z,2023-10-15T00:00:00Z,2023-10-16T00:00:00Z\n'
+    b'nonprod-cluster/fish,0.00000,USD,pod,gpuCost,0.00000,gpuHours,nonprod-cluster,fleet-agent,fish,fleet-agent-7bccbd54bc-zn8b8,aks-npu01z2-15-vmss00000z,fleet-agent,deployment,azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35,"{""app"":""fleet-agent"",""crosscharge_aks"":""crosscharge"",""field_cattle_io_projectId"":""p-jj7wc"",""kc-cluster"":""nonprod-cluster"",""kc-container"":""fleet-agent"",""kc-controller"":""fleet-agent"",""kc-controller-kind"":""deployment"",""kc-namespace"":""fish"",""kc-node"":""aks-npu01z2-15-vmss00000z"",""kc-pod-id"":""fleet-agent-7bccbd54bc-zn8b8"",""kc-provider-id"":""azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35""}",202310,2023-10-15T00:00:00Z,2023-10-15T00:00:00Z,2023-10-16T00:00:00Z\n'
+    b'nonprod-cluster/fish,0.17120,USD,pod,ramCost,4053048627.20000,ramByteHours,nonprod-cluster,fleet-agent,fish,fleet-agent-7bccbd54bc-zn8b8,aks-npu01z2-15-vmss00000z,fleet-agent,deployment,azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35,"{""app"":""fleet-agent"",""crosscharge_aks"":""crosscharge"",""field_cattle_io_projectId"":""p-jj7wc"",""kc-cluster"":""nonprod-cluster"",""kc-container"":""fleet-agent"",""kc-controller"":""fleet-agent"",""kc-controller-kind"":""deployment"",""kc-namespace"":""fish"",""kc-node"":""aks-npu01z2-15-vmss00000z"",""kc-pod-id"":""fleet-agent-7bccbd54bc-zn8b8"",""kc-provider-id"":""azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35""}",202310,2023-10-15T00:00:00Z,2023-10-15T00:00:00Z,2023-10-16T00:00:00Z\n'
+    b'nonprod-cluster/fish,0.00000,USD,pod,pvCost,0.00000,pvByteHours,nonprod-cluster,fleet-agent,fish,fleet-agent-7bccbd54bc-zn8b8,aks-npu01z2-15-vmss00000z,fleet-agent,deployment,azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35,"{""app"":""fleet-agent"",""crosscharge_aks"":""crosscharge"",""field_cattle_io_projectId"":""p-jj7wc"",""kc-cluster"":""nonprod-cluster"",""kc-container"":""fleet-agent"",""kc-controller"":""fleet-agent"",""kc-controller-kind"":""deployment"",""kc-namespace"":""fish"",""kc-node"":""aks-npu01z2-15-vmss00000z"",""kc-pod-id"":""fleet-agent-7bccbd54bc-zn8b8"",""kc-provider-id"":""azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35""}",202310,2023-10-15T00:00:00Z,2023-10-15T00:00:00Z,2023-10-16T00:00:00Z\n'
+    b'nonprod-cluster/fish,0.00004,USD,pod,networkCost,230280247.65369,networkTransferBytes,nonprod-cluster,fleet-agent,fish,fleet-agent-7bccbd54bc-zn8b8,aks-npu01z2-15-vmss00000z,fleet-agent,deployment,azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35,"{""app"":""fleet-agent"",""crosscharge_aks"":""crosscharge"",""field_cattle_io_projectId"":""p-jj7wc"",""kc-cluster"":""nonprod-cluster"",""kc-container"":""fleet-agent"",""kc-controller"":""fleet-agent"",""kc-controller-kind"":""deployment"",""kc-namespace"":""fish"",""kc-node"":""aks-npu01z2-15-vmss00000z"",""kc-pod-id"":""fleet-agent-7bccbd54bc-zn8b8"",""kc-provider-id"":""azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35""}",202310,2023-10-15T00:00:00Z,2023-10-15T00:00:00Z,2023-10-16T00:00:00Z\n'
+    b'nonprod-cluster/fish,0.00003,USD,pod,sharedCost,1440.00000,minutes,nonprod-cluster,fleet-agent,fish,fleet-agent-7bccbd54bc-zn8b8,aks-npu01z2-15-vmss00000z,fleet-agent,deployment,azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35,"{""app"":""fleet-agent"",""crosscharge_aks"":""crosscharge"",""field_cattle_io_projectId"":""p-jj7wc"",""kc-cluster"":""nonprod-cluster"",""kc-container"":""fleet-agent"",""kc-controller"":""fleet-agent"",""kc-controller-kind"":""deployment"",""kc-namespace"":""fish"",""kc-node"":""aks-npu01z2-15-vmss00000z"",""kc-pod-id"":""fleet-agent-7bccbd54bc-zn8b8"",""kc-provider-id"":""azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35""}",202310,2023-10-15T00:00:00Z,2023-10-15T00:00:00Z,2023-10-16T00:00:00Z\n'
+    b'nonprod-cluster/fish,0.00000,USD,pod,externalCost,1440.00000,minutes,nonprod-cluster,fleet-agent,fish,fleet-agent-7bccbd54bc-zn8b8,aks-npu01z2-15-vmss00000z,fleet-agent,deployment,azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35,"{""app"":""fleet-agent"",""crosscharge_aks"":""crosscharge"",""field_cattle_io_projectId"":""p-jj7wc"",""kc-cluster"":""nonprod-cluster"",""kc-container"":""fleet-agent"",""kc-controller"":""fleet-agent"",""kc-controller-kind"":""deployment"",""kc-namespace"":""fish"",""kc-node"":""aks-npu01z2-15-vmss00000z"",""kc-pod-id"":""fleet-agent-7bccbd54bc-zn8b8"",""kc-provider-id"":""azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35""}",202310,2023-10-15T00:00:00Z,2023-10-15T00:00:00Z,2023-10-16T00:00:00Z\n'
+    b'nonprod-cluster/fish,0.00000,USD,pod,loadBalancerCost,1440.00000,minutes,nonprod-cluster,fleet-agent,fish,fleet-agent-7bccbd54bc-zn8b8,aks-npu01z2-15-vmss00000z,fleet-agent,deployment,azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35,"{""app"":""fleet-agent"",""crosscharge_aks"":""crosscharge"",""field_cattle_io_projectId"":""p-jj7wc"",""kc-cluster"":""nonprod-cluster"",""kc-container"":""fleet-agent"",""kc-controller"":""fleet-agent"",""kc-controller-kind"":""deployment"",""kc-namespace"":""fish"",""kc-node"":""aks-npu01z2-15-vmss00000z"",""kc-pod-id"":""fleet-agent-7bccbd54bc-zn8b8"",""kc-provider-id"":""azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35""}",202310,2023-10-15T00:00:00Z,2023-10-15T00:00:00Z,2023-10-16T00:00:00Z\n'
+)
+
+PROVIDER_ID = "azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35"
+
+
+def go_test_item() -> dict[str, Any]:
+    """The pod-level item of the Go exporter's TestApp_getCSVRowsFromRecord, rebuilt from its expected rows."""
+    return {
+        "name": "nonprod-cluster/fish",
+        "properties": {
+            "cluster": "nonprod-cluster",
+            "container": "fleet-agent",
+            "namespace": "fish",
+            "pod": "fleet-agent-7bccbd54bc-zn8b8",
+            "node": "aks-npu01z2-15-vmss00000z",
+            "controller": "fleet-agent",
+            "controllerKind": "deployment",
+            "providerID": PROVIDER_ID,
+            "labels": {"app": "fleet-agent", "field_cattle_io_projectId": "p-jj7wc"},
+            "namespaceLabels": {"crosscharge_aks": "crosscharge", "field_cattle_io_projectId": "p-jj7wc"},
+        },
+        "window": {"start": "2023-10-15T00:00:00Z", "end": "2023-10-16T00:00:00Z"},
+        "start": "2023-10-15T00:00:00Z",
+        "end": "2023-10-16T00:00:00Z",
+        "minutes": 1440.0,
+        "cpuCoreHours": 0.135942,
+        "cpuCost": 0.0977,
+        "cpuCostAdjustment": 0.0,
+        "gpuHours": 0.0,
+        "gpuCost": 0.0,
+        "gpuCostAdjustment": 0.0,
+        "ramByteHours": 4053048627.2,
+        "ramCost": 0.2033,
+        "ramCostAdjustment": -0.0321,
+        "pvByteHours": 0.0,
+        "pvCost": 0.0,
+        "networkTransferBytes": 230280247.65369,
+        "networkCost": 0.000042,
+        "sharedCost": 0.000031,
+        "externalCost": 0.0,
+        "loadBalancerCost": 0.0,
+    }
+
+
+def formatter(
+    *, multiplier: float = 1.0, override_pod_labels: bool = True, day: date = date(2023, 10, 15)
+) -> RowFormatter:
+    return RowFormatter(
+        day=day, currency="USD", aggregation="pod", multiplier=multiplier, override_pod_labels=override_pod_labels
+    )
+
+
+def text_rows(item: dict[str, Any], **options: Any) -> list[list[str]]:
+    """The rows as lists of unquoted fields (only for tests whose fields hold no comma)."""
+    lines, _ = formatter(**options).rows(item)
+    return [line.decode().rstrip("\n").split(",", 15)[:15] for line in lines]
+
+
+def test_rows_of_the_go_test_item_are_the_reference_bytes() -> None:
+    # Given the item of the Go exporter's test
+    item = go_test_item()
+    # When it is formatted after the header
+    lines, _ = formatter().rows(item)
+    # Then header and rows are byte for byte the reference sample
+    assert HEADER_BYTES + b"".join(lines) == REFERENCE_ROWS
+
+
+def test_header_is_the_reference_header() -> None:
+    # The sample's first line is kubecost_exporter_header_cbi_oi_kubecost.csv, the Go getCSVHeaders output.
+    assert REFERENCE_ROWS.splitlines(keepends=True)[0] == HEADER_BYTES
+
+
+def test_item_cost_is_the_sum_of_its_printed_cost_values() -> None:
+    # Given the Go test item, whose printed costs are 0.09770, 0.17120, 0.00004 and 0.00003
+    # When it is formatted
+    _, cost = formatter().rows(go_test_item())
+    # Then the item's cost is their sum
+    assert cost == pytest.approx(0.26897, abs=1e-12)
+
+
+def test_multiplier_scales_cost_but_not_usage_amount() -> None:
+    # Given a multiplier of 2
+    # When the Go test item is formatted
+    rows = text_rows(go_test_item(), multiplier=2.0)
+    # Then the RAM cost doubles and the RAM byte-hours do not
+    assert rows[2][1] == "0.34240"
+    assert rows[2][5] == "4053048627.20000"
+
+
+def test_null_and_missing_numbers_are_zero() -> None:
+    # Given an item whose numbers are null or absent (Kubecost writes NaN as null)
+    item = {"name": "a", "cpuCost": None, "cpuCoreHours": None, "minutes": None}
+    # When it is formatted
+    rows = text_rows(item)
+    # Then every cost and amount is 0
+    assert {(row[1], row[5]) for row in rows} == {("0.00000", "0.00000")}
+
+
+def test_negative_zero_shared_cost_keeps_its_sign_as_in_go() -> None:
+    # Given an item whose sharedCost is -0.0 (no adjustment is added to shared cost)
+    item = {"name": "a", "sharedCost": -0.0, "cpuCost": -0.0}
+    # When it is formatted
+    rows = text_rows(item)
+    # Then shared cost prints -0.00000 while cpu cost (-0.0 + 0.0 adjustment) prints 0.00000, as Go computes them
+    assert rows[5][1] == "-0.00000"
+    assert rows[0][1] == "0.00000"
+
+
+def test_eight_rows_in_reference_order_with_usage_units() -> None:
+    rows = text_rows({"name": "a"})
+    assert [(row[4], row[6]) for row in rows] == [
+        ("cpuCost", "cpuCoreHours"),
+        ("gpuCost", "gpuHours"),
+        ("ramCost", "ramByteHours"),
+        ("pvCost", "pvByteHours"),
+        ("networkCost", "networkTransferBytes"),
+        ("sharedCost", "minutes"),
+        ("externalCost", "minutes"),
+        ("loadBalancerCost", "minutes"),
+    ]
+
+
+def test_adjustments_are_added_to_their_costs() -> None:
+    # Given every cost 1.0 with an adjustment of 0.25 where the format has one
+    item: dict[str, Any] = {"name": "a"}
+    for kind in ("cpu", "gpu", "ram", "pv", "network", "loadBalancer"):
+        item[f"{kind}Cost"] = 1.0
+        item[f"{kind}CostAdjustment"] = 0.25
+    item["sharedCost"] = item["externalCost"] = 1.0
+    # When it is formatted
+    rows = text_rows(item)
+    # Then adjusted rows print 1.25, shared and external 1.00000
+    assert [row[1] for row in rows] == ["1.25000"] * 5 + ["1.00000", "1.00000", "1.25000"]
+
+
+def test_empty_cluster_prints_cluster_column_default_without_kc_cluster_label() -> None:
+    # Given an item without a cluster property
+    item = {"name": "a", "properties": {"namespace": "ns"}}
+    # When it is formatted
+    lines, _ = formatter().rows(item)
+    line = lines[0].decode()
+    # Then the Cluster column says "Cluster" and the labels have no kc-cluster
+    assert line.split(",")[7] == "Cluster"
+    assert '""kc-namespace"":""ns""' in line
+    assert "kc-cluster" not in line
+
+
+def test_invoice_year_month_comes_from_the_exported_day() -> None:
+    # Given an item whose window lies in another month than the exported day
+    item = {"name": "a", "window": {"start": "2025-06-30T00:00:00Z"}}
+    # When it is formatted for 2025-07-01
+    lines, _ = formatter(day=date(2025, 7, 1)).rows(item)
+    # Then InvoiceYearMonth is 202507 and InvoiceDate is the window start as received
+    assert lines[0].decode().endswith(",{},202507,2025-06-30T00:00:00Z,,\n")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.0, "0.00000"),
+        (-0.0, "-0.00000"),
+        (-1e-9, "-0.00000"),
+        (0.000035, "0.00003"),  # the binary value is just below the decimal tie: rounded down, as Go does
+        (0.000045, "0.00005"),  # just above the tie: rounded up
+        (1e21, "1000000000000000000000.00000"),  # fixed notation, never an exponent
+        (123456789012345678.0, "123456789012345680.00000"),
+        (4053048627.2, "4053048627.20000"),
+        (float("inf"), "+Inf"),
+        (float("-inf"), "-Inf"),
+        (float("nan"), "NaN"),
+    ],
+)
+def test_numbers_are_formatted_like_go_format_float(value: float, expected: str) -> None:
+    assert format_number(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        ("", ""),
+        ("plain", "plain"),
+        ("{}", "{}"),
+        ("a,b", '"a,b"'),
+        ('say "hi"', '"say ""hi"""'),
+        ("line\nbreak", '"line\nbreak"'),
+        ("carriage\rreturn", '"carriage\rreturn"'),
+        (" leading space", '" leading space"'),
+        ("\tleading tab", '"\tleading tab"'),
+        ("\u00a0leading no-break space", '"\u00a0leading no-break space"'),
+        ("\u3000leading ideographic space", '"\u3000leading ideographic space"'),
+        ("\x1cfile separator is not a Go space", "\x1cfile separator is not a Go space"),
+        ("trailing space ", "trailing space "),
+        ("\\.", '"\\."'),
+        ("\\.x", "\\.x"),
+    ],
+)
+def test_fields_are_quoted_by_the_go_csv_rule(field: str, expected: str) -> None:
+    assert quote_field(field) == expected
+
+
+def test_labels_escape_html_characters_and_line_separators_like_go() -> None:
+    # Given labels with <, >, &, U+2028, U+2029 and non-ASCII text
+    properties = {"labels": {"k": "<a&b>", "sep": "x\u2028y\u2029z", "name": "café 日本"}}
+    # When they are serialised
+    text = labels_json(properties, override_pod_labels=True)
+    # Then Go's escapes are used and non-ASCII stays raw UTF-8
+    assert text == '{"k":"\\u003ca\\u0026b\\u003e","name":"café 日本","sep":"x\\u2028y\\u2029z"}'
+
+
+def test_labels_are_sorted_compact_json_with_go_escapes_for_quotes_and_controls() -> None:
+    properties = {"labels": {"b": "2", "a": 'q"\\\n\x01'}}
+    text = labels_json(properties, override_pod_labels=True)
+    assert text == '{"a":"q\\"\\\\\\n\\u0001","b":"2"}'
+    assert json.loads(text) == properties["labels"]
+
+
+def test_namespace_label_overrides_pod_label_by_default() -> None:
+    properties = {"labels": {"team": "pod"}, "namespaceLabels": {"team": "ns", "env": "prod"}}
+    assert labels_json(properties, override_pod_labels=True) == '{"env":"prod","team":"ns"}'
+
+
+def test_pod_label_wins_without_override() -> None:
+    properties = {"labels": {"team": "pod"}, "namespaceLabels": {"team": "ns", "env": "prod"}}
+    assert labels_json(properties, override_pod_labels=False) == '{"env":"prod","team":"pod"}'
+
+
+def test_kc_labels_overwrite_labels_of_the_same_name() -> None:
+    properties = {"namespace": "real", "labels": {"kc-namespace": "fake"}}
+    assert labels_json(properties, override_pod_labels=True) == '{"kc-namespace":"real"}'
+
+
+def test_no_labels_give_an_empty_object() -> None:
+    assert labels_json({}, override_pod_labels=True) == "{}"
+
+
+def test_lone_surrogate_becomes_replacement_character_as_go_decodes_it() -> None:
+    # Given a name that JSON decoding left with a lone UTF-16 surrogate
+    item = {"name": json.loads('"pod-\\ud800"')}
+    # When it is formatted
+    lines, _ = formatter().rows(item)
+    # Then the bytes carry U+FFFD, as Go's decoder would have produced
+    assert lines[0].startswith("pod-\ufffd,".encode())
+
+
+def test_quoted_resource_id_and_currency_follow_the_csv_rule() -> None:
+    item = {"name": " a,b"}
+    lines, _ = formatter().rows(item)
+    assert lines[0].startswith(b'" a,b",0.00000,USD,pod,cpuCost,')
