@@ -287,21 +287,31 @@ def _excerpt(response: requests.Response) -> str:
 
 
 class _Md5Reader:
-    """A file-like body for ``requests``: known length (so ``Content-Length`` is set), MD5 of what was read."""
+    """A file-like body for ``requests``: known length (so ``Content-Length`` is set), MD5 of what was read.
 
-    def __init__(self, source: BinaryIO, length: int) -> None:
+    It hands out exactly ``length`` bytes: a source that ends early fails at once (the server would otherwise wait
+    for the rest until the read timeout), and one that is longer cannot overrun the declared length.
+    """
+
+    def __init__(self, source: BinaryIO, length: int, name: str) -> None:
         self._source = source
         self._length = length
+        self._name = name
         self._md5 = hashlib.md5(usedforsecurity=False)
-        self.bytes_read = 0
+        self._read = 0
 
     def __len__(self) -> int:
         return self._length
 
     def read(self, size: int = -1) -> bytes:
-        chunk = self._source.read(size)
+        remaining = self._length - self._read
+        if remaining == 0:
+            return b""
+        chunk = self._source.read(remaining if size < 0 else min(size, remaining))
+        if not chunk:
+            raise FlexeraRejected(f"{self._name}: the source ended after {self._read} of {self._length} bytes")
         self._md5.update(chunk)
-        self.bytes_read += len(chunk)
+        self._read += len(chunk)
         return chunk
 
     @property
@@ -415,7 +425,7 @@ class FlexeraClient:
         readers: list[_Md5Reader] = []
 
         def body() -> _Md5Reader:
-            readers.append(_Md5Reader(open_source(), size))
+            readers.append(_Md5Reader(open_source(), size, name))
             return readers[-1]
 
         url = f"{self._urls.bill_uploads}/{upload_id}/files/{quote(name, safe='')}"
@@ -430,8 +440,6 @@ class FlexeraClient:
         if response.status_code != 201:
             raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {_excerpt(response)}")
         sent = readers[-1]
-        if sent.bytes_read != size:
-            raise FlexeraRejected(f"{what}: the source gave {sent.bytes_read} bytes, the manifest says {size}")
         stored_md5 = _json_field(response, "md5")
         if stored_md5 is None or stored_md5.lower() != sent.md5:
             raise FlexeraRejected(f"{what}: Flexera stored MD5 {stored_md5!r}, the bytes sent have MD5 {sent.md5}")

@@ -1,0 +1,409 @@
+"""The Flexera client against the Flexera emulator: grants, bill connect, the bill-upload lifecycle and its faults."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from kubecost_flexera.config import FlexeraSettings
+from kubecost_flexera.errors import FlexeraAuthError, FlexeraRejected, FlexeraThrottled, FlexeraUnavailable
+from kubecost_flexera.flexera import (
+    ClientCredentialsGrant,
+    Credentials,
+    FlexeraClient,
+    RefreshTokenGrant,
+    RetryPolicy,
+)
+from kubecost_flexera.observability import logger
+from local.flexera_emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_REFRESH_TOKEN,
+    FlexeraEmulator,
+    FlexeraFault,
+)
+from local.http_server import EmulatorServer, Response
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from local.http_server import Request
+    from tests.fixtures.flexera import FlexeraEmulatorFactory
+
+    MakeHarness = Callable[..., "Harness"]
+
+MONTH = "2025-07"
+CONNECT = "cbi-oi-kubecost-1"
+DERIVED = "/work/shared/reference/samples/flexera/derived_from_exporter_code"
+
+
+@dataclass
+class FakeClock:
+    """The client's monotonic clock, moved by hand."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Harness:
+    emulator: FlexeraEmulator
+    client: FlexeraClient
+    sleeps: list[float] = field(default_factory=list)
+    clock: FakeClock = field(default_factory=FakeClock)
+
+    def calls(self, method: str, path_part: str) -> list[Request]:
+        return [r for r in self.emulator.requests if r.method == method and path_part in r.path]
+
+
+def settings_for(emulator: FlexeraEmulator, **changes: Any) -> FlexeraSettings:
+    base = FlexeraSettings(
+        org_id=emulator.config.org_id,
+        bill_connect_id=CONNECT,
+        shard="NAM",
+        create_bill_connect=False,
+        vendor_name="Kubecost",
+        secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:flexera-AbCdEf",
+        endpoint_url=emulator.url,
+        request_timeout_seconds=10.0,
+    )
+    return replace(base, **changes)
+
+
+@pytest.fixture
+def harness(flexera_emulator: FlexeraEmulatorFactory) -> MakeHarness:
+    """A factory: ``harness(credentials=..., settings=..., **emulator_config)``."""
+
+    def make(credentials: Credentials | None = None, settings: dict[str, Any] | None = None, **config: Any) -> Harness:
+        emulator = flexera_emulator(**config)
+        sleeps: list[float] = []
+        clock = FakeClock()
+        client = FlexeraClient(
+            settings_for(emulator, **(settings or {})),
+            credentials or RefreshTokenGrant(DEFAULT_REFRESH_TOKEN),
+            retry=RetryPolicy(attempts=3),
+            sleep=sleeps.append,
+            monotonic=clock,
+        )
+        return Harness(emulator, client, sleeps, clock)
+
+    return make
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    """Every line the Powertools logger writes, as JSON text."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logging.getLogger(logger.name).addHandler(handler)
+    yield stream
+    logging.getLogger(logger.name).removeHandler(handler)
+
+
+def upload_one(h: Harness, data: bytes = b"payload", name: str = "kubecost-2025-07-01.csv.gz") -> str:
+    upload_id = h.client.create_bill_upload(MONTH)
+    h.client.upload_file(upload_id, name, len(data), lambda: io.BytesIO(data))
+    return upload_id
+
+
+def status_of(h: Harness, upload_id: str) -> str:
+    return next(u.status for u in h.emulator.bill_uploads if u.id == upload_id)
+
+
+# --- grants ---
+
+
+def test_refresh_token_grant_is_sent_as_the_reference_sends_it(harness: MakeHarness) -> None:
+    # Given a client with a refresh token
+    h = harness()
+    # When it makes its first call
+    h.client.create_bill_upload(MONTH)
+    # Then the token request is the exporter's form, keys sorted, with no Authorization header
+    (token,) = h.calls("POST", "/oidc/token")
+    assert token.body.decode() == f"grant_type=refresh_token&refresh_token={DEFAULT_REFRESH_TOKEN}"
+    assert token.header("Content-Type") == "application/x-www-form-urlencoded"
+    assert token.header("Authorization") is None
+
+
+def test_client_credentials_grant_is_sent_with_sorted_keys(harness: MakeHarness) -> None:
+    # Given a service account client
+    h = harness(credentials=ClientCredentialsGrant(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET))
+    # When it makes its first call
+    h.client.create_bill_upload(MONTH)
+    # Then the body matches derived_from_exporter_code/token_request_client_credentials.form.txt
+    (token,) = h.calls("POST", "/oidc/token")
+    assert token.body.decode() == (
+        f"client_id={DEFAULT_CLIENT_ID}&client_secret={DEFAULT_CLIENT_SECRET}&grant_type=client_credentials"
+    )
+
+
+def test_one_token_serves_every_call_while_valid(harness: MakeHarness) -> None:
+    h = harness()
+    upload_one(h)
+    h.client.create_bill_upload("2025-08")
+    assert len(h.calls("POST", "/oidc/token")) == 1
+
+
+def test_token_is_renewed_before_it_expires(harness: MakeHarness) -> None:
+    # Given a token of one hour
+    h = harness(token_lifetime_seconds=3600)
+    h.client.create_bill_upload(MONTH)
+    # When the client's clock passes the renewal point (five minutes before expiry)
+    h.clock.now += 3600 - 300
+    h.client.create_bill_upload("2025-08")
+    # Then a second token was requested before the call
+    assert len(h.calls("POST", "/oidc/token")) == 2
+
+
+def test_token_expiry_mid_run_renews_once_and_continues(harness: MakeHarness) -> None:
+    # Given tokens that Flexera expires before the file call
+    h = harness()
+    upload_id = h.client.create_bill_upload(MONTH)
+    h.emulator.inject(FlexeraFault(endpoint="file", kind="expire_tokens"))
+    # When the file is sent
+    h.client.upload_file(upload_id, "kubecost-2025-07-01.csv.gz", 3, lambda: io.BytesIO(b"abc"))
+    h.client.commit(upload_id)
+    # Then the 401 led to one new token and the upload went through
+    assert len(h.calls("POST", "/oidc/token")) == 2
+    assert status_of(h, upload_id) == "complete"
+
+
+def test_wrong_credentials_raise_auth_error_naming_grant_and_role(harness: MakeHarness) -> None:
+    # Given a refresh token Flexera does not know
+    h = harness(credentials=RefreshTokenGrant("zz-unknown-refresh-token-42"))
+    # When a call needs a token
+    with pytest.raises(FlexeraAuthError) as raised:
+        h.client.create_bill_upload(MONTH)
+    # Then the error says which credential type was used and which role is needed, without the token
+    message = str(raised.value)
+    assert "refresh token" in message
+    assert '"Manage bill ingestion" role' in message
+    assert "zz-unknown-refresh-token-42" not in message
+
+
+def test_401_after_renewal_raises_auth_error(harness: MakeHarness) -> None:
+    # Given every create call invalidates every token (as a revoked account would)
+    h = harness(credentials=ClientCredentialsGrant(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET))
+    h.emulator.inject(FlexeraFault(endpoint="create", kind="expire_tokens", times=None))
+    # When creating / Then after one renewal the 401 is an auth error naming the service account
+    with pytest.raises(FlexeraAuthError, match=r"service account client credentials.*Manage bill ingestion"):
+        h.client.create_bill_upload(MONTH)
+    assert len(h.calls("POST", "/oidc/token")) == 2
+
+
+def test_api_calls_carry_the_bearer_token_and_compact_json(harness: MakeHarness) -> None:
+    h = harness()
+    h.client.create_bill_upload(MONTH)
+    (create,) = h.calls("POST", "/billUploads")
+    assert (create.header("Authorization") or "").startswith("Bearer ")
+    with open(f"{DERIVED}/bill_upload_create_request.json", "rb") as sample:
+        assert create.body == sample.read().strip()
+
+
+# --- bill connect ---
+
+
+def test_bill_connect_is_created_with_the_reference_body(harness: MakeHarness) -> None:
+    # Given a bill connect that does not exist and creation enabled
+    h = harness(bill_connects=frozenset(), settings={"create_bill_connect": True})
+    # When it is ensured
+    h.client.ensure_bill_connect_once()
+    # Then the body is the exporter's and the emulator knows the connect (201)
+    (call,) = h.calls("POST", "/bill-connects/cbi")
+    with open(f"{DERIVED}/bill_connect_create_request.json", "rb") as sample:
+        assert call.body == sample.read().strip()
+    assert CONNECT in h.emulator.bill_connects
+
+
+def test_existing_bill_connect_409_is_fine(harness: MakeHarness) -> None:
+    h = harness(settings={"create_bill_connect": True})
+    h.client.ensure_bill_connect_once()
+    h.client.create_bill_upload(MONTH)
+    assert len(h.calls("POST", "/bill-connects/cbi")) == 1
+
+
+def test_refused_bill_connect_reports_status_and_body(harness: MakeHarness) -> None:
+    # Given a bill identifier Flexera's pattern refuses (400)
+    h = harness(settings={"create_bill_connect": True, "bill_connect_id": "cbi-oi-kubecost-bad.id"})
+    # When it is ensured / Then FlexeraRejected carries the status and the answer
+    with pytest.raises(FlexeraRejected, match=r"cbi-oi-kubecost-bad\.id failed with HTTP 400: .*billIdentifier"):
+        h.client.ensure_bill_connect_once()
+
+
+def test_bill_connect_is_attempted_once_per_client(harness: MakeHarness) -> None:
+    h = harness(settings={"create_bill_connect": True, "bill_connect_id": "cbi-oi-kubecost-bad.id"})
+    with pytest.raises(FlexeraRejected):
+        h.client.ensure_bill_connect_once()
+    h.client.ensure_bill_connect_once()
+    assert len(h.calls("POST", "/bill-connects/cbi")) == 1
+
+
+def test_bill_connect_is_not_called_when_creation_is_disabled(harness: MakeHarness) -> None:
+    h = harness()
+    h.client.ensure_bill_connect_once()
+    assert h.calls("POST", "/bill-connects") == []
+
+
+# --- create ---
+
+
+def test_conflict_aborts_the_blocking_upload_logs_it_and_creates_again(
+    harness: MakeHarness, json_logs: io.StringIO
+) -> None:
+    # Given an upload of the month left in progress by an earlier run (no cool-off, to isolate the 409)
+    h = harness(cooloff_seconds=0)
+    stale = h.client.create_bill_upload(MONTH)
+    # When the month is created again
+    fresh = h.client.create_bill_upload(MONTH)
+    # Then the stale one was aborted, the fact logged with its id, and a new one is in progress
+    assert status_of(h, stale) == "aborted"
+    assert status_of(h, fresh) == "in-progress"
+    logged = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    assert any(entry.get("aborted") == stale for entry in logged)
+
+
+def test_throttled_create_raises_with_retry_after_then_succeeds_after_the_cooloff(
+    harness: MakeHarness,
+) -> None:
+    # Given a month created and committed a moment ago (cool-off 120 s)
+    h = harness(cooloff_seconds=120)
+    upload_id = upload_one(h)
+    h.client.commit(upload_id)
+    h.emulator.clock.advance(30)
+    # When it is created again inside the cool-off
+    with pytest.raises(FlexeraThrottled) as raised:
+        h.client.create_bill_upload(MONTH)
+    # Then FlexeraThrottled carries Flexera's Retry-After, and nothing slept
+    assert raised.value.retry_after_seconds == 90
+    assert h.sleeps == []
+    # And after the cool-off it succeeds
+    h.emulator.clock.advance(90)
+    assert h.client.create_bill_upload(MONTH)
+
+
+def test_create_answer_without_an_id_is_rejected(flexera_emulator: FlexeraEmulatorFactory) -> None:
+    # Given a Flexera whose create answer is 201 without a string id (a server built on the emulators' base)
+    odd = EmulatorServer()
+    odd.route("POST", "/oidc/token", lambda _: Response.json(200, {"access_token": "t", "expires_in": 3600}))
+    odd.route("POST", "/optima/orgs/12345/billUploads", lambda _: Response.json(201, {"id": 42}))
+    with odd:
+        client = FlexeraClient(
+            settings_for(flexera_emulator(), endpoint_url=odd.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
+        )
+        # When creating / Then the month fails with a typed error (D17), not a crash
+        with pytest.raises(FlexeraRejected, match="HTTP 201 without a string id"):
+            client.create_bill_upload(MONTH)
+
+
+def test_transient_create_failure_is_retried_with_backoff(harness: MakeHarness) -> None:
+    h = harness()
+    h.emulator.inject(FlexeraFault(endpoint="create", kind="http_503", times=2))
+    assert h.client.create_bill_upload(MONTH)
+    assert len(h.sleeps) == 2
+
+
+def test_persistent_create_failure_raises_unavailable_after_bounded_attempts(harness: MakeHarness) -> None:
+    h = harness()
+    h.emulator.inject(FlexeraFault(endpoint="create", kind="http_502", times=None))
+    with pytest.raises(FlexeraUnavailable, match=r"HTTP 502.*after 3 attempts"):
+        h.client.create_bill_upload(MONTH)
+    assert len(h.calls("POST", "/billUploads")) == 3
+
+
+def test_server_error_500_is_not_retried(harness: MakeHarness) -> None:
+    h = harness()
+    h.emulator.inject(FlexeraFault(endpoint="create", kind="http_500"))
+    with pytest.raises(FlexeraRejected, match="HTTP 500"):
+        h.client.create_bill_upload(MONTH)
+    assert h.sleeps == []
+
+
+# --- files and operations ---
+
+
+def test_file_is_streamed_with_content_length_and_verified_md5(harness: MakeHarness) -> None:
+    # Given a file of 100 kB
+    h = harness()
+    data = bytes(range(256)) * 400
+    upload_id = h.client.create_bill_upload(MONTH)
+    # When it is uploaded
+    uploaded = h.client.upload_file(upload_id, "kubecost-2025-07-01.csv.gz", len(data), lambda: io.BytesIO(data))
+    # Then it went with its length (not chunked), as octet-stream, and the MD5 is that of the bytes
+    (call,) = h.calls("POST", "/files/")
+    assert call.header("Content-Length") == str(len(data))
+    assert call.header("Transfer-Encoding") is None
+    assert call.header("Content-Type") == "application/octet-stream"
+    assert call.body == data
+    assert uploaded.md5 == hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def test_dropped_file_connection_is_retried_by_streaming_again(harness: MakeHarness) -> None:
+    # Given the first file request's connection dropped
+    h = harness()
+    opened: list[int] = []
+    upload_id = h.client.create_bill_upload(MONTH)
+    h.emulator.inject(FlexeraFault(endpoint="file", kind="drop_connection"))
+
+    def source() -> io.BytesIO:
+        opened.append(1)
+        return io.BytesIO(b"abc")
+
+    # When it is uploaded
+    h.client.upload_file(upload_id, "kubecost-2025-07-01.csv.gz", 3, source)
+    # Then the source was opened again for the retry and the file arrived
+    assert len(opened) == 2
+    assert [f.id for f in h.emulator.bill_uploads[0].files] == ["kubecost-2025-07-01.csv.gz"]
+
+
+def test_md5_mismatch_is_a_failed_file(harness: MakeHarness) -> None:
+    h = harness()
+    upload_id = h.client.create_bill_upload(MONTH)
+    h.emulator.inject(FlexeraFault(endpoint="file", kind="wrong_md5"))
+    with pytest.raises(FlexeraRejected, match="MD5"):
+        h.client.upload_file(upload_id, "kubecost-2025-07-01.csv.gz", 3, lambda: io.BytesIO(b"abc"))
+
+
+def test_source_shorter_than_the_manifest_is_a_failed_file(harness: MakeHarness) -> None:
+    # Given a part whose stream ends before the length the manifest recorded
+    h = harness()
+    upload_id = h.client.create_bill_upload(MONTH)
+    # When it is uploaded / Then it fails at once (the server is not left waiting for the rest)
+    with pytest.raises(FlexeraRejected, match="ended after 3 of 4 bytes"):
+        h.client.upload_file(upload_id, "kubecost-2025-07-01.csv.gz", 4, lambda: io.BytesIO(b"abc"))
+
+
+def test_commit_that_failed_in_transit_is_sent_again_after_checking_the_status(harness: MakeHarness) -> None:
+    # Given a commit request whose connection drops (Flexera may or may not have processed it; here it did not)
+    h = harness()
+    upload_id = upload_one(h)
+    h.emulator.inject(FlexeraFault(endpoint="operation", kind="drop_connection"))
+    # When committing
+    h.client.commit(upload_id)
+    # Then the client looked at the upload, saw it still in progress, and committed it
+    assert status_of(h, upload_id) == "complete"
+    assert len(h.calls("GET", upload_id)) == 1
+
+
+def test_commit_of_a_closed_upload_is_rejected(harness: MakeHarness) -> None:
+    h = harness()
+    upload_id = upload_one(h)
+    h.client.commit(upload_id)
+    with pytest.raises(FlexeraRejected, match="HTTP 409"):
+        h.client.commit(upload_id)
+
+
+def test_abort_failure_is_logged_not_raised(harness: MakeHarness, json_logs: io.StringIO) -> None:
+    h = harness()
+    upload_id = upload_one(h)
+    h.client.commit(upload_id)
+    h.client.abort(upload_id)
+    assert "Could not abort the bill upload" in json_logs.getvalue()

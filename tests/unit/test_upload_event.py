@@ -1,0 +1,108 @@
+"""Unit tests of the upload handler's event validation (the contract between the state machine's steps)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.upload.app import parse_event
+from kubecost_flexera.errors import InvalidRequest
+from kubecost_flexera.upload import UploadOptions
+
+SAMPLE = Path(__file__).parents[2] / "events" / "upload.json"
+
+
+def valid_event() -> dict[str, Any]:
+    return {
+        "today": "2025-08-02",
+        "days": ["2025-08-01", "2025-08-02"],
+        "months": ["2025-07", "2025-08"],
+        "currency": "USD",
+        "options": {"dryRun": False, "forceUpload": True},
+        "dayResults": [
+            {"day": "2025-08-01", "status": "written", "parts": 1, "rows": 8, "allocations": 1, "cost": 1.5},
+            {"day": "2025-08-02", "status": "failed", "error": {"Error": "KubecostUnavailable", "Cause": "504"}},
+        ],
+        "executionId": "arn:aws:states:us-east-1:123456789012:execution:ExportStateMachine:run-1",
+    }
+
+
+def test_valid_event_becomes_a_typed_request() -> None:
+    # Given the plan output plus day results
+    request = parse_event(valid_event())
+    # Then today, months, options and the failed days are taken from it
+    assert request.today == date(2025, 8, 2)
+    assert request.months == ("2025-07", "2025-08")
+    assert request.options == UploadOptions(dry_run=False, force_upload=True)
+    assert request.failed_days == ("2025-08-02",)
+
+
+def test_sample_event_is_valid() -> None:
+    # Given events/upload.json / Then it passes the handler's validation
+    parse_event(json.loads(SAMPLE.read_text()))
+
+
+def test_execution_id_is_optional() -> None:
+    event = valid_event()
+    del event["executionId"]
+    assert parse_event(event).months == ("2025-07", "2025-08")
+
+
+def test_missing_options_flags_default_to_false() -> None:
+    event = valid_event()
+    event["options"] = {}
+    assert parse_event(event).options == UploadOptions()
+
+
+def mutated(path: tuple[str | int, ...], value: object) -> dict[str, Any]:
+    event = copy.deepcopy(valid_event())
+    target: Any = event
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (mutated(("surprise",), 1), "surprise"),
+        (mutated(("today",), "2025-8-2"), "today"),
+        (mutated(("today",), "2025-02-30"), "today"),
+        (mutated(("months",), ["2025-08", "2025-07"]), "months"),
+        (mutated(("months",), ["2025-13"]), r"months\[0\]"),
+        (mutated(("months",), "2025-07"), "months"),
+        (mutated(("days",), ["2025-08-02", "2025-08-01"]), "days"),
+        (mutated(("currency",), "usd"), "currency"),
+        (mutated(("options",), {"dryRun": "yes"}), "options.dryRun"),
+        (mutated(("options",), {"dry_run": True}), "options"),
+        (mutated(("dayResults",), []), "dayResults"),
+        (mutated(("dayResults", 0, "day"), "2025-08-02"), r"dayResults\[0\].day"),
+        (mutated(("dayResults", 0, "status"), "done"), r"dayResults\[0\].status"),
+        (mutated(("dayResults", 0, "extra"), 1), r"dayResults\[0\]"),
+        (mutated(("dayResults", 1, "error"), "boom"), r"dayResults\[1\].error"),
+        (mutated(("executionId",), 7), "executionId"),
+    ],
+)
+def test_malformed_event_is_refused_naming_the_field(event: dict[str, Any], field: str) -> None:
+    # Given an event that breaks the contract in one field
+    # When it is validated / Then InvalidRequest names that field
+    with pytest.raises(InvalidRequest, match=field):
+        parse_event(event)
+
+
+def test_missing_field_is_named() -> None:
+    event = valid_event()
+    del event["dayResults"]
+    with pytest.raises(InvalidRequest, match=r"missing.*dayResults"):
+        parse_event(event)
+
+
+def test_event_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="JSON object"):
+        parse_event(["2025-07"])
