@@ -869,7 +869,7 @@ def to_json(item: Allocation, window_start: int, window_end: int) -> JsonDict:
     cpu_total, ram_total = v[CPU_COST] + v[CPU_ADJ], v[RAM_COST] + v[RAM_ADJ]
     cpu_eff = _efficiency(cpu_usage, cpu_request, cpu_total)
     ram_eff = _efficiency(ram_usage, ram_request, ram_total)
-    total_eff = (cpu_eff * cpu_total + ram_eff * ram_total) / (cpu_total + ram_total) if cpu_total + ram_total else 0
+    total_eff = (cpu_eff * cpu_total + ram_eff * ram_total) / (cpu_total + ram_total) if cpu_total + ram_total else 0.0
     out: JsonDict = {
         "name": item.name,
         "properties": item.properties,
