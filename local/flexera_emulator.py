@@ -83,6 +83,7 @@ Commit result                                 immediate: the month's committed d
                                               recorded in ``CommittedMonth.errors`` and contributes no rows --
                                               the API itself never reports processing errors (UI only).
 Content-Type / ``API-Version``                never required.
+Unknown path or method                        the base server's plain-text 404 / 405 (outside the API).
 Bill-connect pattern violations               400 ``bad_request`` (not 422), also for missing fields.
 Bill connect that exists                      409 ``conflict``.
 Configured (pre-existing) bill connects       listed as CBI connects split at their documented integration id
@@ -417,7 +418,7 @@ class _ApiError(Exception):
             "fault": self.status >= 500,
             "id": secrets.token_urlsafe(6),
             "message": self.message,
-            "name": _ERROR_NAMES.get(self.status, HTTPStatus(self.status).phrase.lower().replace(" ", "_")),
+            "name": _ERROR_NAMES[self.status],
             "temporary": self.status == 429 or self.status >= 500,
             "timeout": False,
         }
