@@ -106,6 +106,7 @@ GIB: Final = 1024**3
 DAY_MINUTES: Final = 1440
 
 CLUSTERS: Final = ("prod-us-east-1", "prod-eu-west-1", "staging-ap-southeast-2")
+_HOST_DOMAINS: Final = ("ec2.internal", "eu-west-1.compute.internal", "ap-southeast-2.compute.internal")
 _BASE_NAMESPACES: Final = (
     "kube-system",
     "kubecost",
@@ -126,8 +127,9 @@ _ROLES: Final = ("server", "consumer", "sync", "batch", "proxy", "agent", "repor
 # controllerKind values as Kubecost writes them; "" is a bare pod (no controller).
 _KINDS: Final = ("deployment", "statefulset", "daemonset", "job", "replicaset", "")
 _KIND_WEIGHTS: Final = (55, 10, 8, 10, 5, 7)
-_INSTANCE_TYPES: Final = (("m5.xlarge", 4, 16), ("m5.2xlarge", 8, 32), ("r5.2xlarge", 8, 64), ("c5.4xlarge", 16, 32))
-_GPU_INSTANCE: Final = ("p3.2xlarge", 8, 61, 1)
+# (cores, GiB, GPUs) of m5.xlarge, m5.2xlarge, r5.2xlarge, c5.4xlarge, and the GPU node type p3.2xlarge.
+_NODE_SHAPES: Final = ((4, 16, 0), (8, 32, 0), (8, 64, 0), (16, 32, 0))
+_GPU_NODE_SHAPE: Final = (8, 61, 1)
 _POD_ALPHABET: Final = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet Kubernetes uses for generated name suffixes
 # Label values that break naive CSV writers, XML/HTML escaping and ASCII-only code; Go's encoder escapes <>& in JSON.
 AWKWARD_VALUES: Final = (
@@ -145,7 +147,6 @@ class Node:
     cluster: str
     name: str
     provider_id: str
-    instance_type: str
     cores: int
     ram_gib: int
     gpus: int
@@ -154,7 +155,6 @@ class Node:
 
 @dataclass(frozen=True)
 class Namespace:
-    cluster: str
     name: str
     labels: dict[str, str]
 
@@ -246,23 +246,15 @@ def build_topology(seed: int, pods_per_day: int) -> Topology:
         cluster_nodes = []
         for n in range(nodes_per_cluster):
             is_gpu = n == nodes_per_cluster - 1 or n % 8 == 7
-            if is_gpu:
-                itype, cores, ram, gpus = _GPU_INSTANCE
-            else:
-                itype, cores, ram = rng.choice(_INSTANCE_TYPES)
-                gpus = 0
-            ip = f"10.{c}.{n // 250}.{n % 250 + 4}"
-            host = f"ip-{ip.replace('.', '-')}.ec2.internal" if c != 1 else f"ip-{ip.replace('.', '-')}.eu-west-1"
-            if c == 1:
-                host += ".compute.internal"
+            cores, ram, gpus = _GPU_NODE_SHAPE if is_gpu else rng.choice(_NODE_SHAPES)
+            host = f"ip-10-{c}-{n // 250}-{n % 250 + 4}.{_HOST_DOMAINS[c]}"
             provider_id = f"i-0{rng.getrandbits(64):016x}"
-            cluster_nodes.append(Node(cluster, host, provider_id, itype, cores, ram, gpus, rng.uniform(0.15, 0.6)))
+            cluster_nodes.append(Node(cluster, host, provider_id, cores, ram, gpus, rng.uniform(0.15, 0.6)))
         nodes[cluster] = tuple(cluster_nodes)
         gpu_nodes[cluster] = tuple(n for n in cluster_nodes if n.gpus)
         names = list(_BASE_NAMESPACES) + [f"team-{rng.choice(_TEAMS)}-{k}" for k in range(extra_namespaces)]
         namespaces[cluster] = tuple(
             Namespace(
-                cluster,
                 name,
                 {
                     "kubernetes_io_metadata_name": name,

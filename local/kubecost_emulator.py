@@ -642,7 +642,9 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[KubecostEmulatorConfig, int
     parser.add_argument("--retention-days", type=int, default=400)
     parser.add_argument("--empty-day", type=date.fromisoformat, action="append", default=[], help="repeatable")
     parser.add_argument("--currency", default="USD")
-    parser.add_argument("--config-mode", choices=("static", "full", "not_found", "error", "undecodable"))
+    parser.add_argument(
+        "--config-mode", choices=("static", "full", "not_found", "error", "undecodable"), default="static"
+    )
     parser.add_argument("--api-path", default=None, help="default /model/ (kubecost) or / (opencost)")
     parser.add_argument("--idle-naming", choices=("cluster", "single"), default="cluster")
     parser.add_argument("--idle-in-limit", action="store_true", help="count idle items inside limit")
@@ -670,7 +672,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[KubecostEmulatorConfig, int
         latency_seconds=args.latency,
         auth=credentials,
         currency=args.currency,
-        config_mode=args.config_mode or "static",
+        config_mode=args.config_mode,
         api_path=args.api_path,
         idle_naming=args.idle_naming,
         idle_in_limit=args.idle_in_limit,
