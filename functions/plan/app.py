@@ -1,0 +1,91 @@
+"""Plan Lambda: the workflow's first step, which decides what the run does and refuses what it must not do.
+
+Thin on purpose: the request rules, the calendar and the plan's shape live in ``kubecost_flexera.plan`` and
+``kubecost_flexera.calendar``. In order, and so that nothing happens before the request and the configuration are
+known to be valid: read the clock once (defect D7), validate the event, the whole configuration and the date range;
+refuse to start while another execution of the state machine runs; check that the credentials secrets are readable
+and well formed (the Flexera one only when the run uploads), so a run does not export for an hour and then fail;
+fetch the currency once; return the plan output of the workflow contract.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+
+from kubecost_flexera import flexera, kubecost
+from kubecost_flexera.calendar import utc_today
+from kubecost_flexera.config import Settings, load_settings
+from kubecost_flexera.errors import ConfigurationError
+from kubecost_flexera.observability import logger, metrics, tracer
+from kubecost_flexera.plan import Plan, choose_window, parse_plan_event, refuse_concurrent
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+_STATE_MACHINE_ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9_-]+$")
+
+
+def load_environment(environ: Mapping[str, str]) -> tuple[Settings, str]:
+    """The whole configuration and ``STATE_MACHINE_ARN``; one ``ConfigurationError`` lists every problem."""
+    problems: list[str] = []
+    settings: Settings | None = None
+    try:
+        settings = load_settings(environ)
+    except ConfigurationError as exc:
+        problems.append(str(exc))
+    arn = environ.get("STATE_MACHINE_ARN", "").strip()
+    if not _STATE_MACHINE_ARN_RE.match(arn):
+        problems.append(
+            f"STATE_MACHINE_ARN={arn!r} is invalid: allowed the ARN of this workflow's state machine "
+            "(arn:aws:states:<region>:<account>:stateMachine:<name>)"
+        )
+    if settings is None or problems:
+        raise ConfigurationError("; ".join(problems))
+    return settings, arn
+
+
+def running_executions(state_machine_arn: str) -> list[str]:
+    client = boto3.client("stepfunctions")
+    pages = client.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn, statusFilter="RUNNING")
+    return [execution["executionArn"] for page in pages for execution in page["executions"]]
+
+
+@logger.inject_lambda_context(correlation_id_path="executionId")
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 -- Lambda's signature
+    now = datetime.now(UTC)
+    plan_event = parse_plan_event(event)
+    request = plan_event.request
+    settings, state_machine_arn = load_environment(os.environ)
+    window = choose_window(
+        request, clock_today=utc_today(now), include_previous_month=settings.plan.include_previous_month
+    )
+    refuse_concurrent(running_executions(state_machine_arn), plan_event.execution_id)
+    if not request.dry_run:
+        flexera.load_credentials(settings.flexera.secret_arn)
+    credentials = kubecost.load_credentials(settings.kubecost.secret_arn)
+    with kubecost.KubecostClient(settings.kubecost, credentials) as client:
+        currency = client.currency()
+    plan = Plan(window=window, currency=currency, dry_run=request.dry_run, force_upload=request.force_upload)
+    metrics.add_metric(name="PlannedDays", unit=MetricUnit.Count, value=len(window.days))
+    logger.info(
+        "Planned the run",
+        today=window.today.isoformat(),
+        first_day=window.days[0].isoformat(),
+        last_day=window.days[-1].isoformat(),
+        days=len(window.days),
+        months=list(window.months),
+        currency=currency,
+        dry_run=request.dry_run,
+        force_upload=request.force_upload,
+    )
+    return plan.to_output()

@@ -1,0 +1,393 @@
+"""Local runner: the deployed workflow executed on this machine, before anyone deploys.
+
+``python -m local.run`` creates the template's resources in moto (bucket, Flexera credentials secret, the three
+functions, the state machine), loads ``statemachine/export.asl.json`` with the template's ``DefinitionSubstitutions``
+and runs it with moto's Step Functions engine; every Lambda task runs the real handler in this process
+(``local/runner_lambda.py``). It then prints what happened: days exported, rows and cost per month, the upload of
+each month; the exit status is non-zero when the execution failed.
+
+Flags (see ``--help``): ``--kubecost-url`` (a base URL with scheme, host and port; the API path still comes from
+``KUBECOST_API_PATH``) and ``--flexera-url`` (one base URL for every Flexera host, i.e. an emulator); each one that
+is absent starts the embedded emulator (``local/kubecost_emulator.py``, ``local/flexera_emulator.py``). ``--today``,
+``--start``/``--end``, ``--dry-run`` and ``--force-upload`` build the execution input exactly as a manual run in
+AWS would (``events/*.json``). ``--out DIR`` copies the S3 exports to DIR with the bucket's layout.
+``--fast-retries`` does not sleep through retry waits: neither the state machine's ``Retry`` intervals nor the
+Kubecost and Flexera clients' backoff; the embedded Flexera emulator's clock is advanced by each wait instead, so its
+120-second cool-off between bill uploads still has to pass. Without the flag every wait is slept for real.
+
+Every other setting comes from the same environment variables as the deployed functions (``config.py``); the
+runner sets only what it creates (``BUCKET_NAME``, ``FLEXERA_SECRET_ARN``, ``STATE_MACHINE_ARN``), the endpoints
+(``KUBECOST_HOST``, ``FLEXERA_ENDPOINT_URL``) and, for the embedded Flexera emulator, its org and bill connect when
+``ORG_ID``/``BILL_CONNECT_ID`` are unset. Flexera credentials come from ``REFRESH_TOKEN``, or
+``SERVICE_APP_CLIENT_ID`` and ``SERVICE_APP_CLIENT_SECRET`` (the Go exporter's names), and are stored in the emulated
+secret, so the functions read them from Secrets Manager as deployed.
+
+What moto 5.2.5's engine does differently from AWS, and how the runner deals with it:
+
+- Lambda without Docker answers every invoke with a canned payload: the runner routes invokes to the handlers.
+- ``Retry`` waits are a ``time.sleep`` in moto's retrier module (``retrier_decl``); ``--fast-retries`` replaces that
+  module's ``time`` (and the clients' default ``sleep``) for the duration of the run, nothing else.
+- Map iterations run in threads of this process; invocations of one function are serialised (``runner_lambda``), so
+  ``MaxConcurrency`` bounds nothing locally.
+- The execution runs in a background thread; the runner polls ``DescribeExecution`` until it ends.
+- Supported and verified with this definition: ``lambda:invoke`` with ``Payload`` and ``ResultSelector``/
+  ``OutputPath`` on ``$.Payload``, Map with ``ItemSelector`` and the ``$$.Map.Item.Value``/``$$.Execution.Id``
+  context paths, ``Retry`` with ``JitterStrategy: FULL`` and ``MaxDelaySeconds``, ``Catch`` with ``ResultPath``,
+  Pass with ``Parameters``, Choice with ``IsPresent``, Fail with an intrinsic ``CausePath``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+import zipfile
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Final, Self, cast
+from unittest import mock
+
+import boto3
+from moto import mock_aws
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+# `python -m local.run` from the repository root, as the README says: the shared layer's package is not installed,
+# so its directory goes on the path (as the Lambda runtime puts /opt/python) before anything imports it.
+_LAYER = str(Path(__file__).resolve().parent.parent / "layers" / "kubecost_flexera")
+if _LAYER not in sys.path:
+    sys.path.append(_LAYER)
+
+from kubecost_flexera.flexera import FlexeraClient  # noqa: E402
+from kubecost_flexera.kubecost import KubecostClient  # noqa: E402
+from kubecost_flexera.observability import logger  # noqa: E402
+from local.runner_emulators import EmbeddedEmulators  # noqa: E402
+from local.runner_lambda import InProcessLambda, Invocation, LocalFunction  # noqa: E402
+from local.runner_report import WorkflowRun, format_summary  # noqa: E402
+from local.runner_template import TemplateModel, load_template  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from types import TracebackType
+
+    from aws_lambda_powertools import Logger
+    from moto.core.config import DefaultConfig
+    from mypy_boto3_lambda.literals import RuntimeType
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+
+REGION: Final = "us-east-1"
+STACK_NAME: Final = "kubecost-flexera-local"
+BUCKET: Final = f"{STACK_NAME}-exports"
+SECRET_NAME: Final = f"{STACK_NAME}/flexera-credentials"
+EXPORTS_PREFIX: Final = "exports/"
+POLL_SECONDS: Final = 0.02
+DEFAULT_TIMEOUT_SECONDS: Final = 900.0
+MOTO_CONFIG: Final[DefaultConfig] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+# Local defaults for Powertools: no X-Ray daemon here, and no EMF metric lines or INFO logs between the summary's
+# lines. An explicit environment variable wins.
+LOCAL_POWERTOOLS_DEFAULTS: Final = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+class LocalRunError(RuntimeError):
+    """The local run could not be set up or did not end in time (not a workflow failure)."""
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """Everything a local run needs besides the template.
+
+    ``environ`` holds the settings variables the functions read (as deployed); ``retry_sleep`` replaces every
+    retry wait when set (``--fast-retries``); ``handlers`` replaces handlers by logical id (tests wrap the real ones).
+    """
+
+    kubecost_url: str
+    flexera_url: str
+    flexera_secret: Mapping[str, str]
+    environ: Mapping[str, str] = field(default_factory=dict)
+    retry_sleep: Callable[[float], None] | None = None
+    handlers: Mapping[str, Callable[[dict[str, Any], Any], Any]] = field(default_factory=dict)
+    max_concurrency: int | None = None
+
+
+class LocalWorkflow:
+    """The deployed stack, emulated: use as a context manager, then ``run`` (or ``start`` and ``wait``)."""
+
+    def __init__(self, settings: LocalSettings, template: TemplateModel | None = None) -> None:
+        self.settings = settings
+        self.template = template or load_template(stack_name=STACK_NAME)
+        self._stack = ExitStack()
+        self._lambda: InProcessLambda | None = None
+        self.state_machine_arn = ""
+        self.secret_arn = ""
+
+    # --- lifecycle ---
+
+    def __enter__(self) -> Self:
+        try:
+            self._enter()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stack.close()
+
+    def _enter(self) -> None:
+        stack = self._stack
+        stack.enter_context(mock_aws(config=MOTO_CONFIG))
+        stack.enter_context(mock.patch.dict(os.environ, self._base_environment()))
+        # The shared logger read its level when first imported, usually before this run set the environment.
+        stack.enter_context(_log_level(logger, os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO")))
+        self.secret_arn = self._secrets().create_secret(
+            Name=SECRET_NAME, SecretString=json.dumps(dict(self.settings.flexera_secret))
+        )["ARN"]
+        self.s3.create_bucket(Bucket=BUCKET)
+        role = self._role()
+        functions = self._create_functions(role)
+        definition = self.template.state_machine.definition(
+            {function.logical_id: function.arn for function in functions.values()},
+            {"MaxConcurrency": str(self.settings.max_concurrency)} if self.settings.max_concurrency else None,
+        )
+        self.state_machine_arn = self.sfn.create_state_machine(
+            name=self.template.state_machine.name, definition=definition, roleArn=role
+        )["stateMachineArn"]
+        os.environ.update(
+            {"BUCKET_NAME": BUCKET, "FLEXERA_SECRET_ARN": self.secret_arn, "STATE_MACHINE_ARN": self.state_machine_arn}
+        )
+        self._lambda = InProcessLambda(functions)
+        stack.enter_context(self._lambda.installed())
+        if self.settings.retry_sleep is not None:
+            stack.enter_context(_fast_retries(self.settings.retry_sleep))
+        # moto logs every failed state with its whole parse tree; the run's outcome is reported by the summary.
+        stack.enter_context(_quiet("moto.stepfunctions"))
+
+    def _base_environment(self) -> dict[str, str]:
+        environ = {name: value for name, value in LOCAL_POWERTOOLS_DEFAULTS.items() if name not in os.environ}
+        environ.update(self.settings.environ)
+        environ.update(
+            {
+                "KUBECOST_HOST": self.settings.kubecost_url,
+                "FLEXERA_ENDPOINT_URL": self.settings.flexera_url,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+            }
+        )
+        return environ
+
+    def _role(self) -> str:
+        iam = boto3.client("iam", region_name=REGION)
+        policy = {"Version": "2012-10-17", "Statement": []}
+        return iam.create_role(RoleName=f"{STACK_NAME}-role", AssumeRolePolicyDocument=json.dumps(policy))["Role"][
+            "Arn"
+        ]
+
+    def _create_functions(self, role: str) -> dict[str, LocalFunction]:
+        client = boto3.client("lambda", region_name=REGION)
+        functions: dict[str, LocalFunction] = {}
+        for spec in self.template.functions.values():
+            name = f"{STACK_NAME}-{spec.logical_id}"
+            arn = client.create_function(
+                FunctionName=name,
+                Runtime=cast("RuntimeType", spec.runtime),
+                Role=role,
+                Handler=f"{spec.module.rsplit('.', 1)[-1]}.{spec.attribute}",
+                Code={"ZipFile": _placeholder_zip(spec.module)},
+            )["FunctionArn"]
+            handler = self.settings.handlers.get(spec.logical_id) or getattr(
+                importlib.import_module(spec.module), spec.attribute
+            )
+            functions[name] = LocalFunction(spec.logical_id, name, arn, handler)
+        return functions
+
+    # --- AWS clients (valid only inside the context) ---
+
+    @property
+    def s3(self) -> S3Client:
+        return boto3.client("s3", region_name=REGION)
+
+    @property
+    def sfn(self) -> SFNClient:
+        return boto3.client("stepfunctions", region_name=REGION)
+
+    def _secrets(self) -> Any:
+        return boto3.client("secretsmanager", region_name=REGION)
+
+    # --- executions ---
+
+    def start(self, request: Mapping[str, Any], name: str | None = None) -> str:
+        """Starts an execution with ``request`` as its input (what ``start-execution --input`` sends)."""
+        execution_name = name or f"local-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        return self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=execution_name, input=json.dumps(dict(request))
+        )["executionArn"]
+
+    def wait(self, execution_arn: str, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> WorkflowRun:
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            description = self.sfn.describe_execution(executionArn=execution_arn)
+            if description["status"] != "RUNNING":
+                break
+            if time.monotonic() > deadline:
+                raise LocalRunError(f"{execution_arn} still running after {timeout_seconds} s")
+            time.sleep(POLL_SECONDS)
+        return WorkflowRun.from_execution(
+            execution_arn,
+            status=description["status"],
+            error=description.get("error"),
+            cause=description.get("cause"),
+            invocations=self.invocations(execution_arn),
+        )
+
+    def run(self, request: Mapping[str, Any], timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> WorkflowRun:
+        return self.wait(self.start(request), timeout_seconds)
+
+    def invocations(self, execution_arn: str | None = None) -> list[Invocation]:
+        if self._lambda is None:
+            return []
+        return [i for i in self._lambda.invocations if execution_arn is None or i.execution_id == execution_arn]
+
+    # --- the bucket ---
+
+    def export_keys(self) -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=EXPORTS_PREFIX)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+    def copy_exports(self, directory: Path) -> list[Path]:
+        """Copies every object under ``exports/`` to ``directory``/<key> and returns the paths written."""
+        written: list[Path] = []
+        for key in self.export_keys():
+            target = directory / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+            written.append(target)
+        return written
+
+
+@contextlib.contextmanager
+def _fast_retries(sleep: Callable[[float], None]) -> Iterator[None]:
+    """Every retry wait goes to ``sleep``: the state machine's (moto's retrier module) and the clients' backoff.
+
+    The clients take ``sleep`` as a keyword argument defaulting to ``time.sleep``; the handlers build them with the
+    default, so the default itself is replaced for the duration of the run.
+    """
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=sleep)))
+        for client in (KubecostClient, FlexeraClient):
+            defaults = client.__init__.__kwdefaults__
+            if defaults is None or "sleep" not in defaults:
+                raise LocalRunError(f"{client.__name__} no longer takes a sleep keyword; update --fast-retries")
+            stack.enter_context(mock.patch.dict(defaults, {"sleep": sleep}))
+        yield
+
+
+@contextlib.contextmanager
+def _log_level(log: Logger, level: str) -> Iterator[None]:
+    previous = log.log_level
+    log.setLevel(level)
+    try:
+        yield
+    finally:
+        log.setLevel(previous)
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    log = logging.getLogger(logger_name)
+    previous = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(previous)
+
+
+def _placeholder_zip(module: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", f"Runs in-process from {module} (local/run.py)\n")
+    return buffer.getvalue()
+
+
+# --- command line ---
+
+
+def build_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The execution input for the flags, as a manual run in AWS would send it; the plan validates it."""
+    request: dict[str, Any] = {}
+    for name in ("today", "start", "end"):
+        value = getattr(args, name)
+        if value is not None:
+            request[name] = value
+    if args.dry_run:
+        request["dry_run"] = True
+    if args.force_upload:
+        request["force_upload"] = True
+    return request
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.run",
+        description="Run the export workflow locally: moto for AWS, the real handlers, Kubecost and Flexera "
+        "emulators unless URLs are given. Other settings come from the deployed functions' environment variables.",
+    )
+    parser.add_argument("--kubecost-url", help="Kubecost/OpenCost base URL (scheme://host:port); default: emulator")
+    parser.add_argument("--flexera-url", help="one base URL for every Flexera endpoint; default: emulator")
+    parser.add_argument("--today", help="run as on this UTC date (YYYY-MM-DD)")
+    parser.add_argument("--start", help="backfill from this date (YYYY-MM-DD), with --end")
+    parser.add_argument("--end", help="backfill up to this date (YYYY-MM-DD), with --start")
+    parser.add_argument("--dry-run", action="store_true", help="export, but upload nothing")
+    parser.add_argument("--force-upload", action="store_true", help="upload months even when unchanged")
+    parser.add_argument("--out", type=Path, help="copy the S3 exports to this directory (same layout)")
+    parser.add_argument(
+        "--fast-retries",
+        action="store_true",
+        help="do not sleep through retry waits (state machine and clients); the embedded Flexera emulator's "
+        "clock is advanced instead",
+    )
+    parser.add_argument(
+        "--allocations", type=int, default=300, help="allocations per day of the embedded Kubecost emulator"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    with EmbeddedEmulators.for_args(args, os.environ) as emulators:
+        settings = LocalSettings(
+            kubecost_url=emulators.kubecost_url,
+            flexera_url=emulators.flexera_url,
+            flexera_secret=emulators.flexera_secret,
+            environ=emulators.environ,
+            retry_sleep=emulators.retry_sleep if args.fast_retries else None,
+        )
+        with LocalWorkflow(settings) as workflow:
+            run = workflow.run(build_request(args))
+            print(format_summary(run))
+            if args.out is not None:
+                written = workflow.copy_exports(args.out)
+                print(f"\nCopied {len(written)} export file(s) to {args.out}")
+        report = emulators.report(run, os.environ)
+        if report:
+            print(report)
+    return 0 if run.succeeded else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The emulators a local run starts when no URL is given, and the reconciliation it prints after the run.
+
+With both emulators embedded the run is checkable end to end: what the Flexera emulator committed for each month
+is compared with what the Kubecost emulator says the same days hold (``KubecostEmulator.expected``, computed with
+the exporter's own query parameters): the same number of CSV rows (eight per allocation) and the same total cost
+(times ``MULTIPLIER``), up to the rounding of the printed Cost values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import TYPE_CHECKING, Final, Literal, Self
+from urllib.parse import parse_qsl
+
+from kubecost_flexera.config import load_kubecost
+from kubecost_flexera.kubecost import allocation_query
+from local.flexera_emulator import (
+    DEFAULT_BILL_CONNECT_ID,
+    DEFAULT_REFRESH_TOKEN,
+    FlexeraEmulator,
+    FlexeraEmulatorConfig,
+)
+from local.kubecost_emulator import KubecostEmulator, KubecostEmulatorConfig
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping
+    from types import TracebackType
+
+    from local.runner_report import WorkflowRun
+
+ROWS_PER_ALLOCATION: Final = 8  # reference-exporter.md §5.2
+COST_TOLERANCE: Final = 0.01  # the Cost values are printed rounded; their sum may differ from the total by cents
+_FILE_DAY_RE: Final = re.compile(r"^kubecost-([0-9]{4}-[0-9]{2}-[0-9]{2})(?:-[0-9]+)?\.csv\.gz$")
+_PAGING_PARAMS: Final = frozenset({"window", "offset", "limit"})
+
+
+def flexera_secret_from_environment(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """The Flexera secret's JSON from the Go exporter's variables; the refresh token wins, as in the Go program."""
+    refresh_token = environ.get("REFRESH_TOKEN", "").strip()
+    if refresh_token:
+        return {"refresh_token": refresh_token}
+    client_id = environ.get("SERVICE_APP_CLIENT_ID", "").strip()
+    client_secret = environ.get("SERVICE_APP_CLIENT_SECRET", "").strip()
+    if client_id and client_secret:
+        return {"client_id": client_id, "client_secret": client_secret}
+    return None
+
+
+@dataclass(frozen=True)
+class MonthReconciliation:
+    month: str
+    bill_upload_id: str
+    days: int
+    files: int
+    rows: int
+    expected_rows: int
+    cost: float
+    expected_cost: float
+
+    @property
+    def reconciled(self) -> bool:
+        return self.rows == self.expected_rows and abs(self.cost - self.expected_cost) <= COST_TOLERANCE
+
+
+class EmbeddedEmulators:
+    """Starts the emulators for the endpoints not given, and supplies the run's URLs, credentials and settings."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        *,
+        kubecost_url: str | None,
+        flexera_url: str | None,
+        allocations_per_day: int,
+        fast_retries: bool,
+        today: date | None = None,
+    ) -> None:
+        self.environ: dict[str, str] = {}
+        secret = flexera_secret_from_environment(environ)
+        config = _kubecost_config(environ, allocations_per_day, today)
+        self.kubecost = None if kubecost_url else KubecostEmulator(config)
+        self.flexera: FlexeraEmulator | None = None
+        if flexera_url is None:
+            secret = secret or {"refresh_token": DEFAULT_REFRESH_TOKEN}
+            self.environ["ORG_ID"] = environ.get("ORG_ID") or FlexeraEmulatorConfig.org_id
+            self.environ["BILL_CONNECT_ID"] = environ.get("BILL_CONNECT_ID") or DEFAULT_BILL_CONNECT_ID
+            self.flexera = FlexeraEmulator(
+                _flexera_config(secret, self.environ["ORG_ID"], self.environ["BILL_CONNECT_ID"], fast_retries)
+            )
+        # Without credentials the secret is an empty object: a dry run needs none, an upload reports what is missing.
+        self.flexera_secret: Mapping[str, str] = secret or {}
+        self._kubecost_url = kubecost_url
+        self._flexera_url = flexera_url
+
+    @classmethod
+    def for_args(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> EmbeddedEmulators:
+        return cls(
+            environ,
+            kubecost_url=args.kubecost_url,
+            flexera_url=args.flexera_url,
+            allocations_per_day=args.allocations,
+            fast_retries=args.fast_retries,
+            today=_date_or_none(args.today),
+        )
+
+    def __enter__(self) -> Self:
+        if self.kubecost is not None:
+            self.kubecost.start()
+        if self.flexera is not None:
+            self.flexera.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for emulator in (self.kubecost, self.flexera):
+            if emulator is not None:
+                emulator.stop()
+
+    @property
+    def kubecost_url(self) -> str:
+        return self.kubecost.url if self.kubecost is not None else str(self._kubecost_url)
+
+    @property
+    def flexera_url(self) -> str:
+        return self.flexera.url if self.flexera is not None else str(self._flexera_url)
+
+    def retry_sleep(self, seconds: float) -> None:
+        """A retry wait under ``--fast-retries``: no sleep; the embedded Flexera emulator's time moves instead."""
+        if self.flexera is not None:
+            self.flexera.clock.advance(seconds)
+
+    def reconcile(self, run: WorkflowRun, environ: Mapping[str, str]) -> list[MonthReconciliation]:
+        """Each committed month of the run's plan compared with the Kubecost emulator (both must be embedded)."""
+        if self.kubecost is None or self.flexera is None or run.plan is None:
+            return []
+        settings = load_kubecost({**environ, **self.environ, "KUBECOST_HOST": self.kubecost.url})
+        bill_connect_id = self.environ["BILL_CONNECT_ID"]
+        results = []
+        for month in run.plan["months"]:
+            committed = self.flexera.committed(bill_connect_id, month)
+            if committed is None:
+                continue
+            days = sorted({_file_day(name) for name in committed.files})
+            expected = []
+            for day in days:
+                query = {k: v for k, v in parse_qsl(allocation_query(settings, day, 0)) if k not in _PAGING_PARAMS}
+                expected.append(self.kubecost.expected(day, **query))
+            results.append(
+                MonthReconciliation(
+                    month=month,
+                    bill_upload_id=committed.bill_upload_id,
+                    days=len(days),
+                    files=len(committed.files),
+                    rows=len(committed.rows),
+                    expected_rows=ROWS_PER_ALLOCATION * sum(e.allocations for e in expected),
+                    cost=committed.total_cost,
+                    expected_cost=math.fsum(e.total_cost for e in expected) * settings.multiplier,
+                )
+            )
+        return results
+
+    def report(self, run: WorkflowRun, environ: Mapping[str, str]) -> str:
+        months = self.reconcile(run, environ)
+        if self.flexera is None or self.kubecost is None:
+            return ""
+        lines = ["", f"Flexera emulator, bill connect {self.environ['BILL_CONNECT_ID']}: committed months"]
+        if not months:
+            lines.append("  none")
+            return "\n".join(lines)
+        lines.append(
+            f"{'Month':<8} {'Bill upload':<36} {'Days':>4} {'Files':>5} {'Rows':>9} {'Cost':>14} "
+            f"{'Kubecost cost':>14}  Reconciled"
+        )
+        lines.extend(
+            f"{m.month:<8} {m.bill_upload_id:<36} {m.days:>4} {m.files:>5} {m.rows:>9,} {m.cost:>14,.2f} "
+            f"{m.expected_cost:>14,.2f}  {'yes' if m.reconciled else f'NO (expected {m.expected_rows:,} rows)'}"
+            for m in months
+        )
+        return "\n".join(lines)
+
+
+def _kubecost_config(
+    environ: Mapping[str, str], allocations_per_day: int, today: date | None
+) -> KubecostEmulatorConfig:
+    flavour: Literal["kubecost", "opencost"] = (
+        "opencost" if environ.get("COST_SOURCE", "").strip().lower() == "opencost" else "kubecost"
+    )
+    return KubecostEmulatorConfig(
+        flavour=flavour,
+        allocations_per_day=allocations_per_day,
+        today=today,
+        api_path=environ.get("KUBECOST_API_PATH") or None,
+    )
+
+
+def _flexera_config(
+    secret: Mapping[str, str], org_id: str, bill_connect_id: str, fast_retries: bool
+) -> FlexeraEmulatorConfig:
+    # With real waits the emulator's clock follows real time; with --fast-retries it moves only by the waits.
+    config = FlexeraEmulatorConfig(
+        org_id=org_id, bill_connects=frozenset({bill_connect_id}), wall_clock=not fast_retries
+    )
+    if "refresh_token" in secret:
+        return replace(config, refresh_tokens=frozenset({secret["refresh_token"]}))
+    return replace(config, clients={secret["client_id"]: secret["client_secret"]})
+
+
+def _date_or_none(text: str | None) -> date | None:
+    """The emulator's "today" for a pinned run; a malformed date is left for the plan to refuse."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _file_day(name: str) -> date:
+    match = _FILE_DAY_RE.match(name)
+    if match is None:
+        raise ValueError(f"{name} is not a day file name")
+    return date.fromisoformat(match.group(1))

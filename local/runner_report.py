@@ -1,0 +1,200 @@
+"""The outcome of one local execution, typed, and its readable summary.
+
+The outcome is rebuilt from what the state machine actually passed between the steps: the plan function's result,
+the upload's event (whose ``dayResults`` include the days the Map caught as failed) and the upload's result or
+error, all recorded by the in-process Lambda (``runner_lambda``), plus the execution's status, error and cause.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from local.runner_lambda import Invocation
+
+PLAN_FUNCTION = "PlanFunction"
+EXPORT_DAY_FUNCTION = "ExportDayFunction"
+UPLOAD_FUNCTION = "UploadFunction"
+
+
+@dataclass(frozen=True)
+class DayOutcome:
+    day: str
+    status: str  # written | empty | failed
+    parts: int = 0
+    rows: int = 0
+    allocations: int = 0
+    cost: float = 0.0
+    error: str | None = None
+
+    @property
+    def month(self) -> str:
+        return self.day[:7]
+
+    @classmethod
+    def from_result(cls, result: Mapping[str, Any]) -> DayOutcome:
+        return cls(
+            day=str(result["day"]),
+            status=str(result["status"]),
+            parts=int(result.get("parts", 0)),
+            rows=int(result.get("rows", 0)),
+            allocations=int(result.get("allocations", 0)),
+            cost=float(result.get("cost", 0.0)),
+            error=_caught_error(result.get("error")),
+        )
+
+
+@dataclass(frozen=True)
+class MonthOutcome:
+    month: str
+    status: str  # committed | skipped-unchanged | skipped-incomplete | dry-run | failed
+    bill_upload_id: str | None
+    files: int
+    bytes: int
+    error: str | None
+
+    @classmethod
+    def from_result(cls, result: Mapping[str, Any]) -> MonthOutcome:
+        return cls(
+            month=str(result["month"]),
+            status=str(result["status"]),
+            bill_upload_id=result.get("billUploadId"),
+            files=int(result.get("files", 0)),
+            bytes=int(result.get("bytes", 0)),
+            error=result.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class WorkflowRun:
+    """One execution: its status and what each step produced (empty where a step did not run)."""
+
+    execution_arn: str
+    status: str
+    error: str | None
+    cause: str | None
+    plan: Mapping[str, Any] | None
+    days: tuple[DayOutcome, ...]
+    months: tuple[MonthOutcome, ...]
+    upload_error: str | None
+    invocations: tuple[Invocation, ...]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+    def day(self, day: str) -> DayOutcome:
+        return next(outcome for outcome in self.days if outcome.day == day)
+
+    def month(self, month: str) -> MonthOutcome:
+        return next(outcome for outcome in self.months if outcome.month == month)
+
+    def attempts(self, function: str, day: str | None = None) -> int:
+        """How many times the state machine invoked ``function`` (for one day, with ``day``): retries included."""
+        return sum(
+            1
+            for invocation in self.invocations
+            if invocation.function == function and (day is None or invocation.event.get("day") == day)
+        )
+
+    @classmethod
+    def from_execution(
+        cls,
+        execution_arn: str,
+        *,
+        status: str,
+        error: str | None,
+        cause: str | None,
+        invocations: Sequence[Invocation],
+    ) -> WorkflowRun:
+        plans = [i for i in invocations if i.function == PLAN_FUNCTION and i.error_type is None]
+        uploads = [i for i in invocations if i.function == UPLOAD_FUNCTION]
+        last_upload = uploads[-1] if uploads else None
+        days: tuple[DayOutcome, ...] = ()
+        months: tuple[MonthOutcome, ...] = ()
+        upload_error = None
+        if last_upload is not None:
+            days = tuple(DayOutcome.from_result(result) for result in last_upload.event.get("dayResults", []))
+            if last_upload.error_type is None:
+                months = tuple(MonthOutcome.from_result(month) for month in last_upload.result["months"])
+            else:
+                upload_error = f"{last_upload.error_type}: {last_upload.error_message}"
+        return cls(
+            execution_arn=execution_arn,
+            status=status,
+            error=error,
+            cause=cause,
+            plan=plans[-1].result if plans else None,
+            days=days,
+            months=months,
+            upload_error=upload_error,
+            invocations=tuple(invocations),
+        )
+
+
+def _caught_error(error: object) -> str | None:
+    """``Error: message`` from the ``{"Error", "Cause"}`` a Catch records; a function error's Cause is Lambda's JSON."""
+    if not isinstance(error, dict):
+        return None
+    return f"{error.get('Error')}: {_cause_message(error.get('Cause'))}"
+
+
+def format_summary(run: WorkflowRun) -> str:
+    lines = [f"Execution {run.execution_arn.rsplit(':', 1)[-1]}: {run.status}"]
+    if not run.succeeded:
+        lines.append(f"  {run.error}: {_cause_message(run.cause)}")
+    if run.plan is None:
+        return "\n".join(lines)
+    plan, options = run.plan, run.plan["options"]
+    lines.append(
+        f"Plan: today {plan['today']}, {len(plan['days'])} day(s) {plan['days'][0]} .. {plan['days'][-1]}, "
+        f"months {', '.join(plan['months'])}, currency {plan['currency']}"
+        f"{', dry run' if options['dryRun'] else ''}{', forced upload' if options['forceUpload'] else ''}"
+    )
+    currency = str(plan["currency"])
+    by_month: dict[str, list[DayOutcome]] = defaultdict(list)
+    for outcome in run.days:
+        by_month[outcome.month].append(outcome)
+    months = {outcome.month: outcome for outcome in run.months}
+    lines.append("")
+    lines.append(f"{'Month':<8} {'Days':>4} {'Written':>7} {'Empty':>5} {'Failed':>6} {'Rows':>9} {'Cost':>14}  Upload")
+    for month in plan["months"]:
+        days = by_month.get(month, [])
+        counts = {status: sum(1 for d in days if d.status == status) for status in ("written", "empty", "failed")}
+        cost = math.fsum(d.cost for d in days)
+        lines.append(
+            f"{month:<8} {len(days):>4} {counts['written']:>7} {counts['empty']:>5} {counts['failed']:>6} "
+            f"{sum(d.rows for d in days):>9,} {cost:>10,.2f} {currency}  {_upload_text(months.get(month))}"
+        )
+    lines.extend(f"  failed {d.day}: {d.error}" for d in run.days if d.status == "failed")
+    if run.upload_error is not None:
+        lines.append(f"Upload failed: {run.upload_error}")
+    return "\n".join(lines)
+
+
+def _upload_text(outcome: MonthOutcome | None) -> str:
+    if outcome is None:
+        return "-"
+    text = outcome.status
+    if outcome.status == "committed":
+        text += f" ({outcome.files} file(s), {outcome.bytes:,} bytes, bill upload {outcome.bill_upload_id})"
+    if outcome.error:
+        text += f": {outcome.error}"
+    return text
+
+
+def _cause_message(cause: object) -> str:
+    """The message of a Step Functions cause; for a function error the cause is Lambda's JSON error body."""
+    if not isinstance(cause, str):
+        return ""
+    try:
+        body = json.loads(cause)
+    except ValueError:
+        return cause
+    return str(body.get("errorMessage", cause)) if isinstance(body, dict) else cause

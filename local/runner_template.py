@@ -1,0 +1,146 @@
+"""What the local runner takes from ``template.yaml``: the functions and their handlers, the state machine's name,
+definition file and ``DefinitionSubstitutions``.
+
+The template is the source of truth, so a local run exercises exactly the wiring ``sam deploy`` creates: a renamed
+function, a moved handler or a new substitution key changes the local run too, or breaks it loudly. The template is
+read with SAM CLI's loader, which understands CloudFormation's short tags (``!GetAtt``, ``!Ref``, ``!Sub``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from samcli.yamlhelper import yaml_parse  # type: ignore[import-untyped]
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+TEMPLATE: Final = ROOT / "template.yaml"
+STATE_MACHINE_ID: Final = "ExportStateMachine"
+
+
+class TemplateError(ValueError):
+    """The template does not have the shape the runner relies on (the lead's contract)."""
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One ``AWS::Serverless::Function``: its logical id and the Python module and attribute of its handler."""
+
+    logical_id: str
+    module: str
+    attribute: str
+    runtime: str
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    """The state machine: name (with the stack name substituted), definition text and its substitutions."""
+
+    name: str
+    definition_template: str
+    function_substitutions: Mapping[str, str]  # substitution key -> function logical id
+    parameter_substitutions: Mapping[str, str]  # substitution key -> template parameter name
+    parameter_defaults: Mapping[str, str]
+
+    def definition(self, function_arns: Mapping[str, str], parameters: Mapping[str, str] | None = None) -> str:
+        """The definition with every ``${Key}`` replaced, as CloudFormation does; refuses a leftover placeholder."""
+        values = {key: function_arns[logical_id] for key, logical_id in self.function_substitutions.items()}
+        given = {**self.parameter_defaults, **(parameters or {})}
+        values.update({key: given[name] for key, name in self.parameter_substitutions.items()})
+        text = self.definition_template
+        for key, value in values.items():
+            text = text.replace("${" + key + "}", value)
+        if "${" in text:
+            raise TemplateError("the definition has a placeholder that DefinitionSubstitutions does not define")
+        json.loads(text)  # a definition that is not JSON after substitution would fail in AWS too
+        return text
+
+
+@dataclass(frozen=True)
+class TemplateModel:
+    functions: Mapping[str, FunctionSpec]
+    state_machine: StateMachineSpec
+
+
+def load_template(path: Path = TEMPLATE, *, stack_name: str) -> TemplateModel:
+    template = yaml_parse(path.read_text())
+    resources: dict[str, Any] = template.get("Resources", {})
+    globals_ = template.get("Globals", {}).get("Function", {})
+    functions = {
+        logical_id: _function(logical_id, resource.get("Properties", {}), globals_)
+        for logical_id, resource in resources.items()
+        if resource.get("Type") == "AWS::Serverless::Function"
+    }
+    machine = resources.get(STATE_MACHINE_ID)
+    if machine is None:
+        raise TemplateError(f"template.yaml has no {STATE_MACHINE_ID}")
+    return TemplateModel(
+        functions=functions,
+        state_machine=_state_machine(machine["Properties"], template.get("Parameters", {}), functions, stack_name),
+    )
+
+
+def _function(logical_id: str, properties: Mapping[str, Any], globals_: Mapping[str, Any]) -> FunctionSpec:
+    code_uri = properties.get("CodeUri")
+    handler = properties.get("Handler", globals_.get("Handler"))
+    if not isinstance(code_uri, str) or not isinstance(handler, str) or "." not in handler:
+        raise TemplateError(f"{logical_id} needs a local CodeUri and a Handler module.function")
+    module_name, attribute = handler.rsplit(".", 1)
+    package = ".".join(Path(code_uri).parts)
+    return FunctionSpec(
+        logical_id=logical_id,
+        module=f"{package}.{module_name}",
+        attribute=attribute,
+        runtime=str(properties.get("Runtime", globals_.get("Runtime", "python3.13"))),
+    )
+
+
+def _state_machine(
+    properties: Mapping[str, Any],
+    parameters: Mapping[str, Any],
+    functions: Mapping[str, FunctionSpec],
+    stack_name: str,
+) -> StateMachineSpec:
+    function_keys: dict[str, str] = {}
+    parameter_keys: dict[str, str] = {}
+    for key, value in properties.get("DefinitionSubstitutions", {}).items():
+        target = _substitution_target(key, value)
+        if target in functions:
+            function_keys[key] = target
+        elif target in parameters:
+            parameter_keys[key] = target
+        else:
+            raise TemplateError(f"DefinitionSubstitutions.{key} refers to {target!r}: not a function or parameter")
+    defaults = {
+        name: str(parameters[name]["Default"]) for name in parameter_keys.values() if "Default" in parameters[name]
+    }
+    return StateMachineSpec(
+        name=_stack_sub(properties.get("Name"), stack_name),
+        definition_template=(ROOT / str(properties["DefinitionUri"])).read_text(),
+        function_substitutions=function_keys,
+        parameter_substitutions=parameter_keys,
+        parameter_defaults=defaults,
+    )
+
+
+def _substitution_target(key: str, value: object) -> str:
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        if attribute == "Arn":
+            return str(logical_id)
+    if isinstance(value, dict) and "Ref" in value:
+        return str(value["Ref"])
+    raise TemplateError(f"DefinitionSubstitutions.{key} must be !GetAtt <Function>.Arn or !Ref <Parameter>")
+
+
+def _stack_sub(value: object, stack_name: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+        return str(value["Fn::Sub"]).replace("${AWS::StackName}", stack_name)
+    raise TemplateError("the state machine's Name must be a string or !Sub of ${AWS::StackName}")
