@@ -59,6 +59,8 @@ Choices where the reference is silent (§2.3, §3.5, §9):
   records per day in a small LRU, so each page of a paged day only slices and serialises.
 - ``GET /__emulator__/expected?<allocation query>`` (never authenticated, never faulted) answers
   ``{"allocations", "names", "totalCost"}`` for the unpaged answer: the same code as ``emu.expected(day, ...)``.
+  Parameters left out take the exporter's defaults (``EXPORTER_DEFAULTS``: pod level, idle on, no sharing), not
+  the API's, so ``emu.expected(day)`` is what a default export of that day must contain.
 """
 
 from __future__ import annotations
@@ -105,6 +107,19 @@ _DEFAULT_AGGREGATE: Final[Mapping[str, tuple[str, ...]]] = {
     "opencost": ("cluster", "node", "namespace", "pod", "container"),
 }
 _DEFAULT_API_PATH: Final[Mapping[str, str]] = {"kubecost": "/model/", "opencost": "/"}
+# What the reference exporter sends with its default settings (kubecost-api.md §2.1), minus offset and limit.
+EXPORTER_DEFAULTS: Final[Mapping[str, str]] = {
+    "accumulate": "true",
+    "aggregate": "cluster,namespace,controllerKind,controller,node,pod",
+    "idle": "true",
+    "idleByNode": "false",
+    "includeIdle": "true",
+    "shareIdle": "false",
+    "shareNamespaces": "kube-system,cadvisor",
+    "shareSplit": "weighted",
+    "shareTenancyCosts": "true",
+    "step": "1d",
+}
 _GO_TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _GO_FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _DAY_CACHE_SIZE: Final = 4
@@ -260,10 +275,13 @@ class KubecostEmulator(EmulatorServer):
         return f"{self.url}{self.api_path}allocation"
 
     def expected(self, day: date, **query: str | bool | int) -> ExpectedDay:
-        """What an unpaged request for ``day`` with these HTTP parameters returns (same code path)."""
+        """What an unpaged request for ``day`` returns (same code path), with these HTTP parameters on top of the
+        exporter's defaults (``EXPORTER_DEFAULTS``)."""
         params = {name: _param(value) for name, value in query.items()}
-        params["window"] = day_window(day)
-        return _expected(self.compute(self.parse_query(params)))
+        return self.expected_for({**params, "window": day_window(day)})
+
+    def expected_for(self, params: Mapping[str, str]) -> ExpectedDay:
+        return _expected(self.compute(self.parse_query({**EXPORTER_DEFAULTS, **params})))
 
     # --- query semantics ---
 
@@ -440,7 +458,7 @@ class KubecostEmulator(EmulatorServer):
     def _expected_route(self, request: Request) -> Response:
         params = {name: values[-1] for name, values in request.query.items()}
         try:
-            expected = _expected(self.compute(self.parse_query(params)))
+            expected = self.expected_for(params)
         except (BadWindow, BadRequest) as exc:
             return _json_error(HTTPStatus.BAD_REQUEST, str(exc))
         return Response.json(

@@ -310,3 +310,30 @@ def test_expected_is_served_over_http(kubecost_emulator: Factory) -> None:
         "names": sorted(expected.names),
         "totalCost": expected.total_cost,
     }
+
+
+@pytest.mark.parametrize("flavour", ["kubecost", "opencost"])
+def test_expected_without_parameters_is_the_exporters_default_query(kubecost_emulator: Factory, flavour: str) -> None:
+    # Given the query the reference exporter sends with default settings (kubecost-api.md §2.1), unpaged
+    emulator = kubecost_emulator(flavour=flavour, today=TODAY, allocations_per_day=50)
+    found = allocation_set(
+        query(
+            emulator,
+            accumulate="true",
+            aggregate=CHAINS["pod"],
+            idle="true",
+            idleByNode="false",
+            includeIdle="true",
+            shareIdle="false",
+            shareNamespaces="kube-system,cadvisor",
+            shareSplit="weighted",
+            shareTenancyCosts="true",
+            step="1d",
+        )
+    )
+    # When the expected figures are asked with no parameter
+    expected = emulator.expected(DAY)
+    # Then they describe that answer, idle items included
+    assert expected.names == frozenset(found)
+    assert any(is_idle(name) for name in expected.names)
+    assert expected.allocations == 50 + sum(is_idle(name) for name in found)
