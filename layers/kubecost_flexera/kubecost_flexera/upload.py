@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kubecost_flexera.errors import ExporterError, FlexeraThrottled, LimitExceeded, UploadFailed
+from kubecost_flexera.errors import ConfigurationError, ExporterError, FlexeraThrottled, LimitExceeded, UploadFailed
 from kubecost_flexera.observability import logger, tracer
 from kubecost_flexera.storage import UploadState
 
@@ -187,6 +187,8 @@ class MonthUploader:
                 logger.info("Dry run: month would be uploaded", files=[part.file_name for part in content.parts])
                 return MonthResult(month, "dry-run", len(content.parts), content.bytes)
             return self._upload(content)
+        except ConfigurationError:
+            raise  # the credentials are unusable: not a fault of this month, and every other month would fail too
         except (ExporterError, BotoCoreError, ClientError) as exc:
             error = f"{type(exc).__name__}: {exc}"
             logger.error("Month failed", error=error)
