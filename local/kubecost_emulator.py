@@ -54,7 +54,10 @@ Choices where the reference is silent (§2.3, §3.5, §9):
 - Faults (``emu.inject(KubecostFault(...))``) apply to allocation requests only, counted from 1 among requests
   that passed authentication; a fault matches from its ``on_request`` on and/or when the window starts on one of
   its ``days``, and fires ``times`` times (None: always). Authentication (``KubecostAuth``) guards allocation and
-  getConfigs; ``latency_seconds`` delays every answer of those routes.
+  getConfigs (401 ``Unauthorized`` otherwise); ``latency_seconds`` delays every answer of those routes. Kinds:
+  ``http_500`` (OpenCost's JSON error), ``html_504`` (nginx's HTML page), ``malformed_json`` (the real answer cut in
+  half, HTTP 200), ``code_error`` (HTTP 200, JSON ``code`` 500, ``data`` null), ``drop_connection`` (socket closed
+  without an answer), ``slow`` (the real answer after the fault's ``delay_seconds``).
 - Results are cached per (window, query without offset/limit) in an LRU of ``cache_size`` entries, and pod
   records per day in a small LRU, so each page of a paged day only slices and serialises.
 - ``GET /__emulator__/expected?<allocation query>`` (never authenticated, never faulted) answers
