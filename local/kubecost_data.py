@@ -761,14 +761,18 @@ def aggregate(records: Iterable[Allocation], aggregate_by: Sequence[str]) -> lis
     return [merge(name, group) for name, group in groups.items()]
 
 
-def aggregate_idle(idle: Iterable[Allocation], naming: str, *, by_node: bool) -> list[Allocation]:
-    """Idle items: one per node (``<cluster>/<node>/__idle__``), per cluster (``<cluster>/__idle__``) or one."""
+def aggregate_idle(idle: Iterable[Allocation], naming: str, *, by_node: bool, depth: int) -> list[Allocation]:
+    """Idle items: one per node (``<cluster>/<node>/__idle__``), per cluster (``<cluster>/__idle__``), or one:
+    ``__idle__`` (``single``) or ``__idle__`` repeated for each of the ``depth`` aggregate keys (``padded``, as
+    third parties report Kubecost 2.x names it)."""
     groups: dict[str, list[Allocation]] = {}
     for entry in idle:
         if by_node:
             name = f"{entry.properties['cluster']}/{entry.properties['node']}/{IDLE}"
         elif naming == "cluster":
             name = f"{entry.properties['cluster']}/{IDLE}"
+        elif naming == "padded":
+            name = "/".join([IDLE] * depth)
         else:
             name = IDLE
         groups.setdefault(name, []).append(entry)

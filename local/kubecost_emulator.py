@@ -40,7 +40,8 @@ day, and OpenCost without ``step`` one set for the window. ``shareNamespaces``, 
 Choices where the reference is silent (§2.3, §3.5, §9):
 
 - Idle entries are named ``<cluster>/<node>/__idle__`` with ``idleByNode=true``; otherwise ``<cluster>/__idle__``
-  (``idle_naming="cluster"``, default) or a single ``__idle__`` (``idle_naming="single"``).
+  (``idle_naming="cluster"``, default), a single ``__idle__`` (``"single"``, OpenCost and Kubecost 1.x), or a single
+  ``__idle__/__idle__/...`` with one part per aggregate key (``"padded"``, reported for Kubecost 2.x, unverified).
 - With ``offset``/``limit`` the idle entries are appended to **every** page and not counted in ``limit``
   (default), or, with ``idle_in_limit=True``, they are ordinary line items of the cost-sorted list.
 - ``shareIdle=true`` spreads idle over the other items by cost (see ``kubecost_data``) and returns no idle entry.
@@ -165,7 +166,7 @@ class KubecostEmulatorConfig:
     currency: str = "USD"
     config_mode: ConfigMode = "static"
     api_path: str | None = None  # None: "/model/" (kubecost) or "/" (opencost)
-    idle_naming: Literal["cluster", "single"] = "cluster"
+    idle_naming: Literal["cluster", "single", "padded"] = "cluster"
     idle_in_limit: bool = False
     include_status: bool = False
     empty_day_data: Literal["empty_set", "null_set", "no_sets"] = "empty_set"
@@ -341,7 +342,10 @@ class KubecostEmulator(EmulatorServer):
         idle_items: list[data.Allocation] = []
         if query.idle:
             idle_items = sorted(
-                data.aggregate_idle(idle, self.config.idle_naming, by_node=query.idle_by_node), key=lambda a: a.name
+                data.aggregate_idle(
+                    idle, self.config.idle_naming, by_node=query.idle_by_node, depth=len(query.aggregate)
+                ),
+                key=lambda a: a.name,
             )
         combined = tuple(sorted(items + idle_items, key=_cost_order)) if self.config.idle_in_limit else ()
         return AllocationSet(start, end, tuple(items), tuple(idle_items), combined)
@@ -667,7 +671,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[KubecostEmulatorConfig, int
         "--config-mode", choices=("static", "full", "not_found", "error", "undecodable"), default="static"
     )
     parser.add_argument("--api-path", default=None, help="default /model/ (kubecost) or / (opencost)")
-    parser.add_argument("--idle-naming", choices=("cluster", "single"), default="cluster")
+    parser.add_argument("--idle-naming", choices=("cluster", "single", "padded"), default="cluster")
     parser.add_argument("--idle-in-limit", action="store_true", help="count idle items inside limit")
     parser.add_argument("--include-status", action="store_true", help='add "status":"success" to the envelope')
     auth = parser.add_mutually_exclusive_group()

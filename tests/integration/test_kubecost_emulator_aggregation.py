@@ -182,10 +182,20 @@ def test_kubecost_idle_defaults_to_one_idle_item_per_cluster(kubecost_emulator: 
     assert idle == [f"{cluster}/__idle__" for cluster in clusters]
 
 
-def test_single_idle_naming_returns_one_idle_item(kubecost_emulator: Factory) -> None:
-    emulator = kubecost_emulator(today=TODAY, idle_naming="single")
-    found = allocation_set(query(emulator, aggregate=CHAINS["pod"], idle="true"))
-    assert [name for name in found if is_idle(name)] == ["__idle__"]
+@pytest.mark.parametrize(
+    ("naming", "level", "name"),
+    [
+        ("single", "pod", "__idle__"),
+        ("padded", "namespace", "__idle__/__idle__"),
+        ("padded", "controller", "/".join(["__idle__"] * 4)),
+    ],
+)
+def test_single_idle_namings_return_one_idle_item(
+    kubecost_emulator: Factory, naming: str, level: str, name: str
+) -> None:
+    emulator = kubecost_emulator(today=TODAY, idle_naming=naming)
+    found = allocation_set(query(emulator, aggregate=CHAINS[level], idle="true"))
+    assert [found_name for found_name in found if is_idle(found_name)] == [name]
 
 
 def test_idle_by_node_returns_one_idle_item_per_node_that_ran_pods(kubecost_emulator: Factory) -> None:

@@ -125,9 +125,23 @@ def test_idle_exists_only_for_nodes_that_ran_pods(day: data.DayData) -> None:
     assert all(i.values[data.CPU_ADJ] == 0 and i.values[data.CPU_COST] > 0 for i in day.idle)
 
 
-@pytest.mark.parametrize(("naming", "by_node", "count"), [("single", False, 1), ("cluster", False, 3)])
-def test_idle_naming(day: data.DayData, naming: str, by_node: bool, count: int) -> None:
-    assert len(data.aggregate_idle(day.idle, naming, by_node=by_node)) == count
+@pytest.mark.parametrize(
+    ("naming", "names"),
+    [
+        ("single", ["__idle__"]),
+        ("padded", ["__idle__/__idle__/__idle__"]),
+        ("cluster", [f"{cluster}/__idle__" for cluster in data.CLUSTERS]),
+    ],
+)
+def test_idle_naming(day: data.DayData, naming: str, names: list[str]) -> None:
+    idle = data.aggregate_idle(day.idle, naming, by_node=False, depth=3)
+    assert sorted(item.name for item in idle) == sorted(names)
+
+
+def test_idle_by_node_wins_over_the_naming(day: data.DayData) -> None:
+    idle = data.aggregate_idle(day.idle, "single", by_node=True, depth=3)
+    assert len(idle) == len(day.idle) > 3
+    assert all(item.name == f"{item.properties['cluster']}/{item.properties['node']}/__idle__" for item in idle)
 
 
 # --- generated days ---
