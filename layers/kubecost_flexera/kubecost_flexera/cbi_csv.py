@@ -16,7 +16,7 @@ import json
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from datetime import date
 
 HEADER_FIELDS: Final = (
@@ -44,17 +44,28 @@ HEADER_FIELDS: Final = (
 HEADER: Final = ",".join(HEADER_FIELDS) + "\n"
 HEADER_BYTES: Final = HEADER.encode()
 
-# The 8 rows of an item, in order (§5.2): usage type, cost field, its adjustment field (or None), amount field, unit.
+# The 8 rows of an item, in order (§5.2): the cost field, its adjustment field (or None) and the amount field...
 # sharedCost and externalCost have no adjustment: adding 0.0 would turn a cost of -0.0 into 0.0, which Go does not.
-_ROW_SPECS: Final = (
-    ("cpuCost", "cpuCost", "cpuCostAdjustment", "cpuCoreHours", "cpuCoreHours"),
-    ("gpuCost", "gpuCost", "gpuCostAdjustment", "gpuHours", "gpuHours"),
-    ("ramCost", "ramCost", "ramCostAdjustment", "ramByteHours", "ramByteHours"),
-    ("pvCost", "pvCost", "pvCostAdjustment", "pvByteHours", "pvByteHours"),
-    ("networkCost", "networkCost", "networkCostAdjustment", "networkTransferBytes", "networkTransferBytes"),
-    ("sharedCost", "sharedCost", None, "minutes", "minutes"),
-    ("externalCost", "externalCost", None, "minutes", "minutes"),
-    ("loadBalancerCost", "loadBalancerCost", "loadBalancerCostAdjustment", "minutes", "minutes"),
+_NUMBER_KEYS: Final = (
+    ("cpuCost", "cpuCostAdjustment", "cpuCoreHours"),
+    ("gpuCost", "gpuCostAdjustment", "gpuHours"),
+    ("ramCost", "ramCostAdjustment", "ramByteHours"),
+    ("pvCost", "pvCostAdjustment", "pvByteHours"),
+    ("networkCost", "networkCostAdjustment", "networkTransferBytes"),
+    ("sharedCost", None, "minutes"),
+    ("externalCost", None, "minutes"),
+    ("loadBalancerCost", "loadBalancerCostAdjustment", "minutes"),
+)
+# ... and the UsageType and UsageUnit columns of each row.
+_USAGE_COLUMNS: Final = (
+    ("cpuCost", "cpuCoreHours"),
+    ("gpuCost", "gpuHours"),
+    ("ramCost", "ramByteHours"),
+    ("pvCost", "pvByteHours"),
+    ("networkCost", "networkTransferBytes"),
+    ("sharedCost", "minutes"),
+    ("externalCost", "minutes"),
+    ("loadBalancerCost", "minutes"),
 )
 
 # The kc-* labels, set after merging and overwriting any label of the same name, when the property is non-empty.
@@ -136,16 +147,6 @@ def labels_json(properties: Mapping[str, Any], *, override_pod_labels: bool) -> 
     return text
 
 
-def _number(item: Mapping[str, Any], key: str) -> float:
-    """A numeric field; missing or JSON ``null`` (Kubecost's NaN) is 0, as Go decodes it. ``-0.0`` stays ``-0.0``."""
-    value = item.get(key)
-    return 0.0 if value is None else value
-
-
-def _text(mapping: Mapping[str, Any], key: str) -> str:
-    return mapping.get(key) or ""
-
-
 class RowFormatter:
     """Turns one allocation item into its 8 encoded CSV lines; settings shared by a whole day are bound once."""
 
@@ -159,28 +160,46 @@ class RowFormatter:
 
     def rows(self, item: Mapping[str, Any]) -> tuple[list[bytes], float]:
         """The item's 8 lines (UTF-8, each ending in ``\\n``) and the sum of their printed Cost values."""
-        properties: Mapping[str, Any] = item.get("properties") or {}
-        window: Mapping[str, Any] = item.get("window") or {}
-        shared = [quote_field(properties.get("cluster") or "Cluster")]
-        shared.extend(quote_field(_text(properties, column)) for column in _PROPERTY_COLUMNS)
+        get = item.get
+        properties: Mapping[str, Any] = get("properties") or {}
+        window: Mapping[str, Any] = get("window") or {}
+        prop = properties.get
+        shared = [quote_field(prop("cluster") or "Cluster")]
+        shared += [quote_field(prop(column) or "") for column in _PROPERTY_COLUMNS]
         shared.append(quote_field(labels_json(properties, override_pod_labels=self._override_pod_labels)))
         shared.append(self._invoice_month)
-        shared.append(quote_field(_text(window, "start")))
-        shared.append(quote_field(_text(item, "start")))
-        shared.append(quote_field(_text(item, "end")))
-        head = quote_field(_text(item, "name"))
+        shared += [
+            quote_field(window.get("start") or ""),
+            quote_field(get("start") or ""),
+            quote_field(get("end") or ""),
+        ]
+        prefix = quote_field(get("name") or "") + ","
+        suffix = "," + ",".join(shared) + "\n"
         middle = self._middle
-        tail = ",".join(shared)
+
+        numbers = self._numbers(get)
+        texts = [format(number, ".5f") for number in numbers]
+        if "n" in "".join(texts):  # "inf", "-inf" or "nan": Go spells them differently (rare, so checked once)
+            texts = [format_number(number) for number in numbers]
+        lines = [
+            f"{prefix}{cost}{middle}{usage_type},{amount},{unit}{suffix}".encode("utf-8", ENCODING_ERRORS)
+            for cost, amount, (usage_type, unit) in zip(texts[0::2], texts[1::2], _USAGE_COLUMNS, strict=True)
+        ]
+        return lines, sum(map(float, texts[0::2]))
+
+    def _numbers(self, get: Callable[[str], Any]) -> list[float]:
+        """Cost (adjusted, multiplied) and amount of each row, alternating. Missing or JSON ``null`` (Kubecost's NaN)
+        is 0, as Go decodes it; adjustments are added even when absent, as Go adds its zero value."""
         multiplier = self._multiplier
-        lines: list[bytes] = []
-        total = 0.0
-        for usage_type, cost_key, adjustment_key, amount_key, unit in _ROW_SPECS:
-            cost = _number(item, cost_key)
+        numbers: list[float] = []
+        for cost_key, adjustment_key, amount_key in _NUMBER_KEYS:
+            cost = get(cost_key)
+            if cost is None:
+                cost = 0.0
             if adjustment_key is not None:
-                cost += _number(item, adjustment_key)
-            cost_text = format_number(cost * multiplier)
-            total += float(cost_text)
-            amount_text = format_number(_number(item, amount_key))
-            line = f"{head},{cost_text}{middle}{usage_type},{amount_text},{unit},{tail}\n"
-            lines.append(line.encode("utf-8", ENCODING_ERRORS))
-        return lines, total
+                adjustment = get(adjustment_key)
+                cost += 0.0 if adjustment is None else adjustment
+            amount = get(amount_key)
+            numbers.append(cost * multiplier)
+            numbers.append(0.0 if amount is None else amount)
+        return numbers

@@ -52,7 +52,9 @@ MANIFEST_VERSION: Final = 1
 JSON_CONTENT_TYPE: Final = "application/json"
 GZIP_CONTENT_TYPE: Final = "application/gzip"
 UPLOAD_CHUNK_BYTES: Final = 8 * 1024 * 1024  # S3 multipart parts must be at least 5 MiB, except the last one
-GZIP_LEVEL: Final = 6  # Go's gzip.DefaultCompression, as the reference exporter writes
+# zlib's fastest family of levels (1-3 share the greedy matcher): half the CPU of Go's default level 6 on these rows,
+# which is most of the export's CPU, for files about 40 % larger. Flexera reads the decompressed text only.
+GZIP_LEVEL: Final = 3
 _DELETE_BATCH: Final = 1000  # DeleteObjects limit
 
 

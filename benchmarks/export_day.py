@@ -1,0 +1,198 @@
+"""Benchmark of the day export: throughput and peak memory at 1,000, 10,000 and 50,000 allocations a day.
+
+Usage::
+
+    python -m benchmarks.export_day                       # the table for the default sizes
+    python -m benchmarks.export_day --sizes 1000 50000 --profile 50000   # plus a cProfile of the 50,000 run
+
+How it measures, so that the figures are the exporter's own:
+
+- The Kubecost emulator and the S3 emulator (``moto.server``) each run in their own process; the emulator's day is
+  computed before the clock starts (a request to its ``expected`` route fills its cache for the same query).
+- Each export runs in a fresh child process that imports everything, then times only ``export_day``. "Client CPU"
+  is that process's CPU time (``time.process_time``): everything the exporter does (HTTP client, JSON decoding,
+  row formatting, gzip, S3 requests), and nothing the emulators do, since they run in other processes. rows/s and
+  allocations/s are computed from it; wall-clock time (which includes waiting for both emulators) is shown too.
+- Peak RSS is the child's ``ru_maxrss``: imports included, so the ratio compares whole processes, as Lambda's
+  memory setting does. Settings: ``PAGE_SIZE`` 500, ``MAX_FILE_ROWS`` default (one part), pod aggregation, idle on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from datetime import date
+from typing import TYPE_CHECKING, Any, Final
+
+import requests
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+DAY: Final = date(2025, 7, 15)
+TODAY: Final = date(2025, 7, 20)
+BUCKET: Final = "benchmark-exports"
+SIZES: Final = (1_000, 10_000, 50_000)
+ROWS_PER_SECOND_TARGET: Final = 150_000
+RSS_RATIO_TARGET: Final = 1.3
+_AWS_ENV: Final = {
+    "AWS_ACCESS_KEY_ID": "benchmark",
+    "AWS_SECRET_ACCESS_KEY": "benchmark",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def _server(args: Sequence[str], ready_url: str) -> Iterator[None]:
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **_AWS_ENV}
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(ready_url, timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{args[1]} did not start") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _run_child(size: int, kubecost_url: str, s3_url: str, profile: bool) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.export_day", "--child", str(size), kubecost_url, s3_url]
+    if profile:
+        command.append("--child-profile")
+    output = subprocess.run(  # noqa: S603 - our own interpreter and module
+        command, check=True, capture_output=True, text=True, env={**os.environ, **_AWS_ENV}
+    )
+    if profile:
+        print(output.stderr, file=sys.stderr)
+    return dict(json.loads(output.stdout.strip().splitlines()[-1]))
+
+
+def child(size: int, kubecost_url: str, s3_url: str, profile: bool) -> None:
+    """One export in this process; prints its measurements as JSON on the last line of stdout."""
+    import boto3  # noqa: PLC0415 - imported in the child only, the parent stays small
+
+    from kubecost_flexera.config import load_kubecost  # noqa: PLC0415
+    from kubecost_flexera.export import ExportRequest, export_day  # noqa: PLC0415
+    from kubecost_flexera.kubecost import KubecostClient  # noqa: PLC0415
+    from kubecost_flexera.storage import Storage  # noqa: PLC0415
+
+    settings = load_kubecost({"KUBECOST_HOST": kubecost_url, "PAGE_SIZE": "500"})
+    s3 = boto3.client("s3", endpoint_url=s3_url)
+    s3.create_bucket(Bucket=f"{BUCKET}-{size}")
+    storage = Storage(s3, f"{BUCKET}-{size}", "default")
+    request = ExportRequest(day=DAY, currency="USD", options={})
+    with KubecostClient(settings) as client:
+        profiler = None
+        if profile:
+            import cProfile  # noqa: PLC0415
+
+            profiler = cProfile.Profile(time.process_time)  # CPU time: waiting for the emulators is not ours
+            profiler.enable()
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = export_day(request, client=client, storage=storage, settings=settings)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if profiler is not None:
+            import pstats  # noqa: PLC0415
+
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(30)
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(20)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "allocations": result.allocations,
+                "rows": result.rows,
+                "bytes": result.bytes,
+                "parts": result.parts,
+                "cpu": cpu,
+                "wall": wall,
+                "peak_rss_mb": peak_kb / 1024,
+            }
+        )
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="allocations per day")
+    parser.add_argument("--profile", type=int, default=None, help="print a cProfile of the run of this size")
+    parser.add_argument("--child", nargs=3, metavar=("SIZE", "KUBECOST_URL", "S3_URL"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-profile", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(int(args.child[0]), args.child[1], args.child[2], args.child_profile)
+        return 0
+
+    results: list[dict[str, Any]] = []
+    s3_port = _free_port()
+    s3_url = f"http://127.0.0.1:{s3_port}"
+    with ExitStack() as stack:
+        stack.enter_context(_server(["-m", "moto.server", "-p", str(s3_port)], s3_url))
+        for size in args.sizes:
+            port = _free_port()
+            url = f"http://127.0.0.1:{port}"
+            emulator = ["-m", "local.kubecost_emulator", "--port", str(port), "--allocations", str(size)]
+            with _server([*emulator, "--today", TODAY.isoformat()], url):
+                warm = {
+                    "window": f"{DAY}T00:00:00Z,{DAY.replace(day=DAY.day + 1)}T00:00:00Z",
+                    "aggregate": "cluster,namespace,controllerKind,controller,node,pod",
+                    "accumulate": "true",
+                    "idle": "true",
+                    "idleByNode": "false",
+                    "shareIdle": "false",
+                    "step": "1d",
+                }
+                requests.get(f"{url}/__emulator__/expected", params=warm, timeout=600).raise_for_status()
+                results.append({"size": size, **_run_child(size, url, s3_url, args.profile == size)})
+    return _report(results)
+
+
+def _report(results: Sequence[dict[str, Any]]) -> int:
+    print(
+        f"{'allocations/day':>15} {'items':>7} {'rows':>8} {'MB gz':>6} {'client CPU s':>12} {'wall s':>7} "
+        f"{'allocations/s':>13} {'rows/s':>9} {'peak RSS MB':>11}"
+    )
+    for r in results:
+        print(
+            f"{r['size']:>15,} {r['allocations']:>7,} {r['rows']:>8,} {r['bytes'] / 1e6:>6.1f} {r['cpu']:>12.2f} "
+            f"{r['wall']:>7.2f} {r['allocations'] / r['cpu']:>13,.0f} {r['rows'] / r['cpu']:>9,.0f} "
+            f"{r['peak_rss_mb']:>11.1f}"
+        )
+    ok = True
+    by_size = {r["size"]: r for r in results}
+    if 1_000 in by_size and 50_000 in by_size:
+        ratio = by_size[50_000]["peak_rss_mb"] / by_size[1_000]["peak_rss_mb"]
+        ok = ratio <= RSS_RATIO_TARGET
+        print(f"peak RSS 50,000 / 1,000 = {ratio:.2f} (target <= {RSS_RATIO_TARGET})")
+    slowest = min(r["rows"] / r["cpu"] for r in results)
+    ok = ok and slowest >= ROWS_PER_SECOND_TARGET
+    print(f"slowest rows/s of client CPU = {slowest:,.0f} (target >= {ROWS_PER_SECOND_TARGET:,})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
