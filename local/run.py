@@ -117,7 +117,7 @@ class LocalSettings:
     flexera_url: str
     flexera_secret: Mapping[str, str]
     environ: Mapping[str, str] = field(default_factory=dict)
-    retry_sleep: Callable[[float], None] | None = None
+    retry_sleep: Callable[[float], object] | None = None
     handlers: Mapping[str, Callable[[dict[str, Any], Any], Any]] = field(default_factory=dict)
     max_concurrency: int | None = None
 
@@ -280,7 +280,7 @@ class LocalWorkflow:
 
 
 @contextlib.contextmanager
-def _fast_retries(sleep: Callable[[float], None]) -> Iterator[None]:
+def _fast_retries(sleep: Callable[[float], object]) -> Iterator[None]:
     """Every retry wait goes to ``sleep``: the state machine's (moto's retrier module) and the clients' backoff.
 
     The clients take ``sleep`` as a keyword argument defaulting to ``time.sleep``; the handlers build them with the
