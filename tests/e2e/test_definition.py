@@ -1,0 +1,109 @@
+"""The state machine definition's error handling, read from ``statemachine/export.asl.json`` as the template
+substitutes it: what is retried, how long throttling waits, what is caught, what every task passes on.
+
+The e2e tests prove these rules in execution; these checks name each rule so that an edit that breaks one says
+which."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+import pytest
+
+from kubecost_flexera import errors
+from local.runner_template import load_template
+
+LAMBDA_SERVICE_ERRORS: Final = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+RETRYABLE: Final = {"KubecostUnavailable", "FlexeraUnavailable", "FlexeraThrottled"}
+ARNS: Final = {
+    "PlanFunction": "arn:aws:lambda:us-east-1:123456789012:function:plan",
+    "ExportDayFunction": "arn:aws:lambda:us-east-1:123456789012:function:export-day",
+    "UploadFunction": "arn:aws:lambda:us-east-1:123456789012:function:upload",
+}
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    spec = load_template(stack_name="test").state_machine
+    body = json.loads(spec.definition(ARNS, {"MaxConcurrency": "8"}))
+    assert isinstance(body, dict)
+    return body
+
+
+def _tasks(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            found[name] = state
+        if state["Type"] == "Map":
+            found.update(_tasks(state["ItemProcessor"]["States"]))
+    return found
+
+
+def test_every_task_invokes_its_function_with_the_execution_id(definition: dict[str, Any]) -> None:
+    # Given the substituted definition
+    tasks = _tasks(definition["States"])
+    # Then each task invokes one of the template's functions, and its payload carries the execution id
+    assert {task["Parameters"]["FunctionName"] for task in tasks.values()} == set(ARNS.values())
+    map_state = definition["States"]["ExportDays"]
+    for name, task in tasks.items():
+        payload = task["Parameters"].get("Payload") or map_state["ItemSelector"]
+        assert payload["executionId.$"] == "$$.Execution.Id", name
+
+
+def test_map_concurrency_comes_from_the_substitution(definition: dict[str, Any]) -> None:
+    # Then the Map's MaxConcurrency is the substituted number
+    assert definition["States"]["ExportDays"]["MaxConcurrency"] == 8
+
+
+def test_every_task_retries_lambda_service_errors_with_jitter(definition: dict[str, Any]) -> None:
+    for name, task in _tasks(definition["States"]).items():
+        retrier = next(r for r in task["Retry"] if set(r["ErrorEquals"]) == LAMBDA_SERVICE_ERRORS)
+        assert (retrier["JitterStrategy"], retrier["BackoffRate"] > 1) == ("FULL", True), name
+
+
+def test_only_transient_errors_are_retried(definition: dict[str, Any]) -> None:
+    # Given every error class of errors.py that is not transient (configuration, request, refusals, failures)
+    permanent = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.ExporterError) and name not in RETRYABLE
+    }
+    # Then no retrier names one of them, nor States.ALL
+    for name, task in _tasks(definition["States"]).items():
+        retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
+        assert retried <= LAMBDA_SERVICE_ERRORS | RETRYABLE, name
+        assert not retried & (permanent | {"States.ALL"}), name
+
+
+def test_throttling_waits_at_least_the_cooloff_a_bounded_number_of_times(definition: dict[str, Any]) -> None:
+    upload = definition["States"]["Upload"]
+    retrier = next(r for r in upload["Retry"] if r["ErrorEquals"] == ["FlexeraThrottled"])
+    assert retrier["IntervalSeconds"] >= 120
+    assert "JitterStrategy" not in retrier  # full jitter could wait less than the cool-off
+    assert 1 <= retrier["MaxAttempts"] <= 10
+
+
+def test_a_failing_day_is_caught_into_a_failed_day_result(definition: dict[str, Any]) -> None:
+    processor = definition["States"]["ExportDays"]["ItemProcessor"]["States"]
+    catcher = processor["ExportDay"]["Catch"][0]
+    assert (catcher["ErrorEquals"], catcher["ResultPath"]) == (["States.ALL"], "$.error")
+    failed = processor[catcher["Next"]]
+    assert failed["Type"] == "Pass"
+    assert failed["Parameters"] == {"day.$": "$.day", "status": "failed", "error.$": "$.error"}
+
+
+def test_failed_days_end_the_execution_in_fail(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    choice = states[states["Upload"]["Next"]]
+    rule = choice["Choices"][0]
+    assert (rule["Variable"], rule["IsPresent"]) == ("$.upload.failedDays[0]", True)
+    assert states[rule["Next"]] == states["DaysFailed"]
+    assert states["DaysFailed"]["Error"] == "ExportFailed"
+    assert states[choice["Default"]]["Type"] == "Succeed"
