@@ -1,0 +1,390 @@
+"""The Kubecost client's own logic: URLs, query strings, credentials, paging rules and error classification.
+
+The server here is a tiny scripted fake on ``local.http_server.EmulatorServer`` (real HTTP on 127.0.0.1), so each test
+states exactly what the server answers; the full emulator is exercised in ``tests/integration/test_export_day.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from kubecost_flexera.config import load_kubecost
+from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
+from kubecost_flexera.kubecost import (
+    KubecostClient,
+    KubecostCredentials,
+    allocation_query,
+    credentials_from_secret,
+    join_url,
+    load_credentials,
+)
+from local.http_server import EmulatorServer, Request, Response
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from tests.fixtures.aws import MakeSecret
+
+DAY = date(2025, 7, 15)
+
+
+def item(name: str) -> dict[str, Any]:
+    return {"name": name, "cpuCost": 1.0}
+
+
+def page(*names: str) -> Response:
+    return Response.json(200, {"code": 200, "data": [{name: item(name) for name in names}]})
+
+
+class FakeKubecost:
+    """A scripted Allocation API: ``answer(request)`` decides each response."""
+
+    def __init__(self, answer: Callable[[Request], Response]) -> None:
+        self.server = EmulatorServer()
+        self.server.route("GET", "/model/allocation", answer)
+        self.server.route("GET", "/model/getConfigs", answer)
+        self.sleeps: list[float] = []
+
+    def client(self, page_size: int = 3, max_pages: int = 100) -> KubecostClient:
+        settings = load_kubecost({"KUBECOST_HOST": self.server.url, "PAGE_SIZE": str(page_size)})
+        return KubecostClient(settings, sleep=self.sleeps.append, max_pages=max_pages)
+
+    def names(self, **client_options: Any) -> list[str]:
+        with self.client(**client_options) as client:
+            return [allocation["name"] for allocation in client.allocations(DAY)]
+
+    def offsets(self) -> list[str | None]:
+        return [r.arg("offset") for r in self.server.requests if r.path.endswith("allocation")]
+
+
+@pytest.fixture
+def fake() -> Iterator[Callable[[Callable[[Request], Response]], FakeKubecost]]:
+    servers: list[FakeKubecost] = []
+
+    def start(answer: Callable[[Request], Response]) -> FakeKubecost:
+        server = FakeKubecost(answer)
+        server.server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.server.stop()
+
+
+def paged(names: list[str], *, idle: tuple[str, ...] = ()) -> Callable[[Request], Response]:
+    """A server that honours offset/limit and appends the idle items to every page."""
+
+    def answer(request: Request) -> Response:
+        offset, limit = int(request.arg("offset") or 0), int(request.arg("limit") or 0)
+        return page(*names[offset : offset + limit], *idle)
+
+    return answer
+
+
+# --- URLs and query strings ---
+
+
+@pytest.mark.parametrize(
+    ("base", "path", "last", "expected"),
+    [
+        ("http://h:9090", "/model/", "allocation", "http://h:9090/model/allocation"),
+        ("http://h:9090", "/", "allocation", "http://h:9090/allocation"),
+        ("http://h:9090", "", "allocation", "http://h:9090/allocation"),
+        ("http://h:9090", "model", "allocation", "http://h:9090/model/allocation"),
+        ("http://h:9090", "//model//", "allocation", "http://h:9090/model/allocation"),
+        ("http://h", "/a/../model/./", "getConfigs", "http://h/model/getConfigs"),
+        ("http://h", "/../../model", "allocation", "http://h/model/allocation"),
+        ("https://h/kubecost", "/model/", "allocation", "https://h/kubecost/model/allocation"),
+        ("http://h", "/model/", "allocation/", "http://h/model/allocation/"),
+    ],
+)
+def test_urls_are_joined_like_go_url_join_path(base: str, path: str, last: str, expected: str) -> None:
+    assert join_url(base, path, last) == expected
+
+
+def test_kubecost_query_is_the_reference_exporters_byte_for_byte() -> None:
+    # Given the default configuration
+    settings = load_kubecost({})
+    # When the first page of 15 July 2025 is requested
+    query = allocation_query(settings, DAY, offset=0)
+    # Then the query string is the one of kubecost-api.md §2.1
+    assert query == (
+        "accumulate=true&aggregate=cluster%2Cnamespace%2CcontrollerKind%2Ccontroller%2Cnode%2Cpod"
+        "&idle=true&idleByNode=false&includeIdle=true&limit=500&offset=0&shareIdle=false"
+        "&shareNamespaces=kube-system%2Ccadvisor&shareSplit=weighted&shareTenancyCosts=true&step=1d"
+        "&window=2025-07-15T00%3A00%3A00Z%2C2025-07-16T00%3A00%3A00Z"
+    )
+
+
+def test_opencost_query_has_include_idle_and_no_kubecost_sharing_parameters() -> None:
+    settings = load_kubecost({"COST_SOURCE": "opencost", "IDLE": "false", "SHARE_IDLE": "true", "AGGREGATION": "node"})
+    query = allocation_query(settings, DAY, offset=1000)
+    assert query == (
+        "accumulate=true&aggregate=cluster%2Cnamespace%2CcontrollerKind%2Ccontroller%2Cnode"
+        "&idleByNode=false&includeIdle=false&limit=500&offset=1000&shareIdle=true&step=1d"
+        "&window=2025-07-15T00%3A00%3A00Z%2C2025-07-16T00%3A00%3A00Z"
+    )
+
+
+def test_window_is_the_utc_day_across_a_year_end() -> None:
+    query = allocation_query(load_kubecost({}), date(2025, 12, 31), offset=0)
+    assert query.endswith("&window=2025-12-31T00%3A00%3A00Z%2C2026-01-01T00%3A00%3A00Z")
+
+
+def test_client_urls_use_the_separate_config_host_and_path() -> None:
+    settings = load_kubecost(
+        {
+            "KUBECOST_HOST": "https://kubecost.example.com/kc/",
+            "KUBECOST_API_PATH": "model",
+            "KUBECOST_CONFIG_HOST": "config:9003",
+            "KUBECOST_CONFIG_API_PATH": "/",
+        }
+    )
+    with KubecostClient(settings) as client:
+        assert client.allocation_url == "https://kubecost.example.com/kc/model/allocation"
+        assert client.config_url == "http://config:9003/getConfigs"
+
+
+# --- credentials ---
+
+
+def test_bearer_token_secret_becomes_an_authorization_header() -> None:
+    assert credentials_from_secret({"bearer_token": "abc"}).headers == {"Authorization": "Bearer abc"}
+
+
+def test_username_and_password_secret_becomes_basic_auth() -> None:
+    credentials = credentials_from_secret({"username": "kc", "password": "pa55"})
+    assert credentials.headers == {"Authorization": "Basic a2M6cGE1NQ=="}
+
+
+def test_headers_secret_is_sent_as_given() -> None:
+    credentials = credentials_from_secret({"headers": {"Cookie": "token=jwt", "X-Org": "7"}})
+    assert credentials.headers == {"Cookie": "token=jwt", "X-Org": "7"}
+
+
+def test_credentials_are_never_printed() -> None:
+    assert "abc" not in repr(credentials_from_secret({"bearer_token": "abc"}))
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        ["s3cr3t-value"],
+        {"bearer_token": "s3cr3t-value", "username": "kc"},
+        {"bearer_token": ""},
+        {"username": "kc"},
+        {"username": "kc", "password": 12345},
+        {"headers": {}},
+        {"headers": {"Cookie": 5}},
+        {"headers": "s3cr3t-value"},
+        {"token": "s3cr3t-value"},
+    ],
+)
+def test_any_other_secret_shape_is_a_configuration_error_that_does_not_print_it(secret: object) -> None:
+    with pytest.raises(ConfigurationError, match="KUBECOST_SECRET_ARN") as raised:
+        credentials_from_secret(secret)
+    assert "s3cr3t-value" not in str(raised.value)
+    assert "12345" not in str(raised.value)
+
+
+def test_no_secret_arn_means_no_credentials() -> None:
+    assert load_credentials(None) is None
+
+
+def test_credentials_are_read_from_secrets_manager(make_secret: MakeSecret) -> None:
+    arn = make_secret("kubecost-bearer", {"bearer_token": "from-secrets-manager"})
+    credentials = load_credentials(arn)
+    assert credentials == KubecostCredentials({"Authorization": "Bearer from-secrets-manager"})
+
+
+def test_secret_that_is_not_json_is_a_configuration_error_without_its_text(make_secret: MakeSecret) -> None:
+    arn = make_secret("kubecost-not-json", "s3cr3t-value")
+    with pytest.raises(ConfigurationError, match="could not be read as JSON") as raised:
+        load_credentials(arn)
+    assert "s3cr3t-value" not in str(raised.value)
+
+
+def test_missing_secret_is_a_configuration_error(secretsmanager: Any) -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist-AbCdEf"
+    with pytest.raises(ConfigurationError, match="KUBECOST_SECRET_ARN"):
+        load_credentials(arn)
+
+
+def test_credentials_are_sent_on_every_request(fake: Any) -> None:
+    server = fake(paged(["a"]))
+    settings = load_kubecost({"KUBECOST_HOST": server.server.url})
+    with KubecostClient(settings, KubecostCredentials({"Authorization": "Bearer t"})) as client:
+        list(client.allocations(DAY))
+    assert [r.header("authorization") for r in server.server.requests] == ["Bearer t"]
+
+
+# --- paging ---
+
+
+def test_paging_continues_while_pages_are_full_and_stops_on_a_short_page(fake: Any) -> None:
+    server = fake(paged([f"p{i}" for i in range(7)]))
+    assert server.names(page_size=3) == [f"p{i}" for i in range(7)]
+    assert server.offsets() == ["0", "3", "6"]
+
+
+def test_a_day_that_fills_its_last_page_exactly_costs_one_empty_request(fake: Any) -> None:
+    server = fake(paged([f"p{i}" for i in range(6)]))
+    assert len(server.names(page_size=3)) == 6
+    assert server.offsets() == ["0", "3", "6"]
+
+
+def test_server_ignoring_offset_is_detected_and_nothing_is_duplicated(fake: Any) -> None:
+    server = fake(lambda _request: page("a", "b", "c", "d"))
+    assert server.names(page_size=3) == ["a", "b", "c", "d"]
+    assert server.offsets() == ["0", "3"]
+
+
+def test_items_repeated_across_pages_are_written_once(fake: Any) -> None:
+    # Given a server whose unstable order repeats "c" on the second page
+    answers = {"0": page("a", "b", "c"), "3": page("c", "d", "e"), "6": page("f")}
+    server = fake(lambda request: answers[request.arg("offset") or "0"])
+    assert server.names(page_size=3) == ["a", "b", "c", "d", "e", "f"]
+
+
+def test_idle_items_come_last_once_with_the_latest_copy(fake: Any) -> None:
+    # Given idle entries appended to every page (not counted in limit), the later copy differing
+    copies = iter(range(10))
+
+    def answer(request: Request) -> Response:
+        offset = int(request.arg("offset") or 0)
+        names = ["a", "b", "c", "d"][offset : offset + 3]
+        sets = {name: item(name) for name in names}
+        sets["cluster-1/__idle__"] = {"name": "cluster-1/__idle__", "cpuCost": float(next(copies))}
+        return Response.json(200, {"code": 200, "data": [sets]})
+
+    server = fake(answer)
+    with server.client(page_size=3) as client:
+        allocations = list(client.allocations(DAY))
+    assert [a["name"] for a in allocations] == ["a", "b", "c", "d", "cluster-1/__idle__"]
+    assert allocations[-1]["cpuCost"] == 1.0  # the second page's copy
+
+
+@pytest.mark.parametrize("data", [[], None, [None], [{}]])
+def test_no_set_or_an_empty_set_ends_the_day_without_items(fake: Any, data: object) -> None:
+    server = fake(lambda _request: Response.json(200, {"code": 200, "data": data}))
+    assert server.names() == []
+    assert server.offsets() == ["0"]
+
+
+def test_a_server_that_never_stops_paging_hits_the_page_cap(fake: Any) -> None:
+    counter = iter(range(10_000))
+    server = fake(lambda _request: page(*(f"p{next(counter)}" for _ in range(3))))
+    with pytest.raises(KubecostRejected, match="after 5 pages"):
+        server.names(page_size=3, max_pages=5)
+    assert len(server.offsets()) == 5
+
+
+# --- errors ---
+
+
+def test_server_errors_are_retried_with_backoff_then_unavailable(fake: Any) -> None:
+    server = fake(lambda _request: Response.text(502, "bad gateway"))
+    with pytest.raises(KubecostUnavailable, match="failed 4 times; last: HTTP 502: bad gateway"):
+        server.names()
+    assert server.sleeps == [1.0, 3.0, 9.0]
+
+
+def test_connection_refused_is_unavailable(fake: Any) -> None:
+    server = fake(paged(["a"]))
+    with server.client() as client:
+        server.server.stop()
+        with pytest.raises(KubecostUnavailable, match="ConnectionError"):
+            list(client.allocations(DAY))
+
+
+def test_bad_request_is_rejected_at_once_with_the_server_message(fake: Any) -> None:
+    server = fake(lambda _request: Response.text(400, "Invalid 'window' parameter: illegal window: x\n"))
+    with pytest.raises(KubecostRejected, match=r"HTTP 400.*illegal window: x"):
+        server.names()
+    assert server.sleeps == []
+
+
+def test_not_found_is_rejected(fake: Any) -> None:
+    server = fake(lambda _request: Response.text(404, "404 page not found\n"))
+    with pytest.raises(KubecostRejected, match="HTTP 404"):
+        server.names()
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_authentication_is_rejected_saying_so(fake: Any, status: int) -> None:
+    server = fake(lambda _request: Response.text(status, "Unauthorized"))
+    with pytest.raises(KubecostRejected, match=f"refused authentication \\(HTTP {status}\\)"):
+        server.names()
+
+
+def test_code_other_than_200_is_rejected_with_the_message(fake: Any) -> None:
+    body = {"code": 500, "data": None, "message": "Error: error querying Prometheus"}
+    server = fake(lambda _request: Response.json(200, body))
+    with pytest.raises(KubecostRejected, match=r"code 500.*error querying Prometheus"):
+        server.names()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"<html>proxy error</html>", b'{"code":200,"data":[{"a":{"cpuCost":NaN}}]}', b"[1, 2]", b'{"code":200,"data":5}'],
+)
+def test_bodies_that_are_not_the_expected_json_are_rejected(fake: Any, body: bytes) -> None:
+    server = fake(lambda _request: Response(200, body))
+    with pytest.raises(KubecostRejected):
+        server.names()
+
+
+def test_a_set_that_is_not_a_map_of_objects_is_rejected(fake: Any) -> None:
+    server = fake(lambda _request: Response.json(200, {"code": 200, "data": [{"a": 1}]}))
+    with pytest.raises(KubecostRejected, match="not a map of objects"):
+        server.names()
+
+
+def test_integers_are_decoded_as_floats_and_negative_zero_keeps_its_sign(fake: Any) -> None:
+    server = fake(
+        lambda _request: Response(200, b'{"code":200,"data":[{"a":{"name":"a","minutes":1440,"sharedCost":-0}}]}')
+    )
+    with server.client() as client:
+        (allocation,) = client.allocations(DAY)
+    assert allocation["minutes"] == 1440.0
+    assert isinstance(allocation["minutes"], float)
+    assert json.dumps(allocation["sharedCost"]) == "-0.0"
+
+
+# --- currency ---
+
+
+def configs(data: object, status: int = 200) -> Callable[[Request], Response]:
+    return lambda _request: Response.json(status, {"code": 200, "data": data})
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (configs({"currencyCode": "EUR"}), "EUR"),
+        (configs({"currencyCode": ""}), "CHF"),
+        (configs({}), "CHF"),
+        (configs(None), "CHF"),
+        (configs({"currencyCode": "EUR"}, status=500), "CHF"),
+        (lambda _request: Response(200, b"not json"), "CHF"),
+    ],
+)
+def test_currency_from_get_configs_or_the_default(fake: Any, answer: Any, expected: str) -> None:
+    server = fake(answer)
+    settings = load_kubecost({"KUBECOST_HOST": server.server.url, "DEFAULT_CURRENCY": "CHF"})
+    with KubecostClient(settings) as client:
+        assert client.currency() == expected
+
+
+def test_currency_is_asked_once_without_retries(fake: Any) -> None:
+    server = fake(lambda _request: Response.text(503, "unavailable"))
+    settings = replace(load_kubecost({"KUBECOST_HOST": server.server.url}), default_currency="JPY")
+    with KubecostClient(settings, sleep=server.sleeps.append) as client:
+        assert client.currency() == "JPY"
+    assert len(server.server.requests) == 1
