@@ -304,6 +304,43 @@ def test_create_answer_without_an_id_is_rejected(flexera_emulator: FlexeraEmulat
             client.create_bill_upload(MONTH)
 
 
+BLOCKING = "0ae0f4c1-7c3a-4172-bcce-e96b9927fa07"
+
+
+def conflicting_flexera(conflict_body: str) -> EmulatorServer:
+    """A Flexera that answers every create with 409 and accepts every operation (another writer keeps creating)."""
+    server = EmulatorServer()
+    server.route("POST", "/oidc/token", lambda _: Response.json(200, {"access_token": "t", "expires_in": 3600}))
+    server.route("POST", "/optima/orgs/12345/billUploads", lambda _: Response.text(409, conflict_body))
+    server.route("POST", f"/optima/orgs/12345/billUploads/{BLOCKING}/operations", lambda _: Response.json(200, {}))
+    return server
+
+
+def test_persistent_conflict_gives_up_after_a_bounded_number_of_aborts(
+    flexera_emulator: FlexeraEmulatorFactory,
+) -> None:
+    # Given a Flexera where a new in-progress upload appears after every abort
+    with conflicting_flexera(f"there is an existing billUpload (ID: {BLOCKING})") as server:
+        client = FlexeraClient(
+            settings_for(flexera_emulator(), endpoint_url=server.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
+        )
+        # When creating / Then it stops after two aborts (D11) with a typed error
+        with pytest.raises(FlexeraRejected, match="still HTTP 409 after aborting 2"):
+            client.create_bill_upload(MONTH)
+        creates = [r for r in server.requests if r.path.endswith("/billUploads")]
+        aborts = [r for r in server.requests if r.path.endswith("/operations")]
+    assert (len(creates), len(aborts)) == (3, 2)
+
+
+def test_conflict_without_an_upload_id_fails_the_month(flexera_emulator: FlexeraEmulatorFactory) -> None:
+    with conflicting_flexera("conflict") as server:
+        client = FlexeraClient(
+            settings_for(flexera_emulator(), endpoint_url=server.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
+        )
+        with pytest.raises(FlexeraRejected, match="409 without an in-progress upload id"):
+            client.create_bill_upload(MONTH)
+
+
 def test_transient_create_failure_is_retried_with_backoff(harness: MakeHarness) -> None:
     h = harness()
     h.emulator.inject(FlexeraFault(endpoint="create", kind="http_503", times=2))
