@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from local.kubecost_emulator import KubecostEmulator
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
 
+# A handler that refuses its event publishes no metric; Powertools warns about that, which is expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
 PLAN_EVENT = Path(__file__).resolve().parents[2] / "events" / "plan.json"
 MINIMAL_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
 ROLE = "arn:aws:iam::123456789012:role/export"
