@@ -1,0 +1,326 @@
+"""Configuration from the environment: the Go exporter's names and defaults, validated up front (defect D20)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kubecost_flexera.config import (
+    FlexeraSettings,
+    KubecostSettings,
+    PlanSettings,
+    StorageSettings,
+    load_flexera,
+    load_kubecost,
+    load_plan,
+    load_settings,
+    load_storage,
+)
+from kubecost_flexera.errors import ConfigurationError
+
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:flexera-AbCdEf"
+FLEXERA_REQUIRED = {"ORG_ID": "12345", "BILL_CONNECT_ID": "cbi-oi-kubecost-1", "FLEXERA_SECRET_ARN": SECRET_ARN}
+GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+BOOLEAN_ALLOWED = "allowed true or false (also 1/0, t/f, TRUE/FALSE, True/False)"
+KUBECOST_BOOLEANS = {
+    "IDLE": "idle",
+    "IDLE_BY_NODE": "idle_by_node",
+    "SHARE_IDLE": "share_idle",
+    "SHARE_TENANCY_COSTS": "share_tenancy_costs",
+    "OVERRIDE_POD_LABELS": "override_pod_labels",
+}
+
+
+def kubecost_error(**env: str) -> str:
+    with pytest.raises(ConfigurationError) as raised:
+        load_kubecost(env)
+    return str(raised.value)
+
+
+# --- defaults ---
+
+
+def test_kubecost_defaults_are_the_go_exporters() -> None:
+    assert load_kubecost({}) == KubecostSettings(
+        base_url="http://localhost:9090",
+        api_path="/model/",
+        config_base_url="http://localhost:9090",
+        config_api_path="/model/",
+        cost_source="kubecost",
+        aggregation="pod",
+        idle=True,
+        idle_by_node=False,
+        share_idle=False,
+        share_namespaces="kube-system,cadvisor",
+        share_tenancy_costs=True,
+        multiplier=1.0,
+        page_size=500,
+        max_file_rows=1_000_000,
+        default_currency="USD",
+        override_pod_labels=True,
+        request_timeout_seconds=300.0,
+        secret_arn=None,
+        ca_bundle=None,
+    )
+
+
+def test_empty_values_count_as_unset_as_the_helm_chart_sets_every_variable() -> None:
+    names = ["KUBECOST_HOST", "KUBECOST_API_PATH", "AGGREGATION", "IDLE", "MULTIPLIER", "PAGE_SIZE", "REQUEST_TIMEOUT"]
+    assert load_kubecost(dict.fromkeys(names, "")) == load_kubecost({})
+
+
+def test_default_aggregate_chain_is_the_pod_chain() -> None:
+    assert load_kubecost({}).aggregate_chain == "cluster,namespace,controllerKind,controller,node,pod"
+
+
+def test_flexera_defaults_are_the_go_exporters() -> None:
+    assert load_flexera(FLEXERA_REQUIRED) == FlexeraSettings(
+        org_id="12345",
+        bill_connect_id="cbi-oi-kubecost-1",
+        shard="NAM",
+        create_bill_connect=False,
+        vendor_name="Kubecost",
+        secret_arn=SECRET_ARN,
+        endpoint_url=None,
+        request_timeout_seconds=300.0,
+    )
+
+
+def test_storage_source_defaults_to_default() -> None:
+    assert load_storage({"BUCKET_NAME": "exports-bucket"}) == StorageSettings(bucket="exports-bucket", source="default")
+
+
+def test_plan_includes_the_previous_month_by_default() -> None:
+    assert load_plan({}) == PlanSettings(include_previous_month=True)
+
+
+# --- values that parse ---
+
+
+@pytest.mark.parametrize("value", GO_TRUE)
+@pytest.mark.parametrize("name", sorted(KUBECOST_BOOLEANS))
+def test_go_true_spellings_are_true(name: str, value: str) -> None:
+    # The defaults of the true-by-default variables are turned off, so that only the parsed value can make it true.
+    settings = load_kubecost(
+        {"IDLE": "false", "SHARE_TENANCY_COSTS": "false", "OVERRIDE_POD_LABELS": "false", name: value}
+    )
+    assert getattr(settings, KUBECOST_BOOLEANS[name]) is True
+
+
+@pytest.mark.parametrize("value", GO_FALSE)
+@pytest.mark.parametrize("name", sorted(KUBECOST_BOOLEANS))
+def test_go_false_spellings_are_false(name: str, value: str) -> None:
+    # The false-by-default variables are turned on, so that only the parsed value can make it false.
+    settings = load_kubecost({"IDLE_BY_NODE": "true", "SHARE_IDLE": "true", name: value})
+    assert getattr(settings, KUBECOST_BOOLEANS[name]) is False
+
+
+def test_flexera_and_plan_booleans_use_go_spellings() -> None:
+    assert load_flexera({**FLEXERA_REQUIRED, "CREATE_BILL_CONNECT_IF_NOT_EXIST": "T"}).create_bill_connect is True
+    assert load_plan({"INCLUDE_PREVIOUS_MONTH": "0"}).include_previous_month is False
+
+
+@pytest.mark.parametrize(
+    ("value", "chain"),
+    [
+        ("NAMESPACE", "cluster,namespace"),
+        ("Controller", "cluster,namespace,controllerKind,controller"),
+        ("node", "cluster,namespace,controllerKind,controller,node"),
+    ],
+)
+def test_aggregation_is_case_insensitive_and_selects_its_chain(value: str, chain: str) -> None:
+    settings = load_kubecost({"AGGREGATION": value})
+    assert settings.aggregation == value.lower()
+    assert settings.aggregate_chain == chain
+
+
+def test_cost_source_is_case_insensitive() -> None:
+    assert load_kubecost({"COST_SOURCE": "OpenCost"}).cost_source == "opencost"
+
+
+@pytest.mark.parametrize(
+    ("host", "base_url"),
+    [
+        (
+            "kubecost-cost-analyzer.kubecost.svc.cluster.local:9090",
+            "http://kubecost-cost-analyzer.kubecost.svc.cluster.local:9090",
+        ),
+        ("https://kubecost.example.com", "https://kubecost.example.com"),
+        ("https://kubecost.example.com:8443/kubecost/", "https://kubecost.example.com:8443/kubecost"),
+        ("http://10.0.0.5:9003", "http://10.0.0.5:9003"),
+    ],
+)
+def test_kubecost_host_with_or_without_scheme(host: str, base_url: str) -> None:
+    assert load_kubecost({"KUBECOST_HOST": host}).base_url == base_url
+
+
+def test_config_host_and_path_are_separate_when_given() -> None:
+    settings = load_kubecost(
+        {
+            "KUBECOST_HOST": "a:9090",
+            "KUBECOST_API_PATH": "/",
+            "KUBECOST_CONFIG_HOST": "b:9090",
+            "KUBECOST_CONFIG_API_PATH": "/model/",
+        }
+    )
+    assert (settings.base_url, settings.api_path) == ("http://a:9090", "/")
+    assert (settings.config_base_url, settings.config_api_path) == ("http://b:9090", "/model/")
+
+
+def test_config_path_falls_back_to_the_api_path() -> None:
+    assert load_kubecost({"KUBECOST_API_PATH": "/"}).config_api_path == "/"
+
+
+def test_numbers_parse() -> None:
+    settings = load_kubecost(
+        {
+            "MULTIPLIER": "0.85",
+            "PAGE_SIZE": "1000",
+            "MAX_FILE_ROWS": "20",
+            "REQUEST_TIMEOUT": "15",
+            "DEFAULT_CURRENCY": "EUR",
+        }
+    )
+    assert (settings.multiplier, settings.page_size, settings.max_file_rows) == (0.85, 1000, 20)
+    assert settings.request_timeout_seconds == 900.0
+    assert settings.default_currency == "EUR"
+
+
+def test_secret_arn_and_ca_bundle_are_kept() -> None:
+    settings = load_kubecost({"KUBECOST_SECRET_ARN": SECRET_ARN, "KUBECOST_CA_BUNDLE": "/opt/ca.pem"})
+    assert (settings.secret_arn, settings.ca_bundle) == (SECRET_ARN, "/opt/ca.pem")
+
+
+@pytest.mark.parametrize("shard", ["NAM", "EU", "AU", "DEV"])
+def test_every_shard_is_accepted(shard: str) -> None:
+    assert load_flexera({**FLEXERA_REQUIRED, "SHARD": shard}).shard == shard
+
+
+def test_flexera_endpoint_url_is_normalised() -> None:
+    settings = load_flexera({**FLEXERA_REQUIRED, "FLEXERA_ENDPOINT_URL": "http://127.0.0.1:8080/"})
+    assert settings.endpoint_url == "http://127.0.0.1:8080"
+
+
+# --- each invalid value names the variable, the value and what is allowed ---
+
+
+@pytest.mark.parametrize("value", ["yes", "on", "TRue", "2"])
+@pytest.mark.parametrize("name", sorted(KUBECOST_BOOLEANS))
+def test_invalid_boolean_names_variable_value_and_spellings(name: str, value: str) -> None:
+    assert f"{name}={value!r} is invalid: {BOOLEAN_ALLOWED}" in kubecost_error(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("AGGREGATION", "daily", "allowed namespace, controller, node, pod"),
+        ("COST_SOURCE", "prometheus", "allowed kubecost, opencost"),
+        ("MULTIPLIER", "abc", "allowed a finite decimal number such as 1.0 or 0.85"),
+        ("MULTIPLIER", "nan", "allowed a finite decimal number such as 1.0 or 0.85"),
+        ("MULTIPLIER", "inf", "allowed a finite decimal number such as 1.0 or 0.85"),
+        ("PAGE_SIZE", "0", "allowed an integer from 1 to 100000"),
+        ("PAGE_SIZE", "-5", "allowed an integer from 1 to 100000"),
+        ("PAGE_SIZE", "500.0", "allowed an integer from 1 to 100000"),
+        ("MAX_FILE_ROWS", "0", "allowed an integer from 1 to 100000000"),
+        ("REQUEST_TIMEOUT", "0", "allowed an integer from 1 to 15"),
+        ("REQUEST_TIMEOUT", "16", "allowed an integer from 1 to 15"),
+        ("DEFAULT_CURRENCY", "usd", "allowed an ISO 4217 code such as USD"),
+        ("KUBECOST_SECRET_ARN", "my-secret", "allowed a Secrets Manager secret ARN"),
+    ],
+)
+def test_invalid_kubecost_value_names_variable_value_and_what_is_allowed(name: str, value: str, allowed: str) -> None:
+    assert f"{name}={value!r} is invalid: {allowed}" in kubecost_error(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("KUBECOST_HOST", "ftp://kubecost", "allowed schemes are http and https"),
+        ("KUBECOST_HOST", "http://user:pw@kubecost", "no credentials, query or fragment"),
+        ("KUBECOST_HOST", "http://kubecost?x=1", "no credentials, query or fragment"),
+        ("KUBECOST_HOST", "kubecost:port", "the port must be a number from 1 to 65535"),
+        ("KUBECOST_CONFIG_HOST", "https://", "no credentials, query or fragment"),
+    ],
+)
+def test_invalid_url_names_variable_value_and_what_is_allowed(name: str, value: str, allowed: str) -> None:
+    message = kubecost_error(**{name: value})
+    assert f"{name}={value!r} is invalid: " in message
+    assert allowed in message
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"SHARD": "eu"}, "SHARD='eu' is invalid: allowed NAM, EU, AU, DEV"),
+        ({"ORG_ID": "org-1"}, "ORG_ID='org-1' is invalid: allowed the numeric Flexera organization id"),
+        ({"ORG_ID": ""}, "ORG_ID is required: the numeric Flexera organization id"),
+        ({"BILL_CONNECT_ID": ""}, "BILL_CONNECT_ID is required"),
+        ({"FLEXERA_SECRET_ARN": ""}, "FLEXERA_SECRET_ARN is required: the ARN of the Secrets Manager secret"),
+        (
+            {"FLEXERA_ENDPOINT_URL": "localhost:8080"},
+            "FLEXERA_ENDPOINT_URL='localhost:8080' is invalid: allowed an absolute URL",
+        ),
+        (
+            {"CREATE_BILL_CONNECT_IF_NOT_EXIST": "maybe"},
+            f"CREATE_BILL_CONNECT_IF_NOT_EXIST='maybe' is invalid: {BOOLEAN_ALLOWED}",
+        ),
+        (
+            {"CREATE_BILL_CONNECT_IF_NOT_EXIST": "true", "BILL_CONNECT_ID": "aws-123"},
+            "BILL_CONNECT_ID='aws-123' is invalid: with CREATE_BILL_CONNECT_IF_NOT_EXIST=true it must start with "
+            "'cbi-oi-kubecost'",
+        ),
+    ],
+)
+def test_invalid_flexera_value_names_variable_value_and_what_is_allowed(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_flexera({**FLEXERA_REQUIRED, **env})
+    assert expected in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "BUCKET_NAME is required: an S3 bucket name"),
+        ({"BUCKET_NAME": "My_Bucket"}, "BUCKET_NAME='My_Bucket' is invalid: allowed an S3 bucket name"),
+        (
+            {"BUCKET_NAME": "exports", "SOURCE_NAME": "Prod!"},
+            "SOURCE_NAME='Prod!' is invalid: allowed lower-case letters, digits and '-'",
+        ),
+    ],
+)
+def test_invalid_storage_value_names_variable_value_and_what_is_allowed(env: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_storage(env)
+    assert expected in str(raised.value)
+
+
+def test_invalid_plan_boolean_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="INCLUDE_PREVIOUS_MONTH='sometimes' is invalid"):
+        load_plan({"INCLUDE_PREVIOUS_MONTH": "sometimes"})
+
+
+# --- every problem at once ---
+
+
+def test_one_error_lists_every_problem_of_the_kubecost_section() -> None:
+    message = kubecost_error(AGGREGATION="daily", IDLE="yes", PAGE_SIZE="0", MULTIPLIER="x", KUBECOST_HOST="ftp://h")
+    for name in ("AGGREGATION", "IDLE", "PAGE_SIZE", "MULTIPLIER", "KUBECOST_HOST"):
+        assert f"{name}=" in message
+
+
+def test_whole_configuration_error_lists_problems_of_every_section() -> None:
+    env = {"AGGREGATION": "daily", "SHARD": "eu", "BUCKET_NAME": "", "INCLUDE_PREVIOUS_MONTH": "x", "ORG_ID": ""}
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(env)
+    message = str(raised.value)
+    assert message.startswith("Invalid exporter configuration: ")
+    for expected in (
+        "AGGREGATION='daily'",
+        "SHARD='eu'",
+        "BUCKET_NAME is required",
+        "INCLUDE_PREVIOUS_MONTH='x'",
+        "ORG_ID is required",
+        "BILL_CONNECT_ID is required",
+        "FLEXERA_SECRET_ARN is required",
+    ):
+        assert expected in message
