@@ -11,6 +11,7 @@ Flags (see ``--help``): ``--kubecost-url`` (a base URL with scheme, host and por
 is absent starts the embedded emulator (``local/kubecost_emulator.py``, ``local/flexera_emulator.py``). ``--today``,
 ``--start``/``--end``, ``--dry-run`` and ``--force-upload`` build the execution input exactly as a manual run in
 AWS would (``events/*.json``). ``--out DIR`` copies the S3 exports to DIR with the bucket's layout.
+``--allocations N`` sizes the embedded Kubecost emulator's days (default 300).
 ``--fast-retries`` does not sleep through retry waits: neither the state machine's ``Retry`` intervals nor the
 Kubecost and Flexera clients' backoff; the embedded Flexera emulator's clock is advanced by each wait instead, so its
 120-second cool-off between bill uploads still has to pass. Without the flag every wait is slept for real.
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
     from moto.core.config import DefaultConfig
     from mypy_boto3_lambda.literals import RuntimeType
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_stepfunctions import SFNClient
 
 REGION: Final = "us-east-1"
@@ -225,7 +227,7 @@ class LocalWorkflow:
     def sfn(self) -> SFNClient:
         return boto3.client("stepfunctions", region_name=REGION)
 
-    def _secrets(self) -> Any:
+    def _secrets(self) -> SecretsManagerClient:
         return boto3.client("secretsmanager", region_name=REGION)
 
     # --- executions ---
