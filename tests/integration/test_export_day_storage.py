@@ -96,9 +96,9 @@ def test_abort_removes_finished_parts_and_the_multipart_upload_in_progress(stora
     rows = [os.urandom(600).hex().encode() + b"\n" for _ in range(UPLOAD_CHUNK_BYTES // 500)]
 
     def failing_export() -> None:
-        with storage.day_writer(DAY, "e1", header=HEADER, max_rows=len(rows) - 1) as writer:
-            writer.write(rows[:-1])
-            writer.write(rows)
+        with storage.day_writer(DAY, "e1", header=HEADER, max_rows=len(rows)) as writer:
+            writer.write(lines(len(rows)))  # part 1: small, finished when part 2 starts
+            writer.write(rows)  # part 2: more than a chunk, still open
             assert storage.s3.list_multipart_uploads(Bucket=storage.bucket)["Uploads"]  # one is under way
             assert keys(storage)  # and a part is finished
             raise RuntimeError("page 3 failed")
