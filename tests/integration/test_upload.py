@@ -46,11 +46,14 @@ def day_csv(day: date, part: int, version: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def write_day(s3: S3Client, storage: Storage, day: date, parts: int = 1, version: int = 1) -> DayManifest:
+def write_day(
+    s3: S3Client, storage: Storage, day: date, *, parts: int = 1, version: int = 1, export_id: str = "e1"
+) -> DayManifest:
+    """One export of a day: ``version`` decides the bytes, ``export_id`` the keys."""
     infos = []
     for number in range(1, parts + 1):
-        data = gzip.compress(day_csv(day, number, version))
-        key = storage.export_part_key(day, f"v{version}", number)
+        data = gzip.compress(day_csv(day, number, version), mtime=0)
+        key = storage.export_part_key(day, export_id, number)
         etag = s3.put_object(Bucket=storage.bucket, Key=key, Body=data)["ETag"]
         infos.append(PartInfo(key, part_file_name(day, number), len(data), etag, 5))
     manifest = DayManifest(day, storage.source, "USD", "2025-08-02T03:00:00Z", tuple(infos), 5 * parts, 5, 6.25)
@@ -187,11 +190,21 @@ def test_unchanged_month_is_skipped_without_any_flexera_call(
     assert len(emu.requests) == calls
 
 
+def test_unchanged_re_export_under_new_keys_is_skipped(s3: S3Client, storage: Storage, emu: FlexeraEmulator) -> None:
+    # Given August committed, then its days exported again with the same bytes under new export keys
+    write_days(s3, storage, AUGUST)
+    run(storage, emu, ["2025-08"])
+    write_days(s3, storage, AUGUST, export_id="e2")
+    # When uploaded / Then the month is unchanged
+    (result,) = run(storage, emu, ["2025-08"])
+    assert result.status == "skipped-unchanged"
+
+
 def test_re_exported_day_uploads_the_month_again(s3: S3Client, storage: Storage, emu: FlexeraEmulator) -> None:
     # Given August committed, then its 2nd exported again
     write_days(s3, storage, AUGUST)
     run(storage, emu, ["2025-08"])
-    manifest = write_day(s3, storage, AUGUST[1], version=2)
+    manifest = write_day(s3, storage, AUGUST[1], version=2, export_id="e2")
     emu.clock.advance(120)
     # When uploaded / Then the month is committed again with the new file
     (result,) = run(storage, emu, ["2025-08"])

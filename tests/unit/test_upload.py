@@ -20,8 +20,8 @@ from kubecost_flexera.upload import (
 )
 
 
-def part(name: str, etag: str = '"e1"', size: int = 10) -> PartInfo:
-    return PartInfo(key=f"exports/default/2025-07/{name}", file_name=name, size=size, etag=etag, rows=1)
+def part(name: str, etag: str = '"e1"', size: int = 10, export_id: str = "x1") -> PartInfo:
+    return PartInfo(key=f"exports/default/2025-07/{export_id}/{name}", file_name=name, size=size, etag=etag, rows=1)
 
 
 def test_past_month_needs_every_calendar_day() -> None:
@@ -54,6 +54,14 @@ def test_fingerprint_ignores_order_but_not_etags() -> None:
     # Then order does not matter and a new ETag does
     assert same.fingerprint == reordered.fingerprint
     assert same.fingerprint != changed.fingerprint
+
+
+def test_fingerprint_ignores_the_export_key_of_identical_bytes() -> None:
+    # Given a day exported again with the same bytes (same ETag) under a new export key
+    before = MonthContent("2025-07", (part("kubecost-2025-07-01.csv.gz", export_id="x1"),), ())
+    after = MonthContent("2025-07", (part("kubecost-2025-07-01.csv.gz", export_id="x2"),), ())
+    # Then the month is unchanged
+    assert before.fingerprint == after.fingerprint
 
 
 def test_fingerprint_changes_when_a_part_disappears() -> None:

@@ -6,7 +6,7 @@ the parts its day manifests name (never a bucket listing). The rules (``referenc
 - The current month (month of the plan's *today*) is uploaded with whatever days have manifests; any other month
   only when every one of its days has one, otherwise it is reported ``skipped-incomplete`` (D14: visible, not
   silent).
-- A month whose parts (key and ETag) are those of its last commit is ``skipped-unchanged`` unless forced (D22).
+- A month whose files (name and ETag) are those of its last commit is ``skipped-unchanged`` unless forced (D22).
 - Flexera's documented limits are checked before any call (:class:`LimitExceeded`).
 - A dry run reports what would be uploaded and calls nothing at Flexera, not even the token service.
 - Months go in ascending order, files by day and part (D13). Every month is tried; a failure is recorded for that
@@ -63,8 +63,13 @@ class MonthContent:
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 over the sorted (key, ETag) pairs: equal exactly when the month would send the same bytes."""
-        pairs = sorted((part.key, part.etag) for part in self.parts)
+        """SHA-256 over the sorted (file name, ETag) pairs: equal exactly when the month would send the same files.
+
+        The file name is what Flexera sees and the ETag identifies the bytes. The S3 key is left out on purpose:
+        every export of a day writes under a new key (``storage.py``), so an unchanged re-export (same bytes, hence
+        the same ETag, as the gzip output is deterministic) must not count as a change.
+        """
+        pairs = sorted((part.file_name, part.etag) for part in self.parts)
         return hashlib.sha256(json.dumps(pairs, separators=(",", ":")).encode()).hexdigest()
 
 
