@@ -206,12 +206,6 @@ def test_dry_run_exports_but_uploads_nothing(
     assert run.succeeded, run
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="upload.py fingerprints (S3 key, ETag) pairs, and export_day writes each export under a new key "
-    "(exports/<source>/<month>/<day>/<export id>/...), so unchanged data never looks unchanged; the fingerprint "
-    "should use (file name, ETag). Reported to the lead; remove this marker once fixed.",
-)
 def test_rerun_with_unchanged_data_skips_the_upload(
     local_workflow: LocalWorkflowFactory, kubecost: KubecostEmulator, flexera: FlexeraEmulator
 ) -> None:
