@@ -1,0 +1,416 @@
+"""Fault matrix, Kubecost side: the source of the data misbehaves while the real workflow runs.
+
+Each test: a good run (the earlier export), the run with the fault, the next run without it; the invariants of
+``tests/fixtures/fault_matrix.py`` after each; the outcome recorded for ``docs/reliability.md``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pytest
+import requests
+
+import functions.export_day.app as export_day_app
+from kubecost_flexera.config import AGGREGATE_CHAINS, load_kubecost
+from kubecost_flexera.kubecost import RETRY_DELAYS_SECONDS
+from local.kubecost_emulator import KubecostAuth, KubecostFault, day_window
+from tests.e2e.reliability_report import FaultCase
+from tests.fixtures.fault_matrix import (
+    ALLOCATIONS_PER_DAY,
+    DAYS,
+    FAULT_DAY,
+    MONTH,
+    MONTH_KEPT_WHOLE,
+    MONTH_METRICS,
+)
+
+if TYPE_CHECKING:
+    from local.kubecost_emulator import FaultKind
+    from tests.fixtures.fault_matrix import Deployment, DeploymentFactory, FaultMatrixRecorder, Observed
+
+CLIENT_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1  # one invocation's requests for one page
+STATE_MACHINE_ATTEMPTS = 4  # ExportDay: the first invocation and 3 retries of KubecostUnavailable
+SHORT_TIMEOUT_SECONDS = 0.3  # REQUEST_TIMEOUT counts whole minutes; the "slow" fault answers after 2 s
+BEARER = "kubecost-matrix-bearer"
+PAGE_SIZE = "7"  # much smaller than a day (20 pods plus idle)
+
+
+def _assert_failed_day_kept_its_export(deployment: Deployment, observed: Observed, error: str, attempts: int) -> None:
+    """The run fails naming the day; the day keeps its earlier export, which the month is committed with."""
+    run = observed.run
+    assert (run.status, run.error) == ("FAILED", "ExportFailed")
+    assert run.cause is not None
+    assert FAULT_DAY.isoformat() in run.cause
+    assert run.day(FAULT_DAY.isoformat()).status == "failed"
+    assert observed.day_error(FAULT_DAY) == error
+    assert deployment.attempts(observed, FAULT_DAY) == attempts
+    assert [d.status for d in run.days if d.day != FAULT_DAY.isoformat()] == ["written"] * (len(DAYS) - 1)
+    assert run.month(MONTH).status in MONTH_KEPT_WHOLE
+    assert observed.metric(MONTH_METRICS[run.month(MONTH).status]) == 1
+
+
+def _persistent_day_fault(
+    deployment: Deployment, kind: FaultKind, error: str, attempts: int
+) -> tuple[Observed, Observed]:
+    """A good run, then ``kind`` on every request for FAULT_DAY, then the next run without it."""
+    deployment.good_run()
+    before = deployment.snapshot()
+    deployment.a_day_passes()
+    deployment.kubecost.inject(KubecostFault(kind=kind, days=frozenset({FAULT_DAY}), times=None))
+    faulty = deployment.run()
+    _assert_failed_day_kept_its_export(deployment, faulty, error, attempts)
+    deployment.assert_earlier_exports_survive(before, faulty)
+    deployment.assert_exports_exact()
+    deployment.assert_month_committed_complete()
+    deployment.assert_nothing_in_progress_at_flexera()
+    deployment.kubecost.clear_faults()
+    deployment.a_day_passes()
+    recovered = deployment.run()
+    deployment.assert_recovered(recovered)
+    return faulty, recovered
+
+
+def test_kubecost_down_fails_every_day_keeps_the_exports_and_recovers(
+    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+) -> None:
+    # Given a good run, then Kubecost stops answering (connection refused)
+    stack = deployment()
+    stack.good_run()
+    before = stack.snapshot()
+    stack.a_day_passes()
+    stack.stop_kubecost()
+    # When the workflow runs
+    faulty = stack.run()
+    # Then every day fails after the client's and the state machine's retries, and the run fails
+    assert (faulty.run.status, faulty.run.error) == ("FAILED", "ExportFailed")
+    for day in DAYS:
+        assert faulty.run.day(day.isoformat()).status == "failed"
+        assert faulty.day_error(day) == "KubecostUnavailable"
+        assert stack.attempts(faulty, day) == STATE_MACHINE_ATTEMPTS
+    # And the month, whose days all keep their earlier export, is not sent again; nothing is lost or partial
+    assert faulty.run.month(MONTH).status == "skipped-unchanged"
+    assert faulty.metric("MonthsSkippedUnchanged") == 1
+    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_exports_exact()
+    stack.assert_month_committed_complete()
+    assert stack.snapshot().committed_upload == before.committed_upload
+    # And once Kubecost is back, the next run recovers
+    stack.restart_kubecost()
+    stack.a_day_passes()
+    recovered = stack.run()
+    stack.assert_recovered(recovered)
+    fault_matrix.record(
+        request,
+        FaultCase("Kubecost", "Kubecost down", "emulator stopped: connection refused"),
+        fault_run=faulty,
+        signal=f"execution FAILED naming the days; day results failed (KubecostUnavailable); {faulty.month_signal()}",
+        next_run=recovered,
+    )
+
+
+def test_kubecost_500_on_one_day_fails_that_day_only_and_recovers(
+    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+) -> None:
+    # Given Kubecost answers HTTP 500 to every request for one day, after a good run
+    stack = deployment()
+    # When the workflow runs with the fault, then without it
+    faulty, recovered = _persistent_day_fault(stack, "http_500", "KubecostUnavailable", STATE_MACHINE_ATTEMPTS)
+    # Then the day is retried by the client and the state machine, then fails; every invariant holds
+    assert len(stack.kubecost.requests) > CLIENT_ATTEMPTS * STATE_MACHINE_ATTEMPTS
+    fault_matrix.record(
+        request,
+        FaultCase("Kubecost", "HTTP 500 for one day", "KubecostFault http_500 on every request for 2025-03-02"),
+        fault_run=faulty,
+        signal=f"execution FAILED naming the day; day result failed (KubecostUnavailable); {faulty.month_signal()}",
+        next_run=recovered,
+    )
+
+
+def test_kubecost_html_504_is_retried_by_the_state_machine(
+    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+) -> None:
+    # Given a good run, then a proxy answers an HTML 504 to every request of one invocation for one day
+    stack = deployment()
+    stack.good_run()
+    before = stack.snapshot()
+    stack.a_day_passes()
+    stack.kubecost.inject(KubecostFault(kind="html_504", days=frozenset({FAULT_DAY}), times=CLIENT_ATTEMPTS))
+    # When the workflow runs
+    faulty = stack.run()
+    # Then the invocation fails after the client's retries, the state machine invokes the day again, and it succeeds
+    assert faulty.run.succeeded, faulty.run
+    assert stack.attempts(faulty, FAULT_DAY) == 2
+    failures = [record["failure"] for record in faulty.logs("Kubecost request failed")]
+    assert len(failures) == CLIENT_ATTEMPTS
+    assert all(failure.startswith("HTTP 504: <html>") for failure in failures)
+    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_recovered(faulty)
+    stack.a_day_passes()
+    recovered = stack.run()
+    stack.assert_recovered(recovered)
+    fault_matrix.record(
+        request,
+        FaultCase(
+            "Kubecost", "HTML 504 from a proxy", f"KubecostFault html_504, {CLIENT_ATTEMPTS} requests (one invocation)"
+        ),
+        fault_run=faulty,
+        signal=f"{len(failures)} WARNING logs 'Kubecost request failed' (HTTP 504); the failed attempt in the history",
+        next_run=recovered,
+    )
+
+
+def test_kubecost_timeout_fails_the_day_after_bounded_retries_and_recovers(
+    deployment: DeploymentFactory,
+    fault_matrix: FaultMatrixRecorder,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a client timeout shorter than the emulator's slow answers (REQUEST_TIMEOUT is whole minutes)
+    monkeypatch.setattr(
+        export_day_app,
+        "load_kubecost",
+        lambda environ: replace(load_kubecost(environ), request_timeout_seconds=SHORT_TIMEOUT_SECONDS),
+    )
+    stack = deployment()
+    # When Kubecost answers every request for one day too late, then recovers
+    faulty, recovered = _persistent_day_fault(stack, "slow", "KubecostUnavailable", STATE_MACHINE_ATTEMPTS)
+    # Then each attempt timed out and the day failed after bounded retries; every invariant holds
+    failures = [record["failure"] for record in faulty.logs("Kubecost request failed")]
+    assert len(failures) == CLIENT_ATTEMPTS * STATE_MACHINE_ATTEMPTS
+    assert all("Timeout" in failure for failure in failures)
+    fault_matrix.record(
+        request,
+        FaultCase("Kubecost", "Timeout", "KubecostFault slow (2 s) on every request for 2025-03-02; timeout 0.3 s"),
+        fault_run=faulty,
+        signal=f"execution FAILED naming the day; {len(failures)} WARNING logs 'Kubecost request failed' (ReadTimeout)",
+        next_run=recovered,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "fault"),
+    [("malformed_json", "Malformed JSON (truncated body)"), ("code_error", "JSON `code` other than 200")],
+    ids=["malformed_json", "code_error"],
+)
+def test_kubecost_refusal_fails_the_day_without_retry_and_recovers(
+    deployment: DeploymentFactory,
+    fault_matrix: FaultMatrixRecorder,
+    request: pytest.FixtureRequest,
+    kind: FaultKind,
+    fault: str,
+) -> None:
+    # Given Kubecost answers an unusable body for one day (asking again gives the same answer)
+    stack = deployment()
+    # When the workflow runs with the fault, then without it
+    faulty, recovered = _persistent_day_fault(stack, kind, "KubecostRejected", 1)
+    # Then the day fails at its first attempt, keeps its earlier export, and the next run recovers
+    fault_matrix.record(
+        request,
+        FaultCase("Kubecost", fault, f"KubecostFault {kind} on every request for 2025-03-02"),
+        fault_run=faulty,
+        signal=f"execution FAILED naming the day; day result failed (KubecostRejected); {faulty.month_signal()}",
+        next_run=recovered,
+    )
+
+
+def test_kubecost_dropped_connection_is_retried_by_the_client(
+    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+) -> None:
+    # Given a good run, then Kubecost drops the connection of one request for one day
+    stack = deployment()
+    stack.good_run()
+    before = stack.snapshot()
+    stack.a_day_passes()
+    stack.kubecost.inject(KubecostFault(kind="drop_connection", days=frozenset({FAULT_DAY})))
+    # When the workflow runs
+    faulty = stack.run()
+    # Then the client asks again within the same invocation and the day is complete
+    assert faulty.run.succeeded, faulty.run
+    assert stack.attempts(faulty, FAULT_DAY) == 1
+    failures = [record["failure"] for record in faulty.logs("Kubecost request failed")]
+    assert len(failures) == 1
+    assert failures[0].startswith("ConnectionError")
+    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_recovered(faulty)
+    stack.a_day_passes()
+    recovered = stack.run()
+    stack.assert_recovered(recovered)
+    fault_matrix.record(
+        request,
+        FaultCase("Kubecost", "Dropped connection", "KubecostFault drop_connection, once, for 2025-03-02"),
+        fault_run=faulty,
+        signal="1 WARNING log 'Kubecost request failed' (ConnectionError); retried by the client",
+        next_run=recovered,
+    )
+
+
+def test_null_numbers_are_read_as_zero_and_the_day_reconciles(
+    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+) -> None:
+    # Given Kubecost writes NaN as null in some numbers of the day (its Go encoder's way), after a good run
+    stack = deployment()
+    stack.good_run()
+    before = stack.snapshot()
+    stack.a_day_passes()
+    answer = requests.get(
+        stack.kubecost.allocation_url,
+        params={"window": day_window(FAULT_DAY), "aggregate": AGGREGATE_CHAINS["pod"], "accumulate": "true"},
+        timeout=10,
+    ).json()
+    with_nulls = [name for name, item in answer["data"][0].items() if item.get("cpuCoreUsageAverage") is None]
+    assert with_nulls
+    # When the workflow runs
+    faulty = stack.run()
+    # Then the day is written and reconciles exactly with Kubecost's totalCost (a null component counts as 0)
+    assert faulty.run.succeeded, faulty.run
+    assert faulty.run.day(FAULT_DAY.isoformat()).status == "written"
+    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_recovered(faulty)
+    stack.a_day_passes()
+    recovered = stack.run()
+    stack.assert_recovered(recovered)
+    fault_matrix.record(
+        request,
+        FaultCase("Kubecost", "`null` numbers (NaN)", "emulator data: NaN metrics written as null in some pods a day"),
+        fault_run=faulty,
+        signal="no failure: null read as 0; rows and cost equal Kubecost's answer",
+        next_run=recovered,
+    )
+
+
+def _allocation_requests(stack: Deployment, since: int) -> Counter[str]:
+    """Allocation requests per window after the first ``since`` requests."""
+    return Counter(r.arg("window") or "" for r in stack.kubecost.requests[since:] if r.path.endswith("/allocation"))
+
+
+def test_server_ignoring_paging_gives_each_allocation_once(
+    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+) -> None:
+    # Given OpenCost, which ignores offset and limit, and a good run whose page holds a whole day
+    stack = deployment(kubecost={"flavour": "opencost"}, environ={"COST_SOURCE": "opencost", "KUBECOST_API_PATH": "/"})
+    stack.good_run()
+    before = stack.snapshot()
+    stack.a_day_passes()
+    # When pages become smaller than a day, so the exporter asks for further pages the server does not give
+    stack.configure(PAGE_SIZE=PAGE_SIZE)
+    seen = len(stack.kubecost.requests)
+    faulty = stack.run()
+    # Then each day is asked twice (the second answer brings nothing new), and every allocation is written once
+    assert faulty.run.succeeded, faulty.run
+    assert set(_allocation_requests(stack, seen).values()) == {2}
+    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_recovered(faulty)
+    stack.a_day_passes()
+    recovered = stack.run()
+    stack.assert_recovered(recovered)
+    fault_matrix.record(
+        request,
+        FaultCase(
+            "Kubecost", "Paging ignored (OpenCost)", "OpenCost flavour, PAGE_SIZE=7: every page is the whole day"
+        ),
+        fault_run=faulty,
+        signal="no failure: each day read in 2 requests, the 2nd bringing no new item; no duplicate row",
+        next_run=recovered,
+    )
+
+
+def test_idle_items_repeated_on_every_page_are_written_once(
+    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+) -> None:
+    # Given Kubecost, which appends the idle items to every page, and a good run whose page holds a whole day
+    stack = deployment()
+    stack.good_run()
+    before = stack.snapshot()
+    stack.a_day_passes()
+    # When pages become smaller than a day
+    stack.configure(PAGE_SIZE=PAGE_SIZE)
+    seen = len(stack.kubecost.requests)
+    faulty = stack.run()
+    # Then each day takes several pages, each repeating the idle items, and every allocation is written once
+    assert faulty.run.succeeded, faulty.run
+    pages = _allocation_requests(stack, seen)
+    assert min(pages.values()) >= ALLOCATIONS_PER_DAY // int(PAGE_SIZE)
+    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_recovered(faulty)
+    stack.a_day_passes()
+    recovered = stack.run()
+    stack.assert_recovered(recovered)
+    fault_matrix.record(
+        request,
+        FaultCase("Kubecost", "Idle items repeated on every page", "Kubecost flavour, PAGE_SIZE=7 (idle on each page)"),
+        fault_run=faulty,
+        signal=f"no failure: each day read in {min(pages.values())}+ pages; idle items written once",
+        next_run=recovered,
+    )
+
+
+def test_empty_day_keeps_the_earlier_export(
+    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+) -> None:
+    # Given a good run, then Kubecost returns no allocation for one day (e.g. after a Prometheus outage)
+    stack = deployment()
+    stack.good_run()
+    before = stack.snapshot()
+    stack.a_day_passes()
+    stack.restart_kubecost(empty_days=frozenset({FAULT_DAY}))
+    # When the workflow runs
+    faulty = stack.run()
+    # Then the day is reported empty and counted, and its earlier export is kept and stays in the month
+    assert faulty.run.succeeded, faulty.run
+    assert faulty.run.day(FAULT_DAY.isoformat()).status == "empty"
+    assert faulty.metric("EmptyDays") == 1
+    assert faulty.run.month(MONTH).status in MONTH_KEPT_WHOLE
+    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_exports_exact()
+    stack.assert_month_committed_complete()
+    # And once Kubecost has the day again, the next run writes it
+    stack.restart_kubecost(empty_days=frozenset())
+    stack.a_day_passes()
+    recovered = stack.run()
+    stack.assert_recovered(recovered)
+    fault_matrix.record(
+        request,
+        FaultCase("Kubecost", "Empty day", "emulator restarted with empty_days={2025-03-02}"),
+        fault_run=faulty,
+        signal=f"day result empty; EmptyDays=1; {faulty.month_signal()}",
+        next_run=recovered,
+    )
+
+
+def test_refused_kubecost_credentials_fail_every_day_and_recover(
+    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+) -> None:
+    # Given Kubecost behind a bearer token, a good run, then the token in the secret is no longer accepted
+    stack = deployment(kubecost={"auth": KubecostAuth("bearer", BEARER)}, kubecost_secret={"bearer_token": BEARER})
+    stack.good_run()
+    before = stack.snapshot()
+    stack.a_day_passes()
+    stack.put_kubecost_secret({"bearer_token": "kubecost-matrix-revoked"})
+    # When the workflow runs
+    faulty = stack.run()
+    # Then every day is refused at its first attempt (no retry can help) and the run fails
+    assert (faulty.run.status, faulty.run.error) == ("FAILED", "ExportFailed")
+    for day in DAYS:
+        assert faulty.day_error(day) == "KubecostRejected"
+        assert stack.attempts(faulty, day) == 1
+    assert faulty.run.month(MONTH).status == "skipped-unchanged"
+    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_exports_exact()
+    stack.assert_month_committed_complete()
+    # And with the credentials fixed, the next run recovers
+    stack.put_kubecost_secret({"bearer_token": BEARER})
+    stack.a_day_passes()
+    recovered = stack.run()
+    stack.assert_recovered(recovered)
+    fault_matrix.record(
+        request,
+        FaultCase(
+            "Kubecost", "Authentication refused", "KUBECOST_SECRET_ARN rotated to a token Kubecost refuses (401)"
+        ),
+        fault_run=faulty,
+        signal=f"execution FAILED naming the days; day results failed (KubecostRejected); {faulty.month_signal()}",
+        next_run=recovered,
+    )
