@@ -51,7 +51,8 @@ if TYPE_CHECKING:
 MANIFEST_VERSION: Final = 1
 JSON_CONTENT_TYPE: Final = "application/json"
 GZIP_CONTENT_TYPE: Final = "application/gzip"
-UPLOAD_CHUNK_BYTES: Final = 8 * 1024 * 1024  # S3 multipart parts must be at least 5 MiB, except the last one
+UPLOAD_CHUNK_BYTES: Final = 5 * 1024 * 1024  # S3's minimum multipart part size (except the last): the least memory
+COMPRESS_BATCH_BYTES: Final = 256 * 1024  # lines are compressed in batches: one zlib call per item costs 10 % more CPU
 # zlib's fastest family of levels (1-3 share the greedy matcher): half the CPU of Go's default level 6 on these rows,
 # which is most of the export's CPU, for files about 40 % larger. Flexera reads the decompressed text only.
 GZIP_LEVEL: Final = 3
@@ -236,6 +237,8 @@ class _PartUpload:
         self._file_name = file_name
         self._chunk_bytes = chunk_bytes
         self._compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self._buffer = bytearray()
         self._upload_id: str | None = None
         self._uploaded: list[CompletedPartTypeDef] = []
@@ -243,19 +246,26 @@ class _PartUpload:
         self.size = 0
 
     def write(self, data: bytes, rows: int) -> None:
-        self._buffer += self._compressor.compress(data)
+        self._pending.append(data)
+        self._pending_bytes += len(data)
         self.rows += rows
-        if len(self._buffer) >= self._chunk_bytes:
-            self._send_chunk()
+        if self._pending_bytes >= COMPRESS_BATCH_BYTES:
+            self._compress_pending()
+            if len(self._buffer) >= self._chunk_bytes:
+                self._send_chunk()
+
+    def _compress_pending(self) -> None:
+        self._buffer += self._compressor.compress(b"".join(self._pending))
+        self._pending.clear()
+        self._pending_bytes = 0
 
     def finish(self) -> PartInfo:
+        self._compress_pending()
         self._buffer += self._compressor.flush()
         s3, bucket = self._storage.s3, self._storage.bucket
         if self._upload_id is None:
             self.size = len(self._buffer)
-            etag = s3.put_object(Bucket=bucket, Key=self._key, Body=bytes(self._buffer), ContentType=GZIP_CONTENT_TYPE)[
-                "ETag"
-            ]
+            etag = s3.put_object(Bucket=bucket, Key=self._key, Body=self._body(), ContentType=GZIP_CONTENT_TYPE)["ETag"]
         else:
             self._send_chunk()
             etag = s3.complete_multipart_upload(
@@ -270,6 +280,10 @@ class _PartUpload:
                 Bucket=self._storage.bucket, Key=self._key, UploadId=self._upload_id
             )
 
+    def _body(self) -> bytes:
+        # botocore sends any bytes-like blob; the stubs say bytes. Passing the buffer itself saves a copy of a chunk.
+        return cast("bytes", self._buffer)
+
     def _send_chunk(self) -> None:
         s3, bucket = self._storage.s3, self._storage.bucket
         if self._upload_id is None:
@@ -278,7 +292,7 @@ class _PartUpload:
             ]
         number = len(self._uploaded) + 1
         etag = s3.upload_part(
-            Bucket=bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=bytes(self._buffer)
+            Bucket=bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=self._body()
         )["ETag"]
         self._uploaded.append({"ETag": etag, "PartNumber": number})
         self.size += len(self._buffer)
