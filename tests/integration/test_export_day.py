@@ -19,6 +19,7 @@ from kubecost_flexera.errors import KubecostRejected, KubecostUnavailable
 from kubecost_flexera.export import ExportRequest, ExportResult, export_day
 from kubecost_flexera.kubecost import KubecostClient, KubecostCredentials
 from kubecost_flexera.storage import DayManifest, Storage
+from local.http_server import EmulatorServer, Response
 from local.kubecost_emulator import FaultKind, KubecostAuth, KubecostEmulator, KubecostFault
 
 if TYPE_CHECKING:
@@ -434,3 +435,22 @@ def test_opencost_has_no_get_configs_and_gets_the_default_currency(harness: Any)
     h = harness(flavour="opencost", env={"DEFAULT_CURRENCY": "GBP"})
     with KubecostClient(h.settings) as client:
         assert client.currency() == "GBP"
+
+
+# --- malformed items ---
+
+
+def test_an_item_with_a_field_of_the_wrong_type_is_rejected_and_nothing_is_written(s3: S3Client, bucket: str) -> None:
+    # Given a server whose second item has a string where a cost must be a number (Go's decoder refuses the page)
+    body = {"code": 200, "data": [{"a": {"name": "a"}, "b": {"name": "b", "cpuCost": "0.5"}}]}
+    with EmulatorServer() as server:
+        server.route("GET", "/model/allocation", lambda _request: Response.json(200, body))
+        settings = load_kubecost({"KUBECOST_HOST": server.url})
+        storage = Storage(s3, bucket, SOURCE)
+        # When the day is exported
+        with KubecostClient(settings) as client, pytest.raises(KubecostRejected, match="malformed allocation 'b'"):
+            export_day(
+                ExportRequest(day=DAY, currency="USD", options={}), client=client, storage=storage, settings=settings
+            )
+    # Then nothing is in the bucket
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
