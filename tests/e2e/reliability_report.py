@@ -25,6 +25,7 @@ DOC_PATH: Final = Path(__file__).resolve().parents[2] / "docs" / "reliability.md
 UPDATE_VARIABLE: Final = "UPDATE_RELIABILITY_DOC"
 REGENERATE_COMMAND: Final = f"{UPDATE_VARIABLE}=1 .venv/bin/pytest tests/e2e/test_fault_matrix_*.py"
 # "2025-03: FlexeraRejected: ..." inside the upload's error message: the month and its error type.
+AREAS: Final = ("Kubecost", "Flexera", "AWS")
 _MONTH_ERROR_RE: Final = re.compile(r"([0-9]{4}-[0-9]{2}): ([A-Za-z]+):")
 
 
@@ -32,7 +33,7 @@ _MONTH_ERROR_RE: Final = re.compile(r"([0-9]{4}-[0-9]{2}): ([A-Za-z]+):")
 class FaultCase:
     """One row of the matrix as declared by its test: what is broken and how."""
 
-    area: str  # Kubecost | Flexera | AWS
+    area: str  # one of AREAS
     fault: str
     injection: str
 
@@ -118,6 +119,9 @@ Flexera's 120-second cool-off still has to pass; between two runs the clock move
 
 
 def render(results: Sequence[CaseResult]) -> str:
+    """The document; rows grouped by area (the data's path: Kubecost, then Flexera, then AWS), each area in the
+    order the cases were given."""
+    results = sorted(results, key=lambda result: AREAS.index(result.case.area))
     failed = sum(not result.absorbed for result in results)
     lines = [
         HEADER,

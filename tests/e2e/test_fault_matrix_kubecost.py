@@ -62,7 +62,7 @@ def _persistent_day_fault(
     deployment.kubecost.inject(KubecostFault(kind=kind, days=frozenset({FAULT_DAY}), times=None))
     faulty = deployment.run()
     _assert_failed_day_kept_its_export(deployment, faulty, error, attempts)
-    deployment.assert_earlier_exports_survive(before, faulty)
+    deployment.assert_earlier_exports_survive(before, faulty.run)
     deployment.assert_exports_exact()
     deployment.assert_month_committed_complete()
     deployment.assert_nothing_in_progress_at_flexera()
@@ -93,7 +93,7 @@ def test_kubecost_down_fails_every_day_keeps_the_exports_and_recovers(
     # And the month, whose days all keep their earlier export, is not sent again; nothing is lost or partial
     assert faulty.run.month(MONTH).status == "skipped-unchanged"
     assert faulty.metric("MonthsSkippedUnchanged") == 1
-    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_earlier_exports_survive(before, faulty.run)
     stack.assert_exports_exact()
     stack.assert_month_committed_complete()
     assert stack.snapshot().committed_upload == before.committed_upload
@@ -146,7 +146,7 @@ def test_kubecost_html_504_is_retried_by_the_state_machine(
     failures = [record["failure"] for record in faulty.logs("Kubecost request failed")]
     assert len(failures) == CLIENT_ATTEMPTS
     assert all(failure.startswith("HTTP 504: <html>") for failure in failures)
-    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_earlier_exports_survive(before, faulty.run)
     stack.assert_recovered(faulty)
     stack.a_day_passes()
     recovered = stack.run()
@@ -233,7 +233,7 @@ def test_kubecost_dropped_connection_is_retried_by_the_client(
     failures = [record["failure"] for record in faulty.logs("Kubecost request failed")]
     assert len(failures) == 1
     assert failures[0].startswith("ConnectionError")
-    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_earlier_exports_survive(before, faulty.run)
     stack.assert_recovered(faulty)
     stack.a_day_passes()
     recovered = stack.run()
@@ -267,7 +267,7 @@ def test_null_numbers_are_read_as_zero_and_the_day_reconciles(
     # Then the day is written and reconciles exactly with Kubecost's totalCost (a null component counts as 0)
     assert faulty.run.succeeded, faulty.run
     assert faulty.run.day(FAULT_DAY.isoformat()).status == "written"
-    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_earlier_exports_survive(before, faulty.run)
     stack.assert_recovered(faulty)
     stack.a_day_passes()
     recovered = stack.run()
@@ -301,7 +301,7 @@ def test_server_ignoring_paging_gives_each_allocation_once(
     # Then each day is asked twice (the second answer brings nothing new), and every allocation is written once
     assert faulty.run.succeeded, faulty.run
     assert set(_allocation_requests(stack, seen).values()) == {2}
-    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_earlier_exports_survive(before, faulty.run)
     stack.assert_recovered(faulty)
     stack.a_day_passes()
     recovered = stack.run()
@@ -333,7 +333,7 @@ def test_idle_items_repeated_on_every_page_are_written_once(
     assert faulty.run.succeeded, faulty.run
     pages = _allocation_requests(stack, seen)
     assert min(pages.values()) >= ALLOCATIONS_PER_DAY // int(PAGE_SIZE)
-    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_earlier_exports_survive(before, faulty.run)
     stack.assert_recovered(faulty)
     stack.a_day_passes()
     recovered = stack.run()
@@ -363,7 +363,7 @@ def test_empty_day_keeps_the_earlier_export(
     assert faulty.run.day(FAULT_DAY.isoformat()).status == "empty"
     assert faulty.metric("EmptyDays") == 1
     assert faulty.run.month(MONTH).status in MONTH_KEPT_WHOLE
-    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_earlier_exports_survive(before, faulty.run)
     stack.assert_exports_exact()
     stack.assert_month_committed_complete()
     # And once Kubecost has the day again, the next run writes it
@@ -397,7 +397,7 @@ def test_refused_kubecost_credentials_fail_every_day_and_recover(
         assert faulty.day_error(day) == "KubecostRejected"
         assert stack.attempts(faulty, day) == 1
     assert faulty.run.month(MONTH).status == "skipped-unchanged"
-    stack.assert_earlier_exports_survive(before, faulty)
+    stack.assert_earlier_exports_survive(before, faulty.run)
     stack.assert_exports_exact()
     stack.assert_month_committed_complete()
     # And with the credentials fixed, the next run recovers
