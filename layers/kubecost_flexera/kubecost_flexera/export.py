@@ -102,17 +102,16 @@ def _utc_now() -> datetime:
 
 
 @contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """The export makes millions of short-lived objects (JSON items, lines) without reference cycles, which reference
-    counting frees at once; the cyclic collector's passes, triggered by their sheer number, cost 5 % of the CPU and
-    free nothing. Its previous state is restored afterwards."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+def _long_lived_objects_frozen() -> Iterator[None]:
+    """Moves the objects that exist before the export (modules, clients: most of the heap) out of the cyclic garbage
+    collector's reach while the export runs. The export makes millions of short-lived objects, and each collection
+    they trigger would otherwise walk that whole heap again: 5 % of the export's CPU for nothing. Collections of the
+    export's own objects go on, so its memory stays flat."""
+    gc.freeze()
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        gc.unfreeze()
 
 
 @tracer.capture_method(capture_response=False)
@@ -137,7 +136,7 @@ def export_day(
     allocations = 0
     cost = 0.0
     with (
-        _cyclic_gc_paused(),
+        _long_lived_objects_frozen(),
         storage.day_writer(day, new_export_id(started), header=HEADER_BYTES, max_rows=settings.max_file_rows) as writer,
     ):
         for item in client.allocations(day):
