@@ -82,10 +82,10 @@ def _token_requests(stack: Deployment, since: int) -> int:
 
 
 def test_refused_flexera_credentials_fail_the_upload_and_keep_the_earlier_commit(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given a good run, then a refresh token Flexera does not accept in the secret
-    stack = deployment()
+    stack = emulated_deployment()
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -108,10 +108,10 @@ def test_refused_flexera_credentials_fail_the_upload_and_keep_the_earlier_commit
 
 
 def test_upload_left_in_progress_blocks_with_409_and_is_aborted(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given a good run, then a bill upload of the month left in progress (a crashed writer), its cool-off passed
-    stack = deployment()
+    stack = emulated_deployment()
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -147,10 +147,10 @@ def test_upload_left_in_progress_blocks_with_409_and_is_aborted(
 
 
 def test_throttling_beyond_the_state_machine_retries_fails_and_keeps_the_earlier_commit(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given a Flexera whose cool-off (an hour) outlasts the state machine's throttling retries (5 x 125 s)
-    stack = deployment(flexera={"cooloff_seconds": 3600})
+    stack = emulated_deployment(flexera={"cooloff_seconds": 3600})
     stack.good_run()
     before = stack.snapshot()
     # When the month is sent again at once
@@ -195,13 +195,13 @@ class FileOrCreateFault:
     ids=["create-500", "create-503", "file-500", "file-md5"],
 )
 def test_upload_failure_keeps_the_earlier_commit_and_recovers(
-    deployment: DeploymentFactory,
+    emulated_deployment: DeploymentFactory,
     fault_matrix: FaultMatrixRecorder,
     request: pytest.FixtureRequest,
     case: FileOrCreateFault,
 ) -> None:
     # Given a good run, then Flexera fails the upload of the month
-    stack = deployment()
+    stack = emulated_deployment()
     # When the month is sent
     before, faulty = _fault_run(stack, FlexeraFault(endpoint=case.endpoint, kind=case.kind, times=case.times))
     # Then the upload fails naming the month, a created upload is aborted, and Flexera keeps the earlier commit
@@ -228,13 +228,13 @@ def test_upload_failure_keeps_the_earlier_commit_and_recovers(
     ids=["file-502", "file-dropped"],
 )
 def test_transient_file_fault_is_retried_by_the_client(
-    deployment: DeploymentFactory,
+    emulated_deployment: DeploymentFactory,
     fault_matrix: FaultMatrixRecorder,
     request: pytest.FixtureRequest,
     case: FileOrCreateFault,
 ) -> None:
     # Given a good run, then one file request fails transiently
-    stack = deployment()
+    stack = emulated_deployment()
     # When the month is sent
     before, faulty = _fault_run(stack, FlexeraFault(endpoint=case.endpoint, kind=case.kind, times=case.times))
     # Then the client re-sends the file (re-read from S3), logs the retry, and commits the month whole
@@ -257,14 +257,14 @@ def test_transient_file_fault_is_retried_by_the_client(
     ids=["commit-503", "commit-dropped"],
 )
 def test_lost_commit_is_checked_and_retried(
-    deployment: DeploymentFactory,
+    emulated_deployment: DeploymentFactory,
     fault_matrix: FaultMatrixRecorder,
     request: pytest.FixtureRequest,
     kind: FlexeraFaultKind,
     fault: str,
 ) -> None:
     # Given a good run, then the commit request fails once
-    stack = deployment()
+    stack = emulated_deployment()
     # When the month is sent
     before, faulty = _fault_run(stack, FlexeraFault(endpoint="operation", kind=kind))
     # Then the client reads the upload's status (still in progress), commits again, and the month is whole
@@ -282,10 +282,10 @@ def test_lost_commit_is_checked_and_retried(
 
 
 def test_commit_and_abort_refused_leave_an_upload_the_next_run_aborts(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given a good run, then Flexera answers 500 to every commit and abort
-    stack = deployment()
+    stack = emulated_deployment()
     # When the month is sent
     before, faulty = _fault_run(stack, FlexeraFault(endpoint="operation", kind="http_500", times=None))
     # Then the upload fails and Flexera keeps the earlier commit, the new upload staying open (abort refused too)
@@ -309,10 +309,10 @@ def test_commit_and_abort_refused_leave_an_upload_the_next_run_aborts(
 
 
 def test_token_expiring_mid_upload_is_renewed(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given a good run, then every access token expires at the second file of the month
-    stack = deployment()
+    stack = emulated_deployment()
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()

@@ -74,10 +74,10 @@ def _persistent_day_fault(
 
 
 def test_kubecost_down_fails_every_day_keeps_the_exports_and_recovers(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given a good run, then Kubecost stops answering (connection refused)
-    stack = deployment()
+    stack = emulated_deployment()
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -112,10 +112,10 @@ def test_kubecost_down_fails_every_day_keeps_the_exports_and_recovers(
 
 
 def test_kubecost_500_on_one_day_fails_that_day_only_and_recovers(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given Kubecost answers HTTP 500 to every request for one day, after a good run
-    stack = deployment()
+    stack = emulated_deployment()
     # When the workflow runs with the fault, then without it
     faulty, recovered = _persistent_day_fault(stack, "http_500", "KubecostUnavailable", STATE_MACHINE_ATTEMPTS)
     # Then the day is retried by the client and the state machine, then fails; every invariant holds
@@ -130,10 +130,10 @@ def test_kubecost_500_on_one_day_fails_that_day_only_and_recovers(
 
 
 def test_kubecost_html_504_is_retried_by_the_state_machine(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given a good run, then a proxy answers an HTML 504 to every request of one invocation for one day
-    stack = deployment()
+    stack = emulated_deployment()
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -163,7 +163,7 @@ def test_kubecost_html_504_is_retried_by_the_state_machine(
 
 
 def test_kubecost_timeout_fails_the_day_after_bounded_retries_and_recovers(
-    deployment: DeploymentFactory,
+    emulated_deployment: DeploymentFactory,
     fault_matrix: FaultMatrixRecorder,
     request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
@@ -174,7 +174,7 @@ def test_kubecost_timeout_fails_the_day_after_bounded_retries_and_recovers(
         "load_kubecost",
         lambda environ: replace(load_kubecost(environ), request_timeout_seconds=SHORT_TIMEOUT_SECONDS),
     )
-    stack = deployment()
+    stack = emulated_deployment()
     # When Kubecost answers every request for one day too late, then recovers
     faulty, recovered = _persistent_day_fault(stack, "slow", "KubecostUnavailable", STATE_MACHINE_ATTEMPTS)
     # Then each attempt timed out and the day failed after bounded retries; every invariant holds
@@ -196,14 +196,14 @@ def test_kubecost_timeout_fails_the_day_after_bounded_retries_and_recovers(
     ids=["malformed_json", "code_error"],
 )
 def test_kubecost_refusal_fails_the_day_without_retry_and_recovers(
-    deployment: DeploymentFactory,
+    emulated_deployment: DeploymentFactory,
     fault_matrix: FaultMatrixRecorder,
     request: pytest.FixtureRequest,
     kind: FaultKind,
     fault: str,
 ) -> None:
     # Given Kubecost answers an unusable body for one day (asking again gives the same answer)
-    stack = deployment()
+    stack = emulated_deployment()
     # When the workflow runs with the fault, then without it
     faulty, recovered = _persistent_day_fault(stack, kind, "KubecostRejected", 1)
     # Then the day fails at its first attempt, keeps its earlier export, and the next run recovers
@@ -217,10 +217,10 @@ def test_kubecost_refusal_fails_the_day_without_retry_and_recovers(
 
 
 def test_kubecost_dropped_connection_is_retried_by_the_client(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given a good run, then Kubecost drops the connection of one request for one day
-    stack = deployment()
+    stack = emulated_deployment()
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -248,10 +248,10 @@ def test_kubecost_dropped_connection_is_retried_by_the_client(
 
 
 def test_null_numbers_are_read_as_zero_and_the_day_reconciles(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given Kubecost writes NaN as null in some numbers of the day (its Go encoder's way), after a good run
-    stack = deployment()
+    stack = emulated_deployment()
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -287,10 +287,12 @@ def _allocation_requests(stack: Deployment, since: int) -> Counter[str]:
 
 
 def test_server_ignoring_paging_gives_each_allocation_once(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given OpenCost, which ignores offset and limit, and a good run whose page holds a whole day
-    stack = deployment(kubecost={"flavour": "opencost"}, environ={"COST_SOURCE": "opencost", "KUBECOST_API_PATH": "/"})
+    stack = emulated_deployment(
+        kubecost={"flavour": "opencost"}, environ={"COST_SOURCE": "opencost", "KUBECOST_API_PATH": "/"}
+    )
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -318,10 +320,10 @@ def test_server_ignoring_paging_gives_each_allocation_once(
 
 
 def test_idle_items_repeated_on_every_page_are_written_once(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given Kubecost, which appends the idle items to every page, and a good run whose page holds a whole day
-    stack = deployment()
+    stack = emulated_deployment()
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -348,10 +350,10 @@ def test_idle_items_repeated_on_every_page_are_written_once(
 
 
 def test_empty_day_keeps_the_earlier_export(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given a good run, then Kubecost returns no allocation for one day (e.g. after a Prometheus outage)
-    stack = deployment()
+    stack = emulated_deployment()
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -381,10 +383,12 @@ def test_empty_day_keeps_the_earlier_export(
 
 
 def test_refused_kubecost_credentials_fail_every_day_and_recover(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given Kubecost behind a bearer token, a good run, then the token in the secret is no longer accepted
-    stack = deployment(kubecost={"auth": KubecostAuth("bearer", BEARER)}, kubecost_secret={"bearer_token": BEARER})
+    stack = emulated_deployment(
+        kubecost={"auth": KubecostAuth("bearer", BEARER)}, kubecost_secret={"bearer_token": BEARER}
+    )
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()

@@ -85,10 +85,10 @@ def _orphans(stack: Deployment) -> list[str]:
 
 
 def test_crash_between_parts_and_manifest_keeps_the_earlier_export(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given a good run, then the export function dies when it writes one day's manifest (its parts written)
-    stack = deployment()
+    stack = emulated_deployment()
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -118,7 +118,7 @@ def test_crash_between_parts_and_manifest_keeps_the_earlier_export(
 
 
 def test_second_execution_is_refused_while_one_runs(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given an export function that can be held, and a good run
     entered, gate = threading.Event(), threading.Event()
@@ -130,7 +130,7 @@ def test_second_execution_is_refused_while_one_runs(
             assert gate.wait(timeout=WAIT_SECONDS)
         return export_day_app.lambda_handler(event, context)
 
-    stack = deployment(handlers={EXPORT_DAY_FUNCTION: export_day})
+    stack = emulated_deployment(handlers={EXPORT_DAY_FUNCTION: export_day})
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -167,10 +167,10 @@ def test_second_execution_is_refused_while_one_runs(
 
 
 def test_s3_throttling_is_retried_by_the_sdk(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given a good run, then S3 answers 503 SlowDown to the first attempt of every 5th request, 4 times
-    stack = deployment()
+    stack = emulated_deployment()
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()
@@ -207,10 +207,10 @@ def test_s3_throttling_is_retried_by_the_sdk(
 
 
 def test_s3_throttling_beyond_the_sdk_retries_fails_the_day_and_keeps_its_export(
-    deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
 ) -> None:
     # Given SDK retries shortened to 2 attempts, a good run, then S3 throttles every write of one day's manifest
-    stack = deployment(environ={"AWS_MAX_ATTEMPTS": "2"})
+    stack = emulated_deployment(environ={"AWS_MAX_ATTEMPTS": "2"})
     stack.good_run()
     before = stack.snapshot()
     stack.a_day_passes()

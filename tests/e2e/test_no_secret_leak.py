@@ -157,9 +157,9 @@ def _everything(stack: Deployment, observed: list[Observed]) -> list[tuple[str, 
 
 
 @pytest.mark.parametrize("credentials", CREDENTIALS, ids=[c.name for c in CREDENTIALS])
-def test_no_secret_appears_in_any_output(deployment: DeploymentFactory, credentials: Credentials) -> None:
+def test_no_secret_appears_in_any_output(emulated_deployment: DeploymentFactory, credentials: Credentials) -> None:
     # Given a deployment whose Kubecost and Flexera credentials are distinctive, logging at DEBUG
-    stack = deployment(
+    stack = emulated_deployment(
         kubecost={"auth": credentials.kubecost_auth},
         flexera={"refresh_tokens": frozenset({REFRESH}), "clients": {FLEXERA_CLIENT_ID: CLIENT_SECRET}},
         environ={"POWERTOOLS_LOG_LEVEL": "DEBUG"},
