@@ -346,15 +346,25 @@ def test_a_set_that_is_not_a_map_of_objects_is_rejected(fake: Any) -> None:
         server.names()
 
 
-def test_integers_are_decoded_as_floats_and_negative_zero_keeps_its_sign(fake: Any) -> None:
+def test_integers_are_decoded_as_numbers_and_negative_zero_keeps_its_sign(fake: Any) -> None:
     server = fake(
         lambda _request: Response(200, b'{"code":200,"data":[{"a":{"name":"a","minutes":1440,"sharedCost":-0}}]}')
     )
     with server.client() as client:
         (allocation,) = client.allocations(DAY)
     assert allocation["minutes"] == 1440.0
-    assert isinstance(allocation["minutes"], float)
     assert json.dumps(allocation["sharedCost"]) == "-0.0"
+
+
+def test_a_lone_surrogate_escape_is_decoded_as_go_decodes_it(fake: Any) -> None:
+    # Given a page whose item name holds a lone UTF-16 surrogate escape (which orjson refuses)
+    server = fake(lambda _request: Response(200, b'{"code":200,"data":[{"a":{"name":"x\\ud800y","minutes":60}}]}'))
+    # When the day is read
+    with server.client() as client:
+        (allocation,) = client.allocations(DAY)
+    # Then the page is not refused; the CSV formatter later writes the surrogate as U+FFFD, as Go does
+    assert allocation["name"] == "x\ud800y"
+    assert allocation["minutes"] == 60.0
 
 
 # --- currency ---

@@ -201,5 +201,6 @@ class RowFormatter:
                 cost += 0.0 if adjustment is None else adjustment
             amount = get(amount_key)
             numbers.append(cost * multiplier)
-            numbers.append(0.0 if amount is None else amount)
+            # "* 1.0": JSON integers arrive as int; Go decodes every number as a float64 (sign of -0.0 kept).
+            numbers.append(0.0 if amount is None else amount * 1.0)
         return numbers

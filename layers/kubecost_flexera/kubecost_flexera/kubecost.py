@@ -13,8 +13,9 @@ at all.
   bounded number of times with backoff, then raise :class:`KubecostUnavailable` (the workflow retries the day); 4xx,
   a JSON ``code`` other than 200 and an undecodable body raise :class:`KubecostRejected`, since asking again gives
   the same answer.
-- JSON integers are decoded as floats and ``NaN``/``Infinity`` literals are refused, so numbers behave as Go's
-  ``float64`` decoding does; ``null`` numbers are left to the CSV formatter, which reads them as 0.
+- ``NaN``/``Infinity`` literals are refused and numbers are read as Go's ``float64`` decoding reads them (integers
+  may stay ``int`` where that prints the same; ``-0`` keeps its sign); ``null`` numbers are left to the CSV
+  formatter, which reads them as 0.
 
 Credentials (optional, ``KUBECOST_SECRET_ARN``) become request headers: a bearer token, basic auth, or any headers
 (e.g. the ``Cookie: token=...`` of Kubecost's SAML mode). TLS is verified, against ``KUBECOST_CA_BUNDLE`` if set.
@@ -24,12 +25,15 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, Self
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import orjson
 import requests
 from aws_lambda_powertools.utilities import parameters
 
@@ -163,14 +167,25 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# A JSON number -0: "-0" then a delimiter. It also matches inside a string ("a-0,b") or in "1e-0,", which only sends
+# the page down the exact path. A literal prefix keeps the scan fast (0.5 ms on a 1 MB page, a character class: 4 ms).
+_NEGATIVE_ZERO_INTEGER: Final = re.compile(rb"-0[,}\]\s]")
+
+
 @dataclass(frozen=True)
 class _Answer:
     status: int
     body: bytes
 
     def json(self) -> Any:
-        # Invalid UTF-8 becomes U+FFFD, as Go's decoder does; integers become floats, as Go's float64 fields do.
+        # Invalid UTF-8 becomes U+FFFD, as Go's decoder does.
         text = self.body.decode("utf-8", "replace")
+        if not _NEGATIVE_ZERO_INTEGER.search(self.body):
+            # orjson parses a page several times faster than json; it refuses NaN/Infinity and lone surrogates.
+            with suppress(orjson.JSONDecodeError):
+                return orjson.loads(text)
+        # The exact path, for what orjson does not decode as Go does: a literal -0 (orjson gives the integer 0, Go
+        # the float -0.0) and lone surrogate escapes (Go gives U+FFFD). Also raises the error of a malformed body.
         return json.loads(text, parse_int=float, parse_constant=_reject_constant)
 
     def excerpt(self) -> str:
