@@ -60,7 +60,7 @@ def _assert_upload_failed(stack: Deployment, before: Snapshot, faulty: Observed,
 def _assert_absorbed(stack: Deployment, before: Snapshot, faulty: Observed) -> None:
     """The fault is absorbed inside the upload: the month is committed anew, whole."""
     assert faulty.run.succeeded, faulty.run
-    assert faulty.run.attempts("UploadFunction") == 1
+    assert faulty.upload_attempts() == 1
     assert faulty.run.month(MONTH).status == "committed"
     _assert_exports_and_month_whole(stack, before, faulty)
     assert stack.snapshot().committed_upload != before.committed_upload
@@ -157,7 +157,7 @@ def test_throttling_beyond_the_state_machine_retries_fails_and_keeps_the_earlier
     faulty = stack.run(FORCED)
     # Then every attempt is throttled (429), the retries are bounded, and the run fails; Flexera keeps the commit
     assert (faulty.run.status, faulty.run.error) == ("FAILED", "FlexeraThrottled")
-    assert faulty.run.attempts("UploadFunction") == THROTTLE_ATTEMPTS
+    assert faulty.upload_attempts() == THROTTLE_ATTEMPTS
     assert faulty.metric("MonthsFailed") == THROTTLE_ATTEMPTS
     _assert_exports_and_month_whole(stack, before, faulty)
     assert stack.snapshot().committed_upload == before.committed_upload

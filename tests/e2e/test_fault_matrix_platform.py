@@ -68,7 +68,7 @@ def _slow_down(request: AWSPreparedRequest) -> AWSResponse:
 def _failed_day_kept_its_export(stack: Deployment, before: Snapshot, faulty: Observed, error: str) -> None:
     assert (faulty.run.status, faulty.run.error) == ("FAILED", "ExportFailed")
     assert faulty.day_error(FAULT_DAY) == error
-    assert stack.attempts(faulty, FAULT_DAY) == 1
+    assert faulty.day_attempts(FAULT_DAY) == 1
     assert faulty.run.month(MONTH).status in MONTH_KEPT_WHOLE
     stack.assert_earlier_exports_survive(before, faulty.run)
     stack.assert_exports_exact()
