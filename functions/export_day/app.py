@@ -45,7 +45,7 @@ def _record_metrics(result: ExportResult) -> None:
     if result.status == "empty":
         metrics.add_metric(name="EmptyDays", unit=MetricUnit.Count, value=1)
         return
-    metrics.add_metric(name="Allocations", unit=MetricUnit.Count, value=result.allocations)
-    metrics.add_metric(name="Rows", unit=MetricUnit.Count, value=result.rows)
-    metrics.add_metric(name="Bytes", unit=MetricUnit.Bytes, value=result.bytes)
-    metrics.add_metric(name="Cost", unit=MetricUnit.NoUnit, value=result.cost)
+    metrics.add_metric(name="AllocationsExported", unit=MetricUnit.Count, value=result.allocations)
+    metrics.add_metric(name="RowsExported", unit=MetricUnit.Count, value=result.rows)
+    metrics.add_metric(name="BytesExported", unit=MetricUnit.Bytes, value=result.bytes)
+    metrics.add_metric(name="CostExported", unit=MetricUnit.NoUnit, value=result.cost)

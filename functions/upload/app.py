@@ -146,10 +146,11 @@ def _day_result(result: object, day: date, name: str) -> bool:
     return bool(status == "failed")
 
 
-def record_metrics(results: Sequence[MonthResult]) -> None:
+def record_metrics(results: Sequence[MonthResult], failed_days: Sequence[str]) -> None:
     committed = [result for result in results if result.status == "committed"]
     metrics.add_metric(name="FilesUploaded", unit=MetricUnit.Count, value=sum(r.files for r in committed))
     metrics.add_metric(name="BytesUploaded", unit=MetricUnit.Bytes, value=sum(r.bytes for r in committed))
+    metrics.add_metric(name="FailedDays", unit=MetricUnit.Count, value=len(failed_days))
     for status, name in _STATUS_METRICS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=sum(r.status == status for r in results))
 
@@ -168,7 +169,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         storage, partial(FlexeraClient.from_settings, flexera), today=request.today, options=request.options
     )
     results = uploader.run(request.months)
-    record_metrics(results)
+    record_metrics(results, request.failed_days)
     logger.info("Upload finished", months=[result.to_json() for result in results])
     raise_for_failures(results)
     return {"months": [result.to_json() for result in results], "failedDays": list(request.failed_days)}

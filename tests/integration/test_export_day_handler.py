@@ -119,12 +119,12 @@ def test_metrics_count_allocations_rows_bytes_and_cost(
 ) -> None:
     environment()
     result = lambda_handler(sample_event(), lambda_context)
-    emf = [line for line in json_lines(capsys.readouterr().out) if "_aws" in line and "Rows" in line]
+    emf = [line for line in json_lines(capsys.readouterr().out) if "_aws" in line and "RowsExported" in line]
     assert len(emf) == 1
-    assert emf[0]["Allocations"] == [result["allocations"]]
-    assert emf[0]["Rows"] == [result["rows"]]
-    assert emf[0]["Cost"] == [result["cost"]]
-    assert emf[0]["Bytes"][0] > 0
+    assert emf[0]["AllocationsExported"] == [result["allocations"]]
+    assert emf[0]["RowsExported"] == [result["rows"]]
+    assert emf[0]["CostExported"] == [result["cost"]]
+    assert emf[0]["BytesExported"][0] > 0
     assert emf[0]["day"] == "2025-07-15"
 
 

@@ -46,7 +46,7 @@ from kubecost_flexera.errors import (
     FlexeraThrottled,
     FlexeraUnavailable,
 )
-from kubecost_flexera.observability import logger
+from kubecost_flexera.observability import count_retry, logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -207,6 +207,7 @@ class Retrying:
             if attempt >= limit:
                 raise FlexeraUnavailable(f"{failure} (after {attempt} attempts)")
             logger.warning("Transient Flexera failure; retrying", failure=failure, attempt=attempt)
+            count_retry()
             self.sleep(self.policy.delay(attempt))
             attempt += 1
 
@@ -457,6 +458,7 @@ class FlexeraClient:
                     return
                 if status != "in-progress" or attempt == policy.attempts:
                     raise
+                count_retry()
                 self._retrying.sleep(policy.delay(attempt))
             else:
                 return

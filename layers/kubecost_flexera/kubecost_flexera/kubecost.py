@@ -38,7 +38,7 @@ import requests
 from aws_lambda_powertools.utilities import parameters
 
 from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
-from kubecost_flexera.observability import logger
+from kubecost_flexera.observability import count_retry, logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -303,6 +303,7 @@ class KubecostClient:
                 failure = f"HTTP {answer.status}: {answer.excerpt()}"
             logger.warning("Kubecost request failed", attempt=attempt + 1, attempts=attempts, failure=failure)
             if attempt < len(self._retry_delays):
+                count_retry()
                 self._sleep(self._retry_delays[attempt])
         raise KubecostUnavailable(f"Kubecost at {self.allocation_url} failed {attempts} times; last: {failure}")
 
