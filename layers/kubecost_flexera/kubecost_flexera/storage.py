@@ -148,9 +148,6 @@ class Storage:
         self.bucket = bucket
         self.source = source
 
-    def part_key(self, day: date, part: int) -> str:
-        return f"exports/{self.source}/{day:%Y-%m}/{part_file_name(day, part)}"
-
     def export_part_key(self, day: date, export_id: str, part: int) -> str:
         """Where part ``part`` of export ``export_id`` of ``day`` is written (see the module docstring for why)."""
         return f"exports/{self.source}/{day:%Y-%m}/{day.isoformat()}/{export_id}/{part_file_name(day, part)}"
