@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 CLIENT_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1  # one invocation's requests for one page
 STATE_MACHINE_ATTEMPTS = 4  # ExportDay: the first invocation and 3 retries of KubecostUnavailable
-SHORT_TIMEOUT_SECONDS = 0.3  # REQUEST_TIMEOUT counts whole minutes; the "slow" fault answers after 2 s
+SHORT_TIMEOUT_SECONDS = 0.5  # REQUEST_TIMEOUT counts whole minutes; the "slow" fault answers after 2 s
 BEARER = "kubecost-matrix-bearer"
 PAGE_SIZE = "7"  # much smaller than a day (20 pods plus idle)
 
@@ -185,7 +185,11 @@ def test_kubecost_timeout_fails_the_day_after_bounded_retries_and_recovers(
     assert all("Timeout" in failure for failure in failures)
     fault_matrix.record(
         request,
-        FaultCase("Kubecost", "Timeout", "KubecostFault slow (2 s) on every request for 2025-03-02; timeout 0.3 s"),
+        FaultCase(
+            "Kubecost",
+            "Timeout",
+            f"KubecostFault slow (2 s) on every request for 2025-03-02; timeout {SHORT_TIMEOUT_SECONDS} s",
+        ),
         fault_run=faulty,
         signal=f"execution FAILED naming the day; {len(failures)} WARNING logs 'Kubecost request failed' "
         f"({faulty.failure_kinds('Kubecost request failed')})",
