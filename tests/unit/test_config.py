@@ -42,9 +42,9 @@ def kubecost_error(**env: str) -> str:
 
 def test_kubecost_defaults_are_the_go_exporters() -> None:
     assert load_kubecost({}) == KubecostSettings(
-        base_url="http://localhost:9090",
+        base_url="https://localhost:9090",
         api_path="/model/",
-        config_base_url="http://localhost:9090",
+        config_base_url="https://localhost:9090",
         config_api_path="/model/",
         cost_source="kubecost",
         aggregation="pod",
@@ -143,7 +143,7 @@ def test_cost_source_is_case_insensitive() -> None:
     [
         (
             "kubecost-cost-analyzer.kubecost.svc.cluster.local:9090",
-            "http://kubecost-cost-analyzer.kubecost.svc.cluster.local:9090",
+            "https://kubecost-cost-analyzer.kubecost.svc.cluster.local:9090",
         ),
         ("https://kubecost.example.com", "https://kubecost.example.com"),
         ("https://kubecost.example.com:8443/kubecost/", "https://kubecost.example.com:8443/kubecost"),
@@ -163,8 +163,8 @@ def test_config_host_and_path_are_separate_when_given() -> None:
             "KUBECOST_CONFIG_API_PATH": "/model/",
         }
     )
-    assert (settings.base_url, settings.api_path) == ("http://a:9090", "/")
-    assert (settings.config_base_url, settings.config_api_path) == ("http://b:9090", "/model/")
+    assert (settings.base_url, settings.api_path) == ("https://a:9090", "/")
+    assert (settings.config_base_url, settings.config_api_path) == ("https://b:9090", "/model/")
 
 
 def test_config_path_falls_back_to_the_api_path() -> None:

@@ -148,7 +148,7 @@ def test_client_urls_use_the_separate_config_host_and_path() -> None:
     )
     with KubecostClient(settings) as client:
         assert client.allocation_url == "https://kubecost.example.com/kc/model/allocation"
-        assert client.config_url == "http://config:9003/getConfigs"
+        assert client.config_url == "https://config:9003/getConfigs"
 
 
 # --- credentials ---

@@ -136,8 +136,9 @@ def _finite_float(value: str) -> float:
 def normalise_base_url(value: str, *, bare_host_scheme: str | None) -> str:
     """Returns ``scheme://host[:port][/path]`` without a trailing slash.
 
-    ``bare_host_scheme`` is the scheme assumed for a value without one (``http`` for ``KUBECOST_HOST``, as the Go
-    exporter always used plain HTTP); ``None`` requires an explicit scheme.
+    ``bare_host_scheme`` is the scheme assumed for a value without one; ``None`` requires an explicit scheme. For
+    ``KUBECOST_HOST`` it is ``https``: the Go exporter spoke plain HTTP inside the cluster, but from Lambda the API
+    crosses a network, so TLS is the default and plain HTTP must be asked for explicitly with ``http://``.
     """
     if "://" not in value:
         if bare_host_scheme is None:
@@ -229,14 +230,14 @@ def _timeout_seconds(env: _Env) -> float:
 
 
 def _read_kubecost(env: _Env) -> KubecostSettings:
-    base_url = env.url("KUBECOST_HOST", "localhost:9090", bare_host_scheme="http")
+    base_url = env.url("KUBECOST_HOST", "localhost:9090", bare_host_scheme="https")
     api_path = env.string("KUBECOST_API_PATH", "/model/")
     cost_source = env.choice("COST_SOURCE", "kubecost", COST_SOURCES, fold_case=True)
     config_host = env.raw("KUBECOST_CONFIG_HOST")
     return KubecostSettings(
         base_url=base_url,
         api_path=api_path,
-        config_base_url=env.url("KUBECOST_CONFIG_HOST", "", bare_host_scheme="http") if config_host else base_url,
+        config_base_url=env.url("KUBECOST_CONFIG_HOST", "", bare_host_scheme="https") if config_host else base_url,
         config_api_path=env.string("KUBECOST_CONFIG_API_PATH", api_path),
         cost_source="opencost" if cost_source == "opencost" else "kubecost",
         aggregation=env.choice("AGGREGATION", "pod", tuple(AGGREGATE_CHAINS), fold_case=True),
