@@ -110,7 +110,11 @@ the fault, and the next run without it. After the run with the fault and after t
    exact, no processing error), either the earlier commit or a complete new one; no failed upload is left open.
 4. **The failure is visible**: the execution status and error, the day or month result, and a metric or a log
    record (column "Visible as").
-5. **Recovery**: the next run, the fault removed, succeeds, writes every day and commits the whole month.
+5. **Recovery**: the next run, the fault removed, succeeds and writes every day, and Flexera holds the whole month
+   (committed anew, or left as committed when its files are unchanged: "skipped-unchanged").
+
+The Flexera cases re-send the month on purpose (`force_upload`, the data being unchanged), in the run with the fault
+and in the next run, so that both actually upload.
 
 Window: a scheduled run pinned to 2025-03-03 with the previous month left out (days 2025-03-01..03, month 2025-03),
 20 pods a day. Retry waits are not slept: they advance the Flexera emulator's clock (`LocalSettings.retry_sleep`), so
