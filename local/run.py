@@ -28,8 +28,9 @@ What moto 5.2.5's engine does differently from AWS, and how the runner deals wit
 - Lambda without Docker answers every invoke with a canned payload: the runner routes invokes to the handlers.
 - ``Retry`` waits are a ``time.sleep`` in moto's retrier module (``retrier_decl``); ``--fast-retries`` replaces that
   module's ``time`` (and the clients' default ``sleep``) for the duration of the run, nothing else.
-- Map iterations run in threads of this process; invocations of one function are serialised (``runner_lambda``), so
-  ``MaxConcurrency`` bounds nothing locally.
+- Map iterations run in threads of this process, at most ``MaxConcurrency`` at a time (the template's default, or
+  ``LocalSettings.max_concurrency``), as in AWS; each thread stands for one execution environment, with its own
+  Powertools logger keys and metrics (``runner_lambda.per_thread_state``).
 - The execution runs in a background thread; the runner polls ``DescribeExecution`` until it ends.
 - Supported and verified with this definition: ``lambda:invoke`` with ``Payload`` and ``ResultSelector``/
   ``OutputPath`` on ``$.Payload``, Map with ``ItemSelector`` and the ``$$.Map.Item.Value``/``$$.Execution.Id``
@@ -241,8 +242,11 @@ class LocalWorkflow:
 
     def wait(self, execution_arn: str, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> WorkflowRun:
         deadline = time.monotonic() + timeout_seconds
+        # One client for the whole wait: creating a boto3 client costs ~10 ms of CPU, which every 20 ms poll would
+        # take from the handlers running in the execution's threads.
+        sfn = self.sfn
         while True:
-            description = self.sfn.describe_execution(executionArn=execution_arn)
+            description = sfn.describe_execution(executionArn=execution_arn)
             if description["status"] != "RUNNING":
                 break
             if time.monotonic() > deadline:

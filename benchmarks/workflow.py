@@ -1,0 +1,280 @@
+"""Benchmark of the whole workflow: a full scheduled run at MaxConcurrency 1 and 8, and the speed-up.
+
+Usage::
+
+    python -m benchmarks.workflow                      # 35 days, 2,000 allocations a day, 300 ms a page, MC 1 and 8
+    python -m benchmarks.workflow --concurrency 1 4 8 16 --latency 0.1
+
+What runs: the local runner (``local.run.LocalWorkflow``) executes ``statemachine/export.asl.json`` with moto's Step
+Functions engine and the real handlers in this process: Plan, the ``ExportDays`` Map over every day, Upload of both
+months to the Flexera emulator. The run is pinned to the 5th of July 2025, so the plan is the reference program's
+window: June 1 to July 5, 35 days, two months. ``PAGE_SIZE`` is 500, so a day of 2,000 allocations takes four full
+pages and the short last one that ends the paging (five requests of 300 ms each).
+
+How it measures, so that the figures are the workflow's own:
+
+- The Kubecost emulator runs in its own process (as Kubecost is another server) with ``latency_seconds`` added to
+  every answer; it computes every day of the run before the clock starts, so the time is the 300 ms a page plus the
+  exporter's work, not the emulator's data generation. Flexera and moto run in this process (upload is one step).
+- Wall time is from ``StartExecution`` to the end of the execution (the runner polls every 20 ms). Retry waits are
+  not slept (none are expected; the Flexera emulator's clock is advanced instead).
+- The ExportDay and Upload handlers are wrapped to time each invocation and to count the ExportDay invocations
+  running at the same moment: the peak shows whether the Map really ran ``MaxConcurrency`` days at once.
+- The verdict (exit status) is the speed-up of the whole run less the Flexera emulator's ingestion time, which is
+  an artefact of the emulator (see :class:`IngestionTimedFlexera`); the raw whole-run ratio is printed too.
+- MaxConcurrency 1 is the reference behaviour: the Go exporter fetches and writes the days one after another, so
+  its time is the MC 1 time (reference-exporter.md §1, step 6). The speed-up is MC 1 / MC N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+# `python -m benchmarks.workflow` from the repository root: the shared layer's package goes on the path, as the
+# Lambda runtime puts /opt/python (local/run.py does the same).
+_LAYER = str(Path(__file__).resolve().parents[1] / "layers" / "kubecost_flexera")
+if _LAYER not in sys.path:
+    sys.path.append(_LAYER)
+
+from functions.export_day.app import lambda_handler as export_day_handler  # noqa: E402
+from functions.upload.app import lambda_handler as upload_handler  # noqa: E402
+from kubecost_flexera.calendar import scheduled_window  # noqa: E402
+from local.flexera_emulator import (  # noqa: E402
+    DEFAULT_BILL_CONNECT_ID,
+    DEFAULT_REFRESH_TOKEN,
+    FlexeraEmulator,
+    FlexeraEmulatorConfig,
+)
+from local.kubecost_emulator import KubecostEmulator, KubecostEmulatorConfig  # noqa: E402
+from local.run import LocalSettings, LocalWorkflow  # noqa: E402
+from local.runner_report import EXPORT_DAY_FUNCTION, UPLOAD_FUNCTION  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
+    from multiprocessing.connection import Connection
+
+    from local.flexera_emulator import BillUploadRecord
+
+TODAY: Final = date(2025, 7, 5)
+ALLOCATIONS: Final = 2_000
+PAGE_SIZE: Final = 500
+LATENCY_SECONDS: Final = 0.3
+CONCURRENCIES: Final = (1, 8)
+SPEEDUP_TARGET: Final = 5.0
+TIMEOUT_SECONDS: Final = 1800.0
+_AWS_ENV: Final = {"AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark"}
+
+
+def serve_kubecost(config: KubecostEmulatorConfig, days: Sequence[date], commands: Connection) -> None:
+    """The Kubecost emulator's process: warm every day, send the URL, answer "requests" with the count, until "stop"."""
+    with KubecostEmulator(config) as emulator:
+        for day in days:
+            emulator.expected(day)  # the exporter's query (pod level, idle on): fills the cache its pages read
+        commands.send(emulator.url)
+        while (command := commands.recv()) != "stop":
+            if command == "requests":
+                commands.send(len(emulator.requests))
+
+
+class Timeline:
+    """Wraps the handlers: records when each invocation ran, and how many of one function ran at once at most."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+        self.spans: dict[str, list[tuple[float, float]]] = {}
+
+    def wrap(
+        self, function: str, handler: Callable[[dict[str, Any], Any], Any]
+    ) -> Callable[[dict[str, Any], Any], Any]:
+        def timed(event: dict[str, Any], context: Any) -> Any:
+            with self._lock:
+                self._running[function] = self._running.get(function, 0) + 1
+                self.peak[function] = max(self.peak.get(function, 0), self._running[function])
+            started = time.perf_counter()
+            try:
+                return handler(event, context)
+            finally:
+                ended = time.perf_counter()
+                with self._lock:
+                    self._running[function] -= 1
+                    self.spans.setdefault(function, []).append((started, ended))
+
+        return timed
+
+    def phase_seconds(self, function: str) -> float:
+        """From the first invocation's start to the last one's end."""
+        spans = self.spans.get(function, [])
+        return max(end for _, end in spans) - min(start for start, _ in spans) if spans else 0.0
+
+
+class IngestionTimedFlexera(FlexeraEmulator):
+    """The Flexera emulator, timing its commit processing.
+
+    The emulator decompresses and parses every row of a month inside the commit request (so tests can inspect what
+    Flexera would ingest); Flexera answers the commit and processes afterwards (flexera-api.md §3.6). That time is
+    reported, so the upload step can be read with and without it.
+    """
+
+    ingestion_seconds = 0.0
+
+    def _commit(self, record: BillUploadRecord, contents: Mapping[str, bytes], now: datetime) -> None:
+        started = time.perf_counter()
+        try:
+            super()._commit(record, contents, now)
+        finally:
+            self.ingestion_seconds += time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class Measurement:
+    concurrency: int
+    wall_seconds: float
+    status: str
+    days: int
+    written: int
+    rows: int
+    requests: int
+    peak_in_flight: int
+    export_seconds: float
+    upload_seconds: float
+    ingestion_seconds: float
+    months: str
+
+
+def measure(concurrency: int, kubecost_url: str, kubecost: Connection, page_size: int) -> Measurement:
+    timeline = Timeline()
+    config = FlexeraEmulatorConfig(bill_connects=frozenset({DEFAULT_BILL_CONNECT_ID}))
+    with IngestionTimedFlexera(config) as flexera:
+        settings = LocalSettings(
+            kubecost_url=kubecost_url,
+            flexera_url=flexera.url,
+            flexera_secret={"refresh_token": DEFAULT_REFRESH_TOKEN},
+            environ={
+                "ORG_ID": config.org_id,
+                "BILL_CONNECT_ID": DEFAULT_BILL_CONNECT_ID,
+                "PAGE_SIZE": str(page_size),
+                "INCLUDE_PREVIOUS_MONTH": "true",
+            },
+            retry_sleep=flexera.clock.advance,
+            handlers={
+                EXPORT_DAY_FUNCTION: timeline.wrap(EXPORT_DAY_FUNCTION, export_day_handler),
+                UPLOAD_FUNCTION: timeline.wrap(UPLOAD_FUNCTION, upload_handler),
+            },
+            max_concurrency=concurrency,
+        )
+        with LocalWorkflow(settings) as workflow:
+            kubecost.send("requests")
+            requests_before = int(kubecost.recv())
+            started = time.perf_counter()
+            run = workflow.run({"today": TODAY.isoformat()}, timeout_seconds=TIMEOUT_SECONDS)
+            wall = time.perf_counter() - started
+            kubecost.send("requests")
+            requests = int(kubecost.recv()) - requests_before
+    return Measurement(
+        concurrency=concurrency,
+        wall_seconds=wall,
+        status=run.status,
+        days=len(run.days),
+        written=sum(day.status == "written" for day in run.days),
+        rows=sum(day.rows for day in run.days),
+        requests=requests,
+        peak_in_flight=timeline.peak.get(EXPORT_DAY_FUNCTION, 0),
+        export_seconds=timeline.phase_seconds(EXPORT_DAY_FUNCTION),
+        upload_seconds=timeline.phase_seconds(UPLOAD_FUNCTION),
+        ingestion_seconds=flexera.ingestion_seconds,
+        months=", ".join(f"{month.month} {month.status}" for month in run.months),
+    )
+
+
+def report(results: Sequence[Measurement], latency: float) -> bool:
+    baseline = results[0]
+    print(
+        f"{'MaxConcurrency':>14} {'wall s':>7} {'speed-up':>8} {'days phase s':>12} {'speed-up':>8} {'upload s':>8} "
+        f"{'(ingestion s)':>13} {'peak days at once':>17} {'written':>7} {'rows':>9} {'requests':>8}  status, months"
+    )
+    for r in results:
+        print(
+            f"{r.concurrency:>14} {r.wall_seconds:>7.1f} {baseline.wall_seconds / r.wall_seconds:>7.2f}x "
+            f"{r.export_seconds:>12.1f} {baseline.export_seconds / r.export_seconds:>7.2f}x {r.upload_seconds:>8.1f} "
+            f"{r.ingestion_seconds:>13.1f} {r.peak_in_flight:>17} {r.written:>4}/{r.days:<2} {r.rows:>9,} "
+            f"{r.requests:>8}  {r.status}, {r.months}"
+        )
+    print(
+        f"\nMaxConcurrency {baseline.concurrency} is the reference behaviour: the Go exporter exports the days one "
+        f"after another (reference-exporter.md §1), so the same run takes it about {baseline.wall_seconds:.1f} s."
+    )
+    print(
+        f"Waiting for Kubecost alone, one request at a time: {baseline.requests} requests x {latency} s = "
+        f"{baseline.requests * latency:.1f} s. The days phase is the Map (first ExportDay start to last end); the "
+        "upload is the same at every concurrency (one invocation, months in order)."
+    )
+    print(
+        "Ingestion is the Flexera emulator parsing every committed row inside the commit request; Flexera answers the "
+        "commit first and processes afterwards (flexera-api.md §3.6)."
+    )
+    ok = all(r.status == "SUCCEEDED" and r.peak_in_flight <= r.concurrency for r in results)
+    fastest = max(results, key=lambda r: r.concurrency)
+    if fastest.concurrency >= 8:
+        whole = baseline.wall_seconds / fastest.wall_seconds
+        without = (baseline.wall_seconds - baseline.ingestion_seconds) / (
+            fastest.wall_seconds - fastest.ingestion_seconds
+        )
+        days = baseline.export_seconds / fastest.export_seconds
+        print(
+            f"Speed-up at MaxConcurrency {fastest.concurrency}: whole run {whole:.2f}x; whole run without the "
+            f"emulator's ingestion {without:.2f}x (target >= {SPEEDUP_TARGET}x); days phase {days:.2f}x"
+        )
+        ok = ok and without >= SPEEDUP_TARGET
+    return ok
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCIES), help="MaxConcurrency values")
+    parser.add_argument("--allocations", type=int, default=ALLOCATIONS, help="allocations per day")
+    parser.add_argument("--latency", type=float, default=LATENCY_SECONDS, help="seconds per Kubecost answer")
+    parser.add_argument("--page-size", type=int, default=PAGE_SIZE, help="PAGE_SIZE")
+    args = parser.parse_args(argv)
+    os.environ.update({name: value for name, value in _AWS_ENV.items() if name not in os.environ})
+    window = scheduled_window(TODAY, include_previous_month=True)
+    config = KubecostEmulatorConfig(
+        allocations_per_day=args.allocations,
+        today=TODAY + timedelta(days=1),
+        latency_seconds=args.latency,
+        cache_size=len(window.days) + 1,
+    )
+    print(
+        f"Run pinned to {TODAY}: {len(window.days)} days ({window.days[0]} .. {window.days[-1]}), months "
+        f"{', '.join(window.months)}; {args.allocations:,} allocations a day, PAGE_SIZE {args.page_size} "
+        f"({math.ceil(args.allocations / args.page_size)} full pages a day), {args.latency * 1000:.0f} ms per "
+        f"Kubecost answer; {os.cpu_count()} CPU(s)\n"
+    )
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.get_context("spawn").Process(
+        target=serve_kubecost, args=(config, window.days, child), daemon=True
+    )
+    server.start()
+    try:
+        kubecost_url = str(parent.recv())
+        results = [measure(concurrency, kubecost_url, parent, args.page_size) for concurrency in args.concurrency]
+    finally:
+        parent.send("stop")
+        server.join(timeout=10)
+    return 0 if report(results, args.latency) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
