@@ -88,13 +88,15 @@ def serve_kubecost(config: KubecostEmulatorConfig, days: Sequence[date], command
 
 
 class Timeline:
-    """Wraps the handlers: records when each invocation ran, and how many of one function ran at once at most."""
+    """Wraps the handlers: records when each invocation ran, its thread's CPU time, and how many of one function ran
+    at once at most."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: dict[str, int] = {}
         self.peak: dict[str, int] = {}
         self.spans: dict[str, list[tuple[float, float]]] = {}
+        self.cpu: dict[str, list[float]] = {}  # CPU seconds of the invocation's thread
 
     def wrap(
         self, function: str, handler: Callable[[dict[str, Any], Any], Any]
@@ -103,14 +105,15 @@ class Timeline:
             with self._lock:
                 self._running[function] = self._running.get(function, 0) + 1
                 self.peak[function] = max(self.peak.get(function, 0), self._running[function])
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             try:
                 return handler(event, context)
             finally:
-                ended = time.perf_counter()
+                ended, cpu = time.perf_counter(), time.thread_time() - cpu
                 with self._lock:
                     self._running[function] -= 1
                     self.spans.setdefault(function, []).append((started, ended))
+                    self.cpu.setdefault(function, []).append(cpu)
 
         return timed
 
