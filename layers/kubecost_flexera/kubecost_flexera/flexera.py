@@ -135,7 +135,7 @@ _EXPECTED_SHAPE: Final = 'a JSON object with either "refresh_token", or "client_
 def parse_credentials(value: object, secret_arn: str) -> Credentials:
     """The grant a secret's JSON value describes. Errors name the keys found, never a value."""
     if not isinstance(value, dict):
-        raise ConfigurationError(f"The Flexera secret {secret_arn} is not {_EXPECTED_SHAPE}")
+        raise ConfigurationError(f"FLEXERA_SECRET_ARN={secret_arn!r}: the secret must be {_EXPECTED_SHAPE}")
     keys = sorted(str(key) for key in value)
     refresh_token = value.get("refresh_token")
     client_id = value.get("client_id")
@@ -146,7 +146,7 @@ def parse_credentials(value: object, secret_arn: str) -> Credentials:
         return ClientCredentialsGrant(client_id, client_secret)
     empty = [key for key in keys if not _non_empty(value[key])]
     found = f"keys {keys}" + (f", empty or not a string: {empty}" if empty else "")
-    raise ConfigurationError(f"The Flexera secret {secret_arn} must be {_EXPECTED_SHAPE}; it has {found}")
+    raise ConfigurationError(f"FLEXERA_SECRET_ARN={secret_arn!r}: the secret must be {_EXPECTED_SHAPE}; it has {found}")
 
 
 def _non_empty(value: object) -> TypeGuard[str]:
@@ -159,9 +159,14 @@ def load_credentials(secret_arn: str) -> Credentials:
         value = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
     except TransformParameterError:
         # The decoder's exception keeps the document; `from None` keeps it out of every traceback.
-        raise ConfigurationError(f"The Flexera secret {secret_arn} is not {_EXPECTED_SHAPE}") from None
+        raise ConfigurationError(
+            f"FLEXERA_SECRET_ARN={secret_arn!r}: the secret is not JSON; it must be {_EXPECTED_SHAPE}"
+        ) from None
     except GetParameterError as exc:
-        raise ConfigurationError(f"The Flexera secret {secret_arn} cannot be read: {exc}") from None
+        raise ConfigurationError(
+            f"FLEXERA_SECRET_ARN={secret_arn!r}: the secret cannot be read ({exc}); allowed the ARN of an existing "
+            "secret that this function may read"
+        ) from None
     return parse_credentials(value, secret_arn)
 
 
