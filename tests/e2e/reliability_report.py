@@ -26,6 +26,8 @@ UPDATE_VARIABLE: Final = "UPDATE_RELIABILITY_DOC"
 REGENERATE_COMMAND: Final = f"{UPDATE_VARIABLE}=1 .venv/bin/pytest tests/e2e/test_fault_matrix_*.py"
 # "2025-03: FlexeraRejected: ..." inside the upload's error message: the month and its error type.
 AREAS: Final = ("Kubecost", "Flexera", "AWS")
+# The metrics that show a fault (alarms and dashboard), listed in the matrix when the run with the fault emitted them.
+SIGNAL_METRICS: Final = ("FailedDays", "EmptyDays", "MonthsFailed", "MonthsSkippedIncomplete", "Retries")
 _MONTH_ERROR_RE: Final = re.compile(r"([0-9]{4}-[0-9]{2}): ([A-Za-z]+):")
 
 
@@ -108,8 +110,9 @@ the fault, and the next run without it. After the run with the fault and after t
    eight rows each, and its total cost (the emulator computes the expected figures with the same query).
 3. **No partial month at Flexera**: what Flexera holds for the month is always whole (one file per day, every file
    exact, no processing error), either the earlier commit or a complete new one; no failed upload is left open.
-4. **The failure is visible**: the execution status and error, the day or month result, and a metric or a log
-   record (column "Visible as").
+4. **The failure is visible**: in the execution status and error and the day or month result, and where the product
+   emits them, a log record and the metrics among {", ".join(SIGNAL_METRICS)}
+   (column "Visible as"; "metrics: none" when the run emitted none of them).
 5. **Recovery**: the next run, the fault removed, succeeds and writes every day, and Flexera holds the whole month
    (committed anew, or left as committed when its files are unchanged: "skipped-unchanged").
 

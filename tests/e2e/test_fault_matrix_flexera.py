@@ -102,7 +102,7 @@ def test_refused_flexera_credentials_fail_the_upload_and_keep_the_earlier_commit
         request,
         FaultCase("Flexera", "Token refused", "FLEXERA_SECRET_ARN rotated to a refresh token Flexera refuses (401)"),
         fault_run=faulty,
-        signal="execution FAILED (UploadFailed) naming the month; MonthsFailed=1; ERROR log 'Month failed'",
+        signal="execution FAILED (UploadFailed) naming the month; ERROR log 'Month failed'",
         next_run=recovered,
     )
 
@@ -170,7 +170,7 @@ def test_throttling_beyond_the_state_machine_retries_fails_and_keeps_the_earlier
             "Flexera", "429 (cool-off) beyond the retries", "cool-off 3600 s, month re-sent right after a commit"
         ),
         fault_run=faulty,
-        signal=f"execution FAILED (FlexeraThrottled); MonthsFailed=1 in each of the {THROTTLE_ATTEMPTS} attempts",
+        signal=f"execution FAILED (FlexeraThrottled) after {THROTTLE_ATTEMPTS} upload attempts",
         next_run=recovered,
     )
 
@@ -213,8 +213,7 @@ def test_upload_failure_keeps_the_earlier_commit_and_recovers(
         request,
         FaultCase("Flexera", case.fault, f"FlexeraFault {case.kind} on {case.endpoint}, {how}"),
         fault_run=faulty,
-        signal=f"execution FAILED (UploadFailed) naming the month and {case.error}; MonthsFailed=1; "
-        "ERROR log 'Month failed'",
+        signal=f"execution FAILED (UploadFailed) naming the month and {case.error}; ERROR log 'Month failed'",
         next_run=recovered,
     )
 
@@ -241,6 +240,7 @@ def test_transient_file_fault_is_retried_by_the_client(
     _assert_absorbed(stack, before, faulty)
     retries = faulty.logs("Transient Flexera failure; retrying")
     assert len(retries) == 1
+    assert faulty.metric("Retries") == 1
     recovered = _recover(stack, before)
     fault_matrix.record(
         request,
@@ -271,12 +271,13 @@ def test_lost_commit_is_checked_and_retried(
     _assert_absorbed(stack, before, faulty)
     commits = [r for r in stack.flexera.requests if r.path.endswith("/operations") and b"commit" in r.body]
     assert len(commits) >= 2
+    assert faulty.metric("Retries") == 1
     recovered = _recover(stack, before)
     fault_matrix.record(
         request,
         FaultCase("Flexera", fault, f"FlexeraFault {kind} on operation (commit), once"),
         fault_run=faulty,
-        signal="none: absorbed without a log or metric (status read, commit sent again); month committed anew",
+        signal="no log: upload status read, commit sent again; month committed anew",
         next_run=recovered,
     )
 
@@ -302,7 +303,7 @@ def test_commit_and_abort_refused_leave_an_upload_the_next_run_aborts(
         request,
         FaultCase("Flexera", "500 on commit (and abort)", "FlexeraFault http_500 on operation, every call"),
         fault_run=faulty,
-        signal="execution FAILED (UploadFailed); MonthsFailed=1; WARNING 'Could not abort the bill upload'; "
+        signal="execution FAILED (UploadFailed); WARNING 'Could not abort the bill upload'; "
         "the next run aborts it after a 409",
         next_run=recovered,
     )
@@ -328,6 +329,6 @@ def test_token_expiring_mid_upload_is_renewed(
         request,
         FaultCase("Flexera", "Token expiry mid-upload", "FlexeraFault expire_tokens on the 2nd file"),
         fault_run=faulty,
-        signal="none needed: token renewed once (2 token requests), file re-sent; month committed anew",
+        signal="no log: token renewed once (2 token requests), file re-sent; month committed anew",
         next_run=recovered,
     )

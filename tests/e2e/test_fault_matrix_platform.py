@@ -69,6 +69,7 @@ def _failed_day_kept_its_export(stack: Deployment, before: Snapshot, faulty: Obs
     assert (faulty.run.status, faulty.run.error) == ("FAILED", "ExportFailed")
     assert faulty.day_error(FAULT_DAY) == error
     assert faulty.day_attempts(FAULT_DAY) == 1
+    assert faulty.metric("FailedDays") == 1
     assert faulty.run.month(MONTH).status in MONTH_KEPT_WHOLE
     stack.assert_earlier_exports_survive(before, faulty.run)
     stack.assert_exports_exact()
@@ -112,7 +113,7 @@ def test_crash_between_parts_and_manifest_keeps_the_earlier_export(
         request,
         FaultCase("AWS", "Crash between parts and manifest", "the function dies at the PutObject of one day manifest"),
         fault_run=faulty,
-        signal=f"execution FAILED naming the day; day result failed; {faulty.month_signal()}; new parts unreferenced",
+        signal="execution FAILED naming the day; day result failed; the new parts are named by no manifest",
         next_run=recovered,
     )
 
@@ -201,7 +202,7 @@ def test_s3_throttling_is_retried_by_the_sdk(
         request,
         FaultCase("AWS", "S3 throttling", f"503 SlowDown on {THROTTLES} requests (botocore before-send hook)"),
         fault_run=faulty,
-        signal=f"none needed: the {THROTTLES} throttled requests were retried by the AWS SDK",
+        signal=f"no log: the {THROTTLES} throttled requests were retried by the AWS SDK",
         next_run=recovered,
     )
 
@@ -236,6 +237,6 @@ def test_s3_throttling_beyond_the_sdk_retries_fails_the_day_and_keeps_its_export
         request,
         FaultCase("AWS", "S3 throttling, persistent", "503 SlowDown on every PutObject of one day manifest"),
         fault_run=faulty,
-        signal=f"execution FAILED naming the day; day result failed (ClientError SlowDown); {faulty.month_signal()}",
+        signal="execution FAILED naming the day; day result failed (ClientError SlowDown)",
         next_run=recovered,
     )
