@@ -86,6 +86,7 @@ def error_message(run: WorkflowRun) -> str:
     return str(json.loads(run.cause)["errorMessage"])
 
 
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_bad_input_fails_the_execution_at_plan_and_nothing_else_runs(
     case: Case, kubecost: KubecostEmulator, flexera: FlexeraEmulator

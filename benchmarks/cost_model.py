@@ -1,0 +1,433 @@
+"""Cost model of the exporter in AWS, from durations measured with the real workflow; writes ``docs/cost.md``.
+
+Usage::
+
+    python -m benchmarks.cost_model            # measure, print the document
+    python -m benchmarks.cost_model --write    # measure and rewrite docs/cost.md
+
+What it measures, with the local runner (``local.run.LocalWorkflow``: moto's Step Functions engine, real handlers):
+
+- For each cluster size (1,000, 10,000 and 50,000 allocations a day), a dry-run backfill of two days at
+  MaxConcurrency 1 against the Kubecost emulator in its own process (warmed; 300 ms per answer, as in
+  ``benchmarks/workflow.py``): each ExportDay invocation's wall time and its thread's CPU time, the compressed bytes
+  written and the S3 requests made (counted on boto3's default session, which the handlers' clients use).
+- Once, a full scheduled run (35 days, two months, upload to the Flexera emulator) at 1,000 allocations a day: the
+  Plan duration, the Upload's seconds per MB (less the emulator's own ingestion, see ``benchmarks/workflow.py``) and
+  S3 requests per uploaded day, and the execution's state transitions (its ``*StateEntered`` history events).
+
+How a measurement becomes Lambda time: Lambda gives a function CPU in proportion to its memory (one vCPU at 1,769 MB)
+while the measurement had a whole core, so a duration is ``wait + CPU x max(1, 1769 / memory MB)``, where wait is
+wall time less CPU time (Kubecost's answers, S3). Memory settings are read from ``template.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import sys
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from statistics import mean
+from typing import TYPE_CHECKING, Any, Final
+
+import boto3
+from samcli.yamlhelper import yaml_parse  # type: ignore[import-untyped]
+
+from benchmarks.workflow import IngestionTimedFlexera, Timeline, serve_kubecost
+from functions.export_day.app import lambda_handler as export_day_handler
+from functions.plan.app import lambda_handler as plan_handler
+from functions.upload.app import lambda_handler as upload_handler
+from kubecost_flexera.calendar import scheduled_window
+from local.flexera_emulator import DEFAULT_BILL_CONNECT_ID, DEFAULT_REFRESH_TOKEN, FlexeraEmulatorConfig
+from local.kubecost_emulator import KubecostEmulatorConfig
+from local.run import BUCKET, LocalSettings, LocalWorkflow
+from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION, UPLOAD_FUNCTION
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from multiprocessing.process import BaseProcess
+
+    from local.runner_report import WorkflowRun
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+DOC: Final = ROOT / "docs" / "cost.md"
+TEMPLATE: Final = ROOT / "template.yaml"
+SIZES: Final = (1_000, 10_000, 50_000)
+MEASURED_DAYS: Final = (date(2025, 6, 10), date(2025, 6, 11))
+FULL_RUN_TODAY: Final = date(2025, 7, 5)
+LATENCY_SECONDS: Final = 0.3
+PAGE_SIZE: Final = 500
+MB: Final = 1_000_000
+GB: Final = 1_000_000_000
+ONE_VCPU_MB: Final = 1769  # Lambda developer guide, "Configuring memory": one vCPU at 1,769 MB
+DAYS_PER_MONTH: Final = 365 / 12
+HANDLERS: Final[dict[str, Callable[[dict[str, Any], Any], Any]]] = {
+    PLAN_FUNCTION: plan_handler,
+    EXPORT_DAY_FUNCTION: export_day_handler,
+    UPLOAD_FUNCTION: upload_handler,
+}
+S3_PUT_CLASS: Final = frozenset(
+    {"PutObject", "CopyObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "ListObjectsV2"}
+)
+S3_FREE: Final = frozenset({"DeleteObject", "DeleteObjects", "AbortMultipartUpload"})
+
+
+@dataclass(frozen=True)
+class Prices:
+    """us-east-1 list prices (the model's assumptions; check them before relying on the totals)."""
+
+    as_of: str = "AWS public price pages for us-east-1 as of mid-2025, without free tiers"
+    lambda_gb_second_arm: float = 0.0000133334  # arm64, first 7.5 billion GB-s a month
+    lambda_request: float = 0.20 / 1_000_000
+    transition: float = 0.025 / 1000  # Step Functions Standard
+    s3_put: float = 0.005 / 1000  # PUT, COPY, POST, LIST
+    s3_get: float = 0.0004 / 1000  # GET, HEAD and other requests; DELETE is free
+    s3_gb_month: float = 0.023  # S3 Standard, first 50 TB
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    size: int
+    wall: float  # seconds per ExportDay invocation, mean of the measured days
+    cpu: float  # CPU seconds of the invocation's thread
+    bytes: float  # compressed bytes written per day
+    rows: float
+    s3_put: float  # requests per day
+    s3_get: float
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    plan_wall: float
+    plan_cpu: float
+    upload_seconds_per_mb: float  # upload wall less the emulator's ingestion, per MB uploaded
+    upload_cpu_share: float  # CPU part of the upload's wall time (ingestion excluded)
+    transitions_fixed: int  # per execution, besides one per day
+    s3_put_per_run: float  # the upload's, per run (upload states)
+    s3_get_per_day: float  # the upload's, per uploaded day (manifest and parts)
+
+
+class S3Requests:
+    """Counts S3 operations made through boto3's default session, by operation name."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.counts[model.name] += 1
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        assert session is not None
+        session.events.register("before-call.s3", self)
+        try:
+            yield
+        finally:
+            session.events.unregister("before-call.s3", self)
+
+    def per_invocation(
+        self, handler: Callable[[dict[str, Any], Any], Any], sink: list[tuple[int, int]]
+    ) -> Callable[[dict[str, Any], Any], Any]:
+        """``handler``, appending to ``sink`` the (PUT, GET) requests each invocation made; valid when invocations
+        do not overlap (MaxConcurrency 1, or a single Upload after the Map)."""
+
+        def counted(event: dict[str, Any], context: Any) -> Any:
+            put, get = self.split()
+            try:
+                return handler(event, context)
+            finally:
+                after_put, after_get = self.split()
+                sink.append((after_put - put, after_get - get))
+
+        return counted
+
+    def split(self) -> tuple[int, int]:
+        """PUT-class and GET-class requests so far (DELETE is free)."""
+        put = sum(n for name, n in self.counts.items() if name in S3_PUT_CLASS)
+        get = sum(n for name, n in self.counts.items() if name not in S3_PUT_CLASS | S3_FREE)
+        return put, get
+
+
+def _workflow(
+    kubecost_url: str, flexera: IngestionTimedFlexera | None, handlers: dict[str, Any], concurrency: int
+) -> LocalWorkflow:
+    return LocalWorkflow(
+        LocalSettings(
+            kubecost_url=kubecost_url,
+            flexera_url=flexera.url if flexera is not None else "http://127.0.0.1:9",  # a dry run calls no Flexera
+            flexera_secret={"refresh_token": DEFAULT_REFRESH_TOKEN},
+            environ={
+                "ORG_ID": FlexeraEmulatorConfig.org_id,
+                "BILL_CONNECT_ID": DEFAULT_BILL_CONNECT_ID,
+                "PAGE_SIZE": str(PAGE_SIZE),
+                "INCLUDE_PREVIOUS_MONTH": "true",
+            },
+            retry_sleep=flexera.clock.advance if flexera is not None else None,
+            handlers=handlers,
+            max_concurrency=concurrency,
+        )
+    )
+
+
+@contextlib.contextmanager
+def _kubecost(size: int, days: Sequence[date]) -> Iterator[str]:
+    """The Kubecost emulator in its own process, every day of ``days`` computed before the measurement."""
+    config = KubecostEmulatorConfig(
+        allocations_per_day=size,
+        today=FULL_RUN_TODAY + timedelta(days=1),
+        latency_seconds=LATENCY_SECONDS,
+        cache_size=len(days) + 1,
+    )
+    commands, child = multiprocessing.Pipe()
+    process: BaseProcess = multiprocessing.get_context("spawn").Process(
+        target=serve_kubecost, args=(config, days, child), daemon=True
+    )
+    process.start()
+    try:
+        yield str(commands.recv())
+    finally:
+        commands.send("stop")
+        process.join(timeout=30)
+
+
+def _succeeded(run: WorkflowRun) -> WorkflowRun:
+    if not run.succeeded:
+        raise RuntimeError(f"the measured run failed: {run.error}: {run.cause}")
+    return run
+
+
+def measure_days(size: int) -> DayFigures:
+    timeline, requests = Timeline(), S3Requests()
+    export_requests: list[tuple[int, int]] = []
+    handlers = {function: timeline.wrap(function, handler) for function, handler in HANDLERS.items()}
+    handlers[EXPORT_DAY_FUNCTION] = timeline.wrap(
+        EXPORT_DAY_FUNCTION, requests.per_invocation(export_day_handler, export_requests)
+    )
+    request = {
+        "today": FULL_RUN_TODAY.isoformat(),
+        "start": MEASURED_DAYS[0].isoformat(),
+        "end": MEASURED_DAYS[-1].isoformat(),
+        "dry_run": True,
+    }
+    with _kubecost(size, MEASURED_DAYS) as url, _workflow(url, None, handlers, 1) as workflow:
+        with requests.installed():
+            run = _succeeded(workflow.run(request))
+        written = workflow.s3.list_objects_v2(Bucket=BUCKET, Prefix="exports/").get("Contents", [])
+    days = len(MEASURED_DAYS)
+    return DayFigures(
+        size=size,
+        wall=mean(end - start for start, end in timeline.spans[EXPORT_DAY_FUNCTION]),
+        cpu=mean(timeline.cpu[EXPORT_DAY_FUNCTION]),
+        bytes=sum(item["Size"] for item in written) / days,
+        rows=sum(day.rows for day in run.days) / days,
+        s3_put=sum(put for put, _ in export_requests) / days,
+        s3_get=sum(get for _, get in export_requests) / days,
+    )
+
+
+def measure_run() -> RunFigures:
+    window = scheduled_window(FULL_RUN_TODAY, include_previous_month=True)
+    timeline, requests = Timeline(), S3Requests()
+    upload_requests: list[tuple[int, int]] = []
+    handlers = {function: timeline.wrap(function, handler) for function, handler in HANDLERS.items()}
+    handlers[UPLOAD_FUNCTION] = timeline.wrap(UPLOAD_FUNCTION, requests.per_invocation(upload_handler, upload_requests))
+    config = FlexeraEmulatorConfig(bill_connects=frozenset({DEFAULT_BILL_CONNECT_ID}))
+    with (
+        _kubecost(SIZES[0], window.days) as url,
+        IngestionTimedFlexera(config) as flexera,
+        _workflow(url, flexera, handlers, 8) as workflow,
+    ):
+        with requests.installed():
+            run = _succeeded(workflow.run({"today": FULL_RUN_TODAY.isoformat()}))
+        history = workflow.sfn.get_execution_history(executionArn=run.execution_arn, maxResults=1000)["events"]
+        ingestion = flexera.ingestion_seconds
+    entered = sum(1 for event in history if str(event["type"]).endswith("StateEntered"))
+    days = len(run.days)
+    uploaded_mb = sum(month.bytes for month in run.months) / MB
+    (upload_span,) = timeline.spans[UPLOAD_FUNCTION]
+    upload_wall = upload_span[1] - upload_span[0] - ingestion
+    (plan_span,) = timeline.spans[PLAN_FUNCTION]
+    (upload_put, upload_get) = upload_requests[0]
+    return RunFigures(
+        plan_wall=plan_span[1] - plan_span[0],
+        plan_cpu=timeline.cpu[PLAN_FUNCTION][0],
+        upload_seconds_per_mb=upload_wall / uploaded_mb,
+        upload_cpu_share=min(1.0, timeline.cpu[UPLOAD_FUNCTION][0] / upload_wall),
+        transitions_fixed=entered - days,
+        s3_put_per_run=upload_put,
+        s3_get_per_day=upload_get / days,
+    )
+
+
+def memory_mb() -> dict[str, int]:
+    """MemorySize of each function in template.yaml (the Globals value where a function sets none)."""
+    template = yaml_parse(TEMPLATE.read_text())
+    default = int(template["Globals"]["Function"]["MemorySize"])
+    return {
+        logical_id: int(resource["Properties"].get("MemorySize", default))
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def lambda_seconds(wall: float, cpu: float, memory: int) -> float:
+    """A measured duration as Lambda would take it at ``memory`` MB: the CPU part slowed by the vCPU share."""
+    return (wall - cpu) + cpu * max(1.0, ONE_VCPU_MB / memory)
+
+
+def average_days_per_run(year: int = 2025) -> float:
+    """The mean number of days a scheduled run exports (the reference window), over every day of ``year``."""
+    first = date(year, 1, 1)
+    runs = [first + timedelta(days=offset) for offset in range((date(year + 1, 1, 1) - first).days)]
+    return mean(len(scheduled_window(day, include_previous_month=True).days) for day in runs)
+
+
+def retention_days() -> int:
+    return int(yaml_parse(TEMPLATE.read_text())["Parameters"]["RetentionDays"]["Default"])
+
+
+def render(days: Sequence[DayFigures], run: RunFigures, prices: Prices) -> str:
+    memory = memory_mb()
+    plan_mb, export_mb, upload_mb = memory["PlanFunction"], memory["ExportDayFunction"], memory["UploadFunction"]
+    n = average_days_per_run()
+    retention = retention_days()
+    lines = [
+        "# Cost model",
+        "",
+        "Generated by `python -m benchmarks.cost_model --write` from durations measured with the real workflow "
+        "(local runner, real handlers, Kubecost emulator answering in 300 ms a page, `PAGE_SIZE` 500). "
+        "Rerun it to refresh the figures; do not edit this file by hand.",
+        "",
+        "## Assumptions",
+        "",
+        f"- Prices: {prices.as_of}. Lambda arm64 ${prices.lambda_gb_second_arm:.10f} per GB-second and "
+        f"${prices.lambda_request * 1e6:.2f} per million requests; Step Functions Standard "
+        f"${prices.transition * 1000:.3f} per 1,000 state transitions; S3 Standard ${prices.s3_put * 1000:.4f} per "
+        f"1,000 PUT/COPY/POST/LIST, ${prices.s3_get * 1000:.4f} per 1,000 GET and other requests, "
+        f"${prices.s3_gb_month:.3f} per GB-month. Free tiers are ignored; CloudWatch Logs, X-Ray, Secrets Manager "
+        "($0.40 a secret a month) and data transfer are not counted.",
+        f"- Memory from `template.yaml`: PlanFunction {plan_mb} MB, ExportDayFunction {export_mb} MB, "
+        f"UploadFunction {upload_mb} MB. Lambda gives one vCPU at {ONE_VCPU_MB} MB; the measurement had a whole "
+        f"core, so a duration is modelled as *wait + CPU x max(1, {ONE_VCPU_MB} / memory)*.",
+        f"- One scheduled run a day, {DAYS_PER_MONTH:.2f} runs a month. A run exports the reference window (the "
+        f"previous month and the current one up to today): on average **{n:.2f} days** a run over the days of 2025. "
+        "Every run re-exports those days under new keys, so both months' fingerprints change and both are uploaded "
+        "every run.",
+        "- Kubecost answers a page in 300 ms (a guess for a busy cluster): most of an export's duration is that "
+        "wait (pages x 300 ms), so the Lambda cost scales with Kubecost's speed.",
+        "- State transitions are the execution's states entered, as measured; each Retry of a state adds one.",
+        f"- Storage: a day's files live until {retention} days (`RetentionDays`) after their last rewrite, i.e. "
+        f"about {n:.0f} + {retention} days of files are stored at any time.",
+        "",
+        "## Measured",
+        "",
+        f"ExportDay, per day (mean of two days, MaxConcurrency 1, on a machine with {os.cpu_count()} CPUs):",
+        "",
+        "| allocations/day | rows | gzip MB | wall s | CPU s | Lambda s at "
+        f"{export_mb} MB | S3 PUT-class | S3 GET-class |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for d in days:
+        lines.append(
+            f"| {d.size:,} | {d.rows:,.0f} | {d.bytes / MB:.2f} | {d.wall:.2f} | {d.cpu:.2f} | "
+            f"{lambda_seconds(d.wall, d.cpu, export_mb):.2f} | {d.s3_put:.1f} | {d.s3_get:.1f} |"
+        )
+    plan_seconds = lambda_seconds(run.plan_wall, run.plan_cpu, plan_mb)
+    upload_factor = (1 - run.upload_cpu_share) + run.upload_cpu_share * max(1.0, ONE_VCPU_MB / upload_mb)
+    upload_per_mb = run.upload_seconds_per_mb * upload_factor
+    lines += [
+        "",
+        f"Run (35 days, 1,000 allocations a day): Plan {run.plan_wall:.2f} s wall, {run.plan_cpu:.2f} s CPU -> "
+        f"{plan_seconds:.2f} s at {plan_mb} MB; Upload {run.upload_seconds_per_mb:.3f} s per MB uploaded "
+        f"(Flexera emulator's ingestion excluded; {run.upload_cpu_share:.0%} CPU) -> {upload_per_mb:.3f} s per MB "
+        f"at {upload_mb} MB, {run.s3_get_per_day:.1f} S3 GET-class requests per uploaded day and "
+        f"{run.s3_put_per_run:.0f} PUT-class per run; state transitions = {run.transitions_fixed} + 1 per day. "
+        "The upload's speed is measured against an emulator on the same machine: a floor, since Flexera is across "
+        "the Internet.",
+        "",
+    ]
+    sections: list[str] = []
+    summary: list[str] = []
+    for d in days:
+        export_seconds = lambda_seconds(d.wall, d.cpu, export_mb)
+        upload_seconds = upload_per_mb * d.bytes * n / MB
+        gb_seconds = {
+            "Plan": plan_seconds * plan_mb / 1024,
+            "ExportDay": n * export_seconds * export_mb / 1024,
+            "Upload": upload_seconds * upload_mb / 1024,
+        }
+        total_gb_s = sum(gb_seconds.values())
+        requests = 2 + n
+        transitions = run.transitions_fixed + n
+        s3_put = n * d.s3_put + run.s3_put_per_run
+        s3_get = n * (d.s3_get + run.s3_get_per_day)
+        stored_gb = d.bytes * (n + retention) / GB
+        run_cost = {
+            "Lambda GB-seconds": total_gb_s * prices.lambda_gb_second_arm,
+            "Lambda requests": requests * prices.lambda_request,
+            "Step Functions transitions": transitions * prices.transition,
+            "S3 requests": s3_put * prices.s3_put + s3_get * prices.s3_get,
+        }
+        monthly = {name: cost * DAYS_PER_MONTH for name, cost in run_cost.items()}
+        monthly["S3 storage"] = stored_gb * prices.s3_gb_month
+        sections += [
+            f"### {d.size:,} allocations a day",
+            "",
+            f"- Lambda: Plan {plan_seconds:.2f} s x {plan_mb / 1024:.3f} GB = {gb_seconds['Plan']:.2f} GB-s; "
+            f"ExportDay {n:.2f} days x {export_seconds:.2f} s x {export_mb / 1024:.3f} GB = "
+            f"{gb_seconds['ExportDay']:,.1f} GB-s; Upload {n:.2f} days x {d.bytes / MB:.2f} MB x "
+            f"{upload_per_mb:.3f} s/MB x {upload_mb / 1024:.3f} GB = {gb_seconds['Upload']:,.1f} GB-s; "
+            f"**{total_gb_s:,.1f} GB-s per run**, {requests:.2f} requests.",
+            f"- Step Functions: {run.transitions_fixed} + {n:.2f} = **{transitions:.2f} state transitions per run**.",
+            f"- S3: {n:.2f} x {d.s3_put:.1f} + {run.s3_put_per_run:.0f} = {s3_put:,.1f} PUT-class and "
+            f"{n:.2f} x ({d.s3_get:.1f} + {run.s3_get_per_day:.1f}) = {s3_get:,.1f} GET-class requests per run; "
+            f"{d.bytes / MB:.2f} MB x {n + retention:.0f} days = {stored_gb:.3f} GB stored.",
+            "",
+            "| item | per run | per month |",
+            "| --- | ---: | ---: |",
+        ]
+        for name, cost in monthly.items():
+            per_run = run_cost.get(name)
+            sections.append(f"| {name} | {'-' if per_run is None else f'${per_run:.5f}'} | ${cost:.4f} |")
+        sections += [f"| **total** | | **${sum(monthly.values()):.2f}** |", ""]
+        summary.append(
+            f"| {d.size:,} | {total_gb_s:,.1f} | {transitions:.1f} | {requests:.1f} | ${sum(monthly.values()):.2f} |"
+        )
+    lines += [
+        "## Per daily run and per month",
+        "",
+        "| allocations/day | GB-seconds per run | state transitions per run | Lambda requests per run | per month |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+        *summary,
+        "",
+        *sections,
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(ROOT)}")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="allocations per day")
+    args = parser.parse_args(argv)
+    days = [measure_days(size) for size in args.sizes]
+    run = measure_run()
+    document = render(days, run, Prices())
+    print(document)
+    if args.write:
+        DOC.parent.mkdir(exist_ok=True)
+        DOC.write_text(document + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
