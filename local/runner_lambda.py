@@ -13,8 +13,8 @@ invocation has its own execution environment (a process); here a thread stands f
 module-level objects per invocation, and what would otherwise be shared between threads, is made per-thread while the
 runner is installed (:func:`per_thread_state`): Powertools' logger keys (the day and correlation id of each log line)
 and its metric, dimension and metadata sets (the EMF document each invocation flushes). boto3's default session is not
-thread-safe, so ``boto3.client`` is serialised; the clients themselves are thread-safe. (Until this change every
-invocation of a function took one lock, which made ``MaxConcurrency`` bound nothing locally.)
+thread-safe, so ``boto3.client`` is serialised; the clients themselves are thread-safe. (Serialising the
+invocations instead would make ``MaxConcurrency`` bound nothing locally.)
 """
 
 from __future__ import annotations
