@@ -14,7 +14,9 @@ AWS would (``events/*.json``). ``--out DIR`` copies the S3 exports to DIR with t
 ``--allocations N`` sizes the embedded Kubecost emulator's days (default 300).
 ``--fast-retries`` does not sleep through retry waits: neither the state machine's ``Retry`` intervals nor the
 Kubecost and Flexera clients' backoff; the embedded Flexera emulator's clock is advanced by each wait instead, so its
-120-second cool-off between bill uploads still has to pass. Without the flag every wait is slept for real.
+120-second cool-off between bill uploads still has to pass. With the flag, ``JitterStrategy: FULL`` waits the full
+interval (the longest wait jitter can give), so a run's outcome does not depend on chance. Without the flag every
+wait is slept for real.
 
 Every other setting comes from the same environment variables as the deployed functions (``config.py``); the
 runner sets only what it creates (``BUCKET_NAME``, ``FLEXERA_SECRET_ARN``, ``STATE_MACHINE_ARN``), the endpoints
@@ -60,7 +62,7 @@ from unittest import mock
 
 import boto3
 from moto import mock_aws
-from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
 
 # `python -m local.run` from the repository root, as the README says: the shared layer's package is not installed,
 # so its directory goes on the path (as the Lambda runtime puts /opt/python) before anything imports it.
@@ -285,15 +287,21 @@ class LocalWorkflow:
         return written
 
 
+def _longest(_shortest: float, longest: float) -> float:
+    return longest
+
+
 @contextlib.contextmanager
 def _fast_retries(sleep: Callable[[float], object]) -> Iterator[None]:
     """Every retry wait goes to ``sleep``: the state machine's (moto's retrier module) and the clients' backoff.
 
     The clients take ``sleep`` as a keyword argument defaulting to ``time.sleep``; the handlers build them with the
-    default, so the default itself is replaced for the duration of the run.
+    default, so the default itself is replaced for the duration of the run. Full jitter draws its longest wait, so
+    that whether a retry meets a cool-off (advanced by ``sleep``) is the same on every run.
     """
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=sleep)))
+        stack.enter_context(mock.patch.object(jitter_strategy_decl, "random", SimpleNamespace(uniform=_longest)))
         for client in (KubecostClient, FlexeraClient):
             defaults = client.__init__.__kwdefaults__
             if defaults is None or "sleep" not in defaults:
