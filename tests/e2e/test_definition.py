@@ -20,7 +20,7 @@ LAMBDA_SERVICE_ERRORS: Final = {
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 }
-RETRYABLE: Final = {"KubecostUnavailable", "FlexeraUnavailable", "FlexeraThrottled"}
+RETRYABLE: Final = {"KubecostUnavailable", "FlexeraUnavailable", "FlexeraThrottled", "StorageUnavailable"}
 ARNS: Final = {
     "PlanFunction": "arn:aws:lambda:us-east-1:123456789012:function:plan",
     "ExportDayFunction": "arn:aws:lambda:us-east-1:123456789012:function:export-day",

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 
 FORCED: Final = {"force_upload": True}
 CLIENT_ATTEMPTS: Final = RetryPolicy().attempts
-THROTTLE_ATTEMPTS: Final = 6  # Upload: the first invocation and 5 retries of FlexeraThrottled
+THROTTLE_RETRIES: Final = 5  # the state machine's retries of FlexeraThrottled for Upload
+THROTTLE_ATTEMPTS: Final = 1 + THROTTLE_RETRIES
+UNAVAILABLE_RETRIES: Final = 3  # the state machine's retries of FlexeraUnavailable for Upload (a retrier of its own)
 
 
 def _fault_run(stack: Deployment, fault: FlexeraFault | None = None) -> tuple[Snapshot, Observed]:
@@ -46,13 +48,26 @@ def _assert_exports_and_month_whole(stack: Deployment, before: Snapshot, faulty:
     stack.assert_month_committed_complete()
 
 
-def _assert_upload_failed(stack: Deployment, before: Snapshot, faulty: Observed, error: str) -> None:
-    """The upload fails loudly, naming the month and its error; Flexera keeps the earlier commit; nothing left open."""
-    assert (faulty.run.status, faulty.run.error) == ("FAILED", "UploadFailed")
+def _assert_upload_failed(
+    stack: Deployment, before: Snapshot, faulty: Observed, error: str, execution_error: str = "UploadFailed"
+) -> None:
+    """The upload fails loudly, naming the month and its error; Flexera keeps the earlier commit; nothing left open.
+
+    A transient cause (``FlexeraUnavailable``) is the execution's error after the state machine retried the upload;
+    a retry may meet the 120-second cool-off of the upload it just aborted (``FlexeraThrottled``, waited out too)."""
+    attempts = faulty.upload_attempts()
+    errors = [record["error"].split(":", 1)[0] for record in faulty.logs("Month failed")]
+    assert (faulty.run.status, faulty.run.error) == ("FAILED", execution_error)
     assert faulty.run.upload_error is not None
-    assert f"{MONTH}: {error}: " in faulty.run.upload_error
-    assert faulty.metric("MonthsFailed") == 1
-    assert [record["error"].split(":", 1)[0] for record in faulty.logs("Month failed")] == [error]
+    assert faulty.metric("MonthsFailed") == attempts
+    assert errors[0] == error
+    if execution_error == "FlexeraUnavailable":
+        assert 1 + UNAVAILABLE_RETRIES <= attempts <= 1 + UNAVAILABLE_RETRIES + THROTTLE_RETRIES
+        assert errors.count(error) == 1 + UNAVAILABLE_RETRIES
+        assert set(errors) <= {error, "FlexeraThrottled"}
+    else:
+        assert errors == [error]
+        assert f"{MONTH}: {error}: " in faulty.run.upload_error
     _assert_exports_and_month_whole(stack, before, faulty)
     assert stack.snapshot().committed_upload == before.committed_upload
 
@@ -182,17 +197,21 @@ class FileOrCreateFault:
     kind: FlexeraFaultKind
     times: int | None  # None: every call
     error: str = ""  # the month's error type, when the upload fails
+    execution_error: str = "UploadFailed"  # the execution's error, when the upload fails
 
 
 @pytest.mark.parametrize(
     "case",
     [
-        FileOrCreateFault("500 on create", "create", "http_500", 1, "FlexeraRejected"),
-        FileOrCreateFault("503 on create, persistent", "create", "http_503", None, "FlexeraUnavailable"),
-        FileOrCreateFault("500 on a file, persistent", "file", "http_500", None, "FlexeraRejected"),
+        FileOrCreateFault(
+            "503 on create, persistent", "create", "http_503", None, "FlexeraUnavailable", "FlexeraUnavailable"
+        ),
+        FileOrCreateFault(
+            "500 on a file, persistent", "file", "http_500", None, "FlexeraUnavailable", "FlexeraUnavailable"
+        ),
         FileOrCreateFault("MD5 mismatch on a file", "file", "wrong_md5", 1, "FlexeraRejected"),
     ],
-    ids=["create-500", "create-503", "file-500", "file-md5"],
+    ids=["create-503", "file-500", "file-md5"],
 )
 def test_upload_failure_keeps_the_earlier_commit_and_recovers(
     emulated_deployment: DeploymentFactory,
@@ -205,7 +224,7 @@ def test_upload_failure_keeps_the_earlier_commit_and_recovers(
     # When the month is sent
     before, faulty = _fault_run(stack, FlexeraFault(endpoint=case.endpoint, kind=case.kind, times=case.times))
     # Then the upload fails naming the month, a created upload is aborted, and Flexera keeps the earlier commit
-    _assert_upload_failed(stack, before, faulty, case.error)
+    _assert_upload_failed(stack, before, faulty, case.error, case.execution_error)
     stack.assert_nothing_in_progress_at_flexera()
     recovered = _recover(stack, before)
     how = "every call" if case.times is None else "once"
@@ -213,7 +232,7 @@ def test_upload_failure_keeps_the_earlier_commit_and_recovers(
         request,
         FaultCase("Flexera", case.fault, f"FlexeraFault {case.kind} on {case.endpoint}, {how}"),
         fault_run=faulty,
-        signal=f"execution FAILED (UploadFailed) naming the month and {case.error}; ERROR log 'Month failed'",
+        signal=f"execution FAILED ({case.execution_error}) naming the month and {case.error}; ERROR log 'Month failed'",
         next_run=recovered,
     )
 
@@ -221,22 +240,23 @@ def test_upload_failure_keeps_the_earlier_commit_and_recovers(
 @pytest.mark.parametrize(
     "case",
     [
+        FileOrCreateFault("500 on create", "create", "http_500", 1),
         FileOrCreateFault("502 on a file", "file", "http_502", 1),
         FileOrCreateFault("Dropped connection during a file", "file", "drop_connection", 1),
     ],
-    ids=["file-502", "file-dropped"],
+    ids=["create-500", "file-502", "file-dropped"],
 )
-def test_transient_file_fault_is_retried_by_the_client(
+def test_transient_fault_is_retried_by_the_client(
     emulated_deployment: DeploymentFactory,
     fault_matrix: FaultMatrixRecorder,
     request: pytest.FixtureRequest,
     case: FileOrCreateFault,
 ) -> None:
-    # Given a good run, then one file request fails transiently
+    # Given a good run, then one request fails transiently
     stack = emulated_deployment()
     # When the month is sent
     before, faulty = _fault_run(stack, FlexeraFault(endpoint=case.endpoint, kind=case.kind, times=case.times))
-    # Then the client re-sends the file (re-read from S3), logs the retry, and commits the month whole
+    # Then the client sends the request again (a file re-read from S3), logs the retry, and commits the month whole
     _assert_absorbed(stack, before, faulty)
     retries = faulty.logs("Transient Flexera failure; retrying")
     assert len(retries) == 1
@@ -290,8 +310,8 @@ def test_commit_and_abort_refused_leave_an_upload_the_next_run_aborts(
     # When the month is sent
     before, faulty = _fault_run(stack, FlexeraFault(endpoint="operation", kind="http_500", times=None))
     # Then the upload fails and Flexera keeps the earlier commit, the new upload staying open (abort refused too)
-    _assert_upload_failed(stack, before, faulty, "FlexeraRejected")
-    assert len(faulty.logs("Could not abort the bill upload")) == 1
+    _assert_upload_failed(stack, before, faulty, "FlexeraUnavailable", "FlexeraUnavailable")
+    assert len(faulty.logs("Could not abort the bill upload")) >= 1
     left_open = [u.id for u in stack.flexera.bill_uploads if u.status == "in-progress"]
     assert len(left_open) == 1
     # And the next run aborts it (409 on create) and commits the month
@@ -303,7 +323,8 @@ def test_commit_and_abort_refused_leave_an_upload_the_next_run_aborts(
         request,
         FaultCase("Flexera", "500 on commit (and abort)", "FlexeraFault http_500 on operation, every call"),
         fault_run=faulty,
-        signal="execution FAILED (UploadFailed); WARNING 'Could not abort the bill upload'; "
+        signal="upload retried by the state machine, then execution FAILED (FlexeraUnavailable); "
+        "WARNING 'Could not abort the bill upload'; "
         "the next run aborts it after a 409",
         next_run=recovered,
     )

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 THROTTLE_EVERY: Final = 5  # the first attempt of every 5th S3 request is throttled ...
 THROTTLES: Final = 4  # ... this many times
+DAY_RETRIES: Final = 3  # the ExportDay retries of StorageUnavailable in the state machine
 SLOW_DOWN: Final = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
     b"<Message>Please reduce your request rate.</Message></Error>"
@@ -65,10 +66,12 @@ def _slow_down(request: AWSPreparedRequest) -> AWSResponse:
     return answer
 
 
-def _failed_day_kept_its_export(stack: Deployment, before: Snapshot, faulty: Observed, error: str) -> None:
+def _failed_day_kept_its_export(
+    stack: Deployment, before: Snapshot, faulty: Observed, error: str, attempts: int = 1
+) -> None:
     assert (faulty.run.status, faulty.run.error) == ("FAILED", "ExportFailed")
     assert faulty.day_error(FAULT_DAY) == error
-    assert faulty.day_attempts(FAULT_DAY) == 1
+    assert faulty.day_attempts(FAULT_DAY) == attempts
     assert faulty.metric("FailedDays") == 1
     assert faulty.run.month(MONTH).status in MONTH_KEPT_WHOLE
     stack.assert_earlier_exports_survive(before, faulty.run)
@@ -225,8 +228,9 @@ def test_s3_throttling_beyond_the_sdk_retries_fails_the_day_and_keeps_its_export
     # When the workflow runs
     with s3_event_hook("before-send.s3", throttle):
         faulty = stack.run()
-    # Then the day fails with S3's error and keeps its earlier export; the other days and the month are whole
-    _failed_day_kept_its_export(stack, before, faulty, "ClientError")
+    # Then the state machine retries the day (StorageUnavailable), then records it failed with S3's error; it keeps
+    # its earlier export, and the other days and the month are whole
+    _failed_day_kept_its_export(stack, before, faulty, "StorageUnavailable", attempts=1 + DAY_RETRIES)
     error = faulty.run.day(FAULT_DAY.isoformat()).error
     assert error is not None
     assert "SlowDown" in error
@@ -237,6 +241,7 @@ def test_s3_throttling_beyond_the_sdk_retries_fails_the_day_and_keeps_its_export
         request,
         FaultCase("AWS", "S3 throttling, persistent", "503 SlowDown on every PutObject of one day manifest"),
         fault_run=faulty,
-        signal="execution FAILED naming the day; day result failed (ClientError SlowDown)",
+        signal=f"day retried {DAY_RETRIES} times (StorageUnavailable), then execution FAILED naming the day; "
+        "day result failed (StorageUnavailable SlowDown)",
         next_run=recovered,
     )

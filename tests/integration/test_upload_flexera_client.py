@@ -356,12 +356,16 @@ def test_persistent_create_failure_raises_unavailable_after_bounded_attempts(har
     assert len(h.calls("POST", "/billUploads")) == 3
 
 
-def test_server_error_500_is_not_retried(harness: MakeHarness) -> None:
+def test_server_error_500_is_retried_like_the_gateway_errors(harness: MakeHarness) -> None:
+    # Given a Flexera that answers one create with HTTP 500 (a repeated create is safe: a 409 is resolved by abort)
     h = harness()
     h.emulator.inject(FlexeraFault(endpoint="create", kind="http_500"))
-    with pytest.raises(FlexeraRejected, match="HTTP 500"):
-        h.client.create_bill_upload(MONTH)
-    assert h.sleeps == []
+    # When the bill upload is created
+    upload_id = h.client.create_bill_upload(MONTH)
+    # Then the client waited once and created it on the second attempt
+    assert upload_id
+    assert len(h.sleeps) == 1
+    assert len(h.calls("POST", "/billUploads")) == 2
 
 
 # --- files and operations ---

@@ -6,7 +6,14 @@ from datetime import date
 
 import pytest
 
-from kubecost_flexera.errors import FlexeraRejected, FlexeraThrottled, LimitExceeded, UploadFailed
+from kubecost_flexera.errors import (
+    FlexeraRejected,
+    FlexeraThrottled,
+    FlexeraUnavailable,
+    LimitExceeded,
+    StorageUnavailable,
+    UploadFailed,
+)
 from kubecost_flexera.storage import PartInfo
 from kubecost_flexera.upload import (
     MAX_FILE_BYTES,
@@ -18,6 +25,7 @@ from kubecost_flexera.upload import (
     parse_month,
     raise_for_failures,
 )
+from tests.unit.test_storage_errors import client_error
 
 
 def part(name: str, etag: str = '"e1"', size: int = 10, export_id: str = "x1") -> PartInfo:
@@ -118,6 +126,34 @@ def test_throttling_is_raised_as_retryable_with_the_longest_wait() -> None:
         raise_for_failures(results)
     assert raised.value.retry_after_seconds == 90
     assert "2025-08: y" in str(raised.value)
+
+
+def test_flexera_unavailable_is_raised_as_retryable_naming_every_failed_month() -> None:
+    # Given one month whose Flexera calls stayed unavailable after the client's retries, and one refused month
+    results = [
+        MonthResult("2025-07", "failed", error="x", exception=FlexeraUnavailable("HTTP 503 (after 3 attempts)")),
+        MonthResult("2025-08", "failed", error="y", exception=FlexeraRejected("400")),
+    ]
+    # Then the run raises FlexeraUnavailable, which the state machine retries later
+    with pytest.raises(FlexeraUnavailable, match=r"2025-07: x; 2025-08: y"):
+        raise_for_failures(results)
+
+
+def test_s3_throttling_is_raised_as_retryable_storage_unavailable() -> None:
+    # Given a month that failed reading its parts because S3 throttled beyond the SDK's retries
+    slow_down = client_error("SlowDown", 503)
+    results = [MonthResult("2025-07", "failed", error="ClientError: SlowDown", exception=slow_down)]
+    # Then the run raises StorageUnavailable, which the state machine retries later
+    with pytest.raises(StorageUnavailable, match="2025-07"):
+        raise_for_failures(results)
+
+
+def test_a_permanent_s3_error_is_not_retryable() -> None:
+    # Given a month that failed because S3 denied access (a policy problem, not a passing one)
+    denied = client_error("AccessDenied", 403)
+    # Then the run fails with UploadFailed
+    with pytest.raises(UploadFailed, match="2025-07"):
+        raise_for_failures([MonthResult("2025-07", "failed", error="ClientError: AccessDenied", exception=denied)])
 
 
 def test_result_json_has_the_contract_keys() -> None:

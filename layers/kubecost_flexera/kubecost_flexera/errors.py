@@ -62,6 +62,10 @@ class FlexeraUnavailable(ExporterError):
     """Flexera could not be reached or answered 5xx after the client's own bounded retries."""
 
 
+class StorageUnavailable(ExporterError):
+    """S3 throttled or failed (5xx, connection) even after the SDK's own retries; a later attempt can succeed."""
+
+
 class FlexeraThrottled(ExporterError):
     """Flexera answered 429 (the 120-second cool-off between bill uploads); the state machine waits, not Lambda."""
 

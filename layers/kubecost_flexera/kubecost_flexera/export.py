@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from kubecost_flexera.cbi_csv import HEADER_BYTES, RowFormatter
 from kubecost_flexera.errors import InvalidRequest, KubecostRejected
 from kubecost_flexera.observability import logger, tracer
-from kubecost_flexera.storage import DayManifest, new_export_id
+from kubecost_flexera.storage import DayManifest, new_export_id, transient_errors_retryable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -115,6 +115,7 @@ def _long_lived_objects_frozen() -> Iterator[None]:
 
 
 @tracer.capture_method(capture_response=False)
+@transient_errors_retryable()
 def export_day(
     request: ExportRequest,
     *,

@@ -13,7 +13,7 @@ Headers: ``Authorization: Bearer`` on every call, as the reference, plus a ``Con
 declares (``application/json`` for JSON bodies, ``application/octet-stream`` for files, as Flexera's generated CLI
 sends). Both are harmless: Flexera accepts any content type and the reference sends none (``flexera-api.md`` §3.2).
 
-Transient faults (connection errors, 502/503/504) are retried with exponential backoff where a retry is safe: the
+Transient faults (connection errors, 500/502/503/504) are retried with exponential backoff where a retry is safe: the
 token, the bill connect (a repeat answers 409), create (a repeat answers 409, which the abort path resolves),
 files (each attempt re-streams the part from S3) and abort. A commit is retried only after the upload's status
 shows it is still in progress, so a commit whose answer was lost is never mistaken for a failure.
@@ -61,7 +61,7 @@ TOKEN_RENEWAL_MARGIN_SECONDS: Final = 300
 CONNECT_TIMEOUT_SECONDS: Final = 10.0
 DEFAULT_COOLOFF_SECONDS: Final = 120  # flexera-api.md §3.4, when no Retry-After comes with the 429
 MAX_CONFLICT_RECOVERIES: Final = 2  # 409 on create: abort the blocking upload and create again at most this often
-TRANSIENT_STATUSES: Final = frozenset({502, 503, 504})
+TRANSIENT_STATUSES: Final = frozenset({500, 502, 503, 504})
 ROLE_HINT: Final = 'the account needs the "Manage bill ingestion" role in the Flexera organization'
 _CONFLICT_ID_RE: Final = re.compile(
     r"an existing billUpload \(ID: ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
@@ -188,7 +188,7 @@ class RetryPolicy:
 
 
 class Retrying:
-    """Sends a request again after a connection error or 502/503/504, a bounded number of times."""
+    """Sends a request again after a connection error or 500/502/503/504, a bounded number of times."""
 
     def __init__(self, policy: RetryPolicy, sleep: Callable[[float], None]) -> None:
         self.policy = policy

@@ -32,16 +32,19 @@ from __future__ import annotations
 import json
 import secrets
 import zlib
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Self, cast
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from kubecost_flexera.errors import StorageUnavailable
 from kubecost_flexera.observability import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from datetime import datetime
     from types import TracebackType
 
@@ -57,6 +60,33 @@ COMPRESS_BATCH_BYTES: Final = 256 * 1024  # lines are compressed in batches: one
 # which is most of the export's CPU, for files about 40 % larger. Flexera reads the decompressed text only.
 GZIP_LEVEL: Final = 3
 _DELETE_BATCH: Final = 1000  # DeleteObjects limit
+_TRANSIENT_S3_CODES: Final = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError", "ServiceUnavailable"}
+)
+
+
+def is_transient_s3_error(exc: BaseException) -> bool:
+    """S3 throttling, 5xx or a broken connection that outlasted the SDK's retries: a later attempt can succeed."""
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return _error_code(exc) in _TRANSIENT_S3_CODES or status >= 500
+    return isinstance(exc, BotocoreConnectionError | HTTPClientError)
+
+
+@contextmanager
+def transient_errors_retryable() -> Iterator[None]:
+    """Raises :class:`StorageUnavailable` for a transient S3 failure, so the state machine retries the step later
+    instead of recording it as final; any other error passes unchanged. Usable as a decorator."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        if is_transient_s3_error(exc):
+            raise StorageUnavailable(f"S3 failed after the SDK's retries: {_describe(exc)}") from exc
+        raise
+
+
+def _describe(exc: ClientError | BotoCoreError) -> str:
+    return f"{_error_code(exc)} ({exc})" if isinstance(exc, ClientError) else f"{type(exc).__name__} ({exc})"
 
 
 def new_export_id(now: datetime) -> str:

@@ -25,9 +25,17 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kubecost_flexera.errors import ConfigurationError, ExporterError, FlexeraThrottled, LimitExceeded, UploadFailed
+from kubecost_flexera.errors import (
+    ConfigurationError,
+    ExporterError,
+    FlexeraThrottled,
+    FlexeraUnavailable,
+    LimitExceeded,
+    StorageUnavailable,
+    UploadFailed,
+)
 from kubecost_flexera.observability import logger, tracer
-from kubecost_flexera.storage import UploadState
+from kubecost_flexera.storage import UploadState, is_transient_s3_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -232,16 +240,22 @@ class MonthUploader:
 def raise_for_failures(results: Sequence[MonthResult]) -> None:
     """The run's outcome once every month was tried.
 
-    Throttling wins: after the cool-off a new attempt can succeed, and the state machine retries only
-    :class:`FlexeraThrottled` (committed months are then skipped as unchanged). Any other failure raises
-    :class:`UploadFailed` naming every failed month and its error.
+    A transient cause wins, so that the state machine tries again later (committed months are then skipped as
+    unchanged): throttling (:class:`FlexeraThrottled`, after the cool-off), then Flexera or S3 unavailable after the
+    clients' own retries (:class:`FlexeraUnavailable`, :class:`StorageUnavailable`). Otherwise
+    :class:`UploadFailed` names every failed month and its error.
     """
     failed = [result for result in results if result.status == "failed"]
     if not failed:
         return
     summary = "; ".join(f"{result.month}: {result.error}" for result in failed)
-    throttled = [result.exception for result in failed if isinstance(result.exception, FlexeraThrottled)]
+    exceptions = [result.exception for result in failed if result.exception is not None]
+    throttled = [exc for exc in exceptions if isinstance(exc, FlexeraThrottled)]
     if throttled:
         wait = max(exc.retry_after_seconds for exc in throttled)
         raise FlexeraThrottled(f"Flexera throttled the upload; retry after {wait} s. Failed months: {summary}", wait)
+    if any(isinstance(exc, FlexeraUnavailable) for exc in exceptions):
+        raise FlexeraUnavailable(f"Flexera was unavailable after the client's retries. Failed months: {summary}")
+    if any(isinstance(exc, StorageUnavailable) or is_transient_s3_error(exc) for exc in exceptions):
+        raise StorageUnavailable(f"S3 was unavailable after the SDK's retries. Failed months: {summary}")
     raise UploadFailed(f"{len(failed)} month(s) failed: {summary}")
