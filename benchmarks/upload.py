@@ -31,19 +31,17 @@ import argparse
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import date, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import requests
+from benchmarks.support import ENV, child_env, free_port, server, status_bytes
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
 BUCKET: Final = "benchmark-exports"
 SOURCE: Final = "default"
@@ -52,45 +50,6 @@ MONTHS: Final = (("2025-08", 3), ("2025-07", 31))
 RSS_RATIO_TARGET: Final = 1.2
 MB: Final = 1024 * 1024
 WIDTHS: Final = (5, 7, 8, 7, 11, 9, 7)
-ROOT: Final = Path(__file__).resolve().parents[1]
-PYTHONPATH: Final = os.pathsep.join([str(ROOT), str(ROOT / "layers" / "kubecost_flexera")])
-_ENV: Final = {
-    "AWS_ACCESS_KEY_ID": "benchmark",
-    "AWS_SECRET_ACCESS_KEY": "benchmark",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "PYTHONPATH": PYTHONPATH,  # as the Makefile sets it, so `python -m benchmarks.upload` works from a clone
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _server(args: Sequence[str], ready_url: str) -> Iterator[None]:
-    """A server in its own process, stopped on exit."""
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **_ENV}
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                requests.get(ready_url, timeout=1)
-                break
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"{args[1]} did not start") from None
-                time.sleep(0.1)
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def _month_days(month: str) -> list[date]:
@@ -123,13 +82,6 @@ def prepare(s3_url: str, part_bytes: int) -> None:
             storage.write_day_manifest(DayManifest(day, SOURCE, "USD", "2025-08-03T00:00:00Z", (part,), 1, 1, 0.0))
 
 
-def _status_bytes(field: str) -> int:
-    """A memory figure of this process from ``/proc/self/status`` (``VmRSS``: now, ``VmHWM``: peak)."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith(f"{field}:"))
-    return int(line.split()[1]) * 1024
-
-
 def child(month: str, s3_url: str, flexera_url: str) -> None:
     """Uploads one month and prints its figures as JSON (runs in its own process)."""
     import boto3  # noqa: PLC0415 - imported here so the parent's imports never count
@@ -154,11 +106,11 @@ def child(month: str, s3_url: str, flexera_url: str) -> None:
     storage = Storage(boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1"), BUCKET, SOURCE)
     uploader = MonthUploader(storage, lambda: client, today=TODAY, options=UploadOptions(force_upload=True))
     storage.read_upload_state(month)  # warm the S3 connection pool before the baseline
-    before = _status_bytes("VmRSS")
+    before = status_bytes("VmRSS")
     started = time.perf_counter()
     (result,) = uploader.run([month])
     elapsed = time.perf_counter() - started
-    peak = _status_bytes("VmHWM")
+    peak = status_bytes("VmHWM")
     print(
         json.dumps(
             {
@@ -181,7 +133,7 @@ def _run_child(month: str, s3_url: str, flexera_url: str) -> dict[str, Any]:
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, **_ENV},
+        env=child_env(),
     )
     return dict(json.loads(completed.stdout.strip().splitlines()[-1]))
 
@@ -196,14 +148,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         child(args.child, args.s3, args.flexera)
         return 0
-    os.environ.update(_ENV)
-    sys.path[:0] = PYTHONPATH.split(os.pathsep)
-    s3_port, flexera_port = _free_port(), _free_port()
+    os.environ.update(ENV)
+    sys.path[:0] = ENV["PYTHONPATH"].split(os.pathsep)
+    s3_port, flexera_port = free_port(), free_port()
     s3_url, flexera_url = f"http://127.0.0.1:{s3_port}", f"http://127.0.0.1:{flexera_port}"
     with ExitStack() as stack:
-        stack.enter_context(_server(["-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)], s3_url))
+        stack.enter_context(server(["-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)], s3_url))
         emulator = ["-m", "local.flexera_emulator", "--port", str(flexera_port), "--cooloff", "0"]
-        stack.enter_context(_server(emulator, f"{flexera_url}/__emulator__/committed"))
+        stack.enter_context(server(emulator, f"{flexera_url}/__emulator__/committed"))
         print(f"Preparing {sum(n for _, n in MONTHS)} parts of {args.part_mb} MiB in S3 ...", flush=True)
         prepare(s3_url, args.part_mb * MB)
         results = [_run_child(month, s3_url, flexera_url) for month, _ in MONTHS]
