@@ -12,7 +12,7 @@ What it measures, with the local runner (``local.run.LocalWorkflow``: moto's Ste
   ``benchmarks/workflow.py``): each ExportDay invocation's wall time and its thread's CPU time, the compressed bytes
   written and the S3 requests made (counted on boto3's default session, which the handlers' clients use).
 - Once, a full scheduled run (35 days, two months, upload to the Flexera emulator) at 1,000 allocations a day: the
-  Plan duration, the Upload's seconds per MB (less the emulator's own ingestion, see ``benchmarks/workflow.py``) and
+  Plan duration, the Upload's seconds per MB (the emulator answers a commit before processing it, as Flexera) and
   S3 requests per uploaded day, and the execution's state transitions (its ``*StateEntered`` history events).
 
 How a measurement becomes Lambda time: Lambda gives a function CPU in proportion to its memory (one vCPU at 1,769 MB)
@@ -38,12 +38,17 @@ from typing import TYPE_CHECKING, Any, Final
 import boto3
 from samcli.yamlhelper import yaml_parse  # type: ignore[import-untyped]
 
-from benchmarks.workflow import IngestionTimedFlexera, Timeline, serve_kubecost
+from benchmarks.workflow import Timeline, serve_kubecost
 from functions.export_day.app import lambda_handler as export_day_handler
 from functions.plan.app import lambda_handler as plan_handler
 from functions.upload.app import lambda_handler as upload_handler
 from kubecost_flexera.calendar import scheduled_window
-from local.flexera_emulator import DEFAULT_BILL_CONNECT_ID, DEFAULT_REFRESH_TOKEN, FlexeraEmulatorConfig
+from local.flexera_emulator import (
+    DEFAULT_BILL_CONNECT_ID,
+    DEFAULT_REFRESH_TOKEN,
+    FlexeraEmulator,
+    FlexeraEmulatorConfig,
+)
 from local.kubecost_emulator import KubecostEmulatorConfig
 from local.run import BUCKET, LocalSettings, LocalWorkflow
 from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION, UPLOAD_FUNCTION
@@ -105,8 +110,8 @@ class DayFigures:
 class RunFigures:
     plan_wall: float
     plan_cpu: float
-    upload_seconds_per_mb: float  # upload wall less the emulator's ingestion, per MB uploaded
-    upload_cpu_share: float  # CPU part of the upload's wall time (ingestion excluded)
+    upload_seconds_per_mb: float  # upload wall time per MB uploaded
+    upload_cpu_share: float  # CPU part of the upload's wall time
     transitions_fixed: int  # per execution, besides one per day
     s3_put_per_run: float  # the upload's, per run (upload states)
     s3_get_per_day: float  # the upload's, per uploaded day (manifest and parts)
@@ -158,7 +163,7 @@ class S3Requests:
 
 
 def _workflow(
-    kubecost_url: str, flexera: IngestionTimedFlexera | None, handlers: dict[str, Any], concurrency: int
+    kubecost_url: str, flexera: FlexeraEmulator | None, handlers: dict[str, Any], concurrency: int
 ) -> LocalWorkflow:
     return LocalWorkflow(
         LocalSettings(
@@ -243,18 +248,17 @@ def measure_run() -> RunFigures:
     config = FlexeraEmulatorConfig(bill_connects=frozenset({DEFAULT_BILL_CONNECT_ID}))
     with (
         _kubecost(SIZES[0], window.days) as url,
-        IngestionTimedFlexera(config) as flexera,
+        FlexeraEmulator(config) as flexera,
         _workflow(url, flexera, handlers, 8) as workflow,
     ):
         with requests.installed():
             run = _succeeded(workflow.run({"today": FULL_RUN_TODAY.isoformat()}))
         history = workflow.sfn.get_execution_history(executionArn=run.execution_arn, maxResults=1000)["events"]
-        ingestion = flexera.ingestion_seconds
     entered = sum(1 for event in history if str(event["type"]).endswith("StateEntered"))
     days = len(run.days)
     uploaded_mb = sum(month.bytes for month in run.months) / MB
     (upload_span,) = timeline.spans[UPLOAD_FUNCTION]
-    upload_wall = upload_span[1] - upload_span[0] - ingestion
+    upload_wall = upload_span[1] - upload_span[0]
     (plan_span,) = timeline.spans[PLAN_FUNCTION]
     (upload_put, upload_get) = upload_requests[0]
     return RunFigures(
@@ -348,7 +352,7 @@ def render(days: Sequence[DayFigures], run: RunFigures, prices: Prices) -> str:
         "",
         f"Run (35 days, 1,000 allocations a day): Plan {run.plan_wall:.2f} s wall, {run.plan_cpu:.2f} s CPU -> "
         f"{plan_seconds:.2f} s at {plan_mb} MB; Upload {run.upload_seconds_per_mb:.3f} s per MB uploaded "
-        f"(Flexera emulator's ingestion excluded; {run.upload_cpu_share:.0%} CPU) -> {upload_per_mb:.3f} s per MB "
+        f"({run.upload_cpu_share:.0%} CPU) -> {upload_per_mb:.3f} s per MB "
         f"at {upload_mb} MB, {run.s3_get_per_day:.1f} S3 GET-class requests per uploaded day and "
         f"{run.s3_put_per_run:.0f} PUT-class per run; state transitions = {run.transitions_fixed} + 1 per day. "
         "The upload's speed is measured against an emulator on the same machine: a floor, since Flexera is across "

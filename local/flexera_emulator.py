@@ -75,8 +75,9 @@ Operation on a ``complete``/``aborted`` one   409 ``conflict`` (the spec lists n
 Unknown ``operation`` or bad body             400 ``bad_request``.
 After ``abort``                               the file objects stay listed; their bytes are discarded.
 Delete of an upload not ``aborted``           400 ``bad_request`` (the documented codes have no 409 there).
-Commit result                                 immediate: the month's committed data for that bill connect is
-                                              replaced at once (no processing delay). ``.gz`` files are
+Commit result                                 the month's committed files for that bill connect are replaced
+                                              at once; like Flexera, the answer does not wait for processing,
+                                              which happens when the month is first inspected. ``.gz`` files are
                                               decompressed, ``.csv`` files parsed; a file that cannot be
                                               decompressed, decoded as UTF-8 or parsed (a row whose field count
                                               differs from the header's, a ``Cost`` that is not a number) is
@@ -404,6 +405,32 @@ def _process(name: str, raw: bytes) -> tuple[bytes | None, list[dict[str, str]],
     return data, rows, None
 
 
+@dataclass(frozen=True)
+class _CommittedFiles:
+    """A month as committed, before Flexera's processing."""
+
+    bill_upload_id: str
+    committed_at: datetime
+    contents: dict[str, bytes]  # name -> bytes as uploaded
+
+    def process(self, bill_connect_id: str, month: str) -> CommittedMonth:
+        files: dict[str, bytes] = {}
+        rows: list[dict[str, str]] = []
+        rows_per_file: dict[str, int] = {}
+        errors: dict[str, str] = {}
+        for name in sorted(self.contents):
+            data, file_rows, error = _process(name, self.contents[name])
+            if data is not None:
+                files[name] = data
+            if error is not None:
+                errors[name] = error
+            rows_per_file[name] = len(file_rows)
+            rows.extend(file_rows)
+        return CommittedMonth(
+            bill_connect_id, month, self.bill_upload_id, self.committed_at, files, rows, rows_per_file, errors
+        )
+
+
 class _ApiError(Exception):
     """An answer in goa's error shape; raised anywhere in a handler, turned into the response in one place."""
 
@@ -459,7 +486,8 @@ class FlexeraEmulator(EmulatorServer):
         self._uploads: dict[str, BillUploadRecord] = {}  # by id, in creation order
         self._contents: dict[tuple[str, str], bytes] = {}  # (upload id, file id) -> bytes as uploaded
         self._last_creation: dict[tuple[str, str], datetime] = {}  # (bill connect, period) -> time
-        self._committed: dict[tuple[str, str], CommittedMonth] = {}
+        # What each bill connect and month holds: as committed (processed when first inspected), then processed.
+        self._committed: dict[tuple[str, str], CommittedMonth | _CommittedFiles] = {}
         self._bill_connects: dict[str, dict[str, Any]] = {
             bill_connect_id: self._preconfigured_connect(bill_connect_id)
             for bill_connect_id in sorted(self.config.bill_connects)
@@ -478,8 +506,12 @@ class FlexeraEmulator(EmulatorServer):
             self._faults.clear()
 
     def committed(self, bill_connect_id: str, month: str) -> CommittedMonth | None:
+        key = (bill_connect_id, month)
         with self._state:
-            return self._committed.get((bill_connect_id, month))
+            entry = self._committed.get(key)
+            if isinstance(entry, _CommittedFiles):
+                entry = self._committed[key] = entry.process(*key)
+            return entry
 
     @property
     def bill_uploads(self) -> list[BillUploadRecord]:
@@ -682,20 +714,10 @@ class FlexeraEmulator(EmulatorServer):
         return _json(HTTPStatus.OK, closed.to_json(), _UPLOAD_MEDIA_TYPE)
 
     def _commit(self, record: BillUploadRecord, contents: Mapping[str, bytes], now: datetime) -> None:
-        files: dict[str, bytes] = {}
-        rows: list[dict[str, str]] = []
-        rows_per_file: dict[str, int] = {}
-        errors: dict[str, str] = {}
-        for name in sorted(contents):
-            data, file_rows, error = _process(name, contents[name])
-            if data is not None:
-                files[name] = data
-            if error is not None:
-                errors[name] = error
-            rows_per_file[name] = len(file_rows)
-            rows.extend(file_rows)
+        # Flexera answers the commit at once and ingests the files afterwards; so does the emulator, which processes
+        # them when they are first inspected (a large month would otherwise hold the commit's answer for seconds).
         key = (record.bill_connect_id, record.billing_period)
-        self._committed[key] = CommittedMonth(*key, record.id, now, files, rows, rows_per_file, errors)
+        self._committed[key] = _CommittedFiles(record.id, now, dict(contents))
 
     def _upload(self, request: Request) -> BillUploadRecord:
         upload_id = request.params["upload"]
