@@ -13,7 +13,7 @@ CHECKOV_VERSION := 3.3.30
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/kubecost_flexera
 
-.PHONY: setup test lint typecheck unit demo clean build validate security
+.PHONY: setup test lint typecheck unit demo clean build validate security bench cost
 
 setup: $(STAMP)
 
@@ -58,6 +58,16 @@ test: lint typecheck validate build security
 # committed months reconciled with the Kubecost emulator. Retry waits advance the Flexera emulator's clock.
 demo: $(STAMP)
 	$(BIN)/python -m local.run --fast-retries --allocations 300
+
+# Benchmarks print figures and exit non-zero when a target is missed; they are not tests (shared, noisy machines).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.export_day
+	$(BIN)/python -m benchmarks.upload
+	$(BIN)/python -m benchmarks.workflow
+
+# Measures the workflow at three cluster sizes and rewrites docs/cost.md.
+cost: $(STAMP)
+	$(BIN)/python -m benchmarks.cost_model --write
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
