@@ -159,18 +159,27 @@ def test_refused_credentials_fail_the_day_with_kubecost_rejected(
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"day": "2025-7-15"}, "day='2025-7-15' is invalid: allowed a date written YYYY-MM-DD"),
-        ({"day": "2025-02-30"}, "day='2025-02-30' is invalid: allowed an existing calendar date"),
+        ({"day": "2025-7-15"}, "day='2025-7-15' is invalid: allowed an existing calendar date as a string YYYY-MM-DD"),
+        (
+            {"day": "2025-02-30"},
+            "day='2025-02-30' is invalid: allowed an existing calendar date as a string YYYY-MM-DD",
+        ),
         ({"day": None}, "day=None is invalid"),
         ({"currency": "usd"}, "currency='usd' is invalid: allowed 3 upper-case letters"),
         ({"currency": 840}, "currency=840 is invalid"),
         (
             {"options": {"dryRun": True, "fast": True}},
-            "options.fast is not a known option: allowed dryRun, forceUpload",
+            "Unknown field(s) 'fast' in options: allowed fields are dryRun, forceUpload",
         ),
         ({"options": {"dryRun": "yes"}}, "options.dryRun='yes' is invalid: allowed true or false"),
-        ({"options": ["dryRun"]}, "options=['dryRun'] is invalid: allowed an object with keys dryRun, forceUpload"),
-        ({"month": "2025-07"}, "unknown field(s) ['month']: allowed day, currency, options, executionId"),
+        (
+            {"options": ["dryRun"]},
+            "options=['dryRun'] is invalid: allowed an object with the booleans dryRun, forceUpload",
+        ),
+        (
+            {"month": "2025-07"},
+            "Unknown field(s) 'month' in the export_day event: allowed fields are day, currency, options, executionId",
+        ),
     ],
 )
 def test_invalid_event_is_refused_before_any_side_effect(

@@ -59,7 +59,10 @@ def test_manual_request_carries_every_field() -> None:
         ("today", "must be a JSON object"),
         ({"todya": "2025-07-01"}, r"Unknown field\(s\) 'todya' in the request: allowed fields are today, start"),
         ({"dryRun": True}, r"Unknown field\(s\) 'dryRun'"),
-        ({"today": "2025-7-1"}, r"today='2025-7-1' is invalid: allowed a calendar date as a string YYYY-MM-DD"),
+        (
+            {"today": "2025-7-1"},
+            r"today='2025-7-1' is invalid: allowed an existing calendar date as a string YYYY-MM-DD",
+        ),
         ({"today": "2025-02-30"}, r"today='2025-02-30' is invalid"),
         ({"today": 20250701}, r"today=20250701 is invalid"),
         ({"today": None}, r"today=None is invalid"),

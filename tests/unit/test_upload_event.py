@@ -1,4 +1,4 @@
-"""Unit tests of the upload handler's event validation (the contract between the state machine's steps)."""
+"""Unit tests of the upload event's validation (the contract between the state machine's steps)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from functions.upload.app import parse_event
 from kubecost_flexera.errors import InvalidRequest
-from kubecost_flexera.upload import UploadOptions
+from kubecost_flexera.upload import UploadOptions, UploadRequest
 
 SAMPLE = Path(__file__).parents[2] / "events" / "upload.json"
 
@@ -34,7 +33,7 @@ def valid_event() -> dict[str, Any]:
 
 def test_valid_event_becomes_a_typed_request() -> None:
     # Given the plan output plus day results
-    request = parse_event(valid_event())
+    request = UploadRequest.from_event(valid_event())
     # Then today, months, options and the failed days are taken from it
     assert request.today == date(2025, 8, 2)
     assert request.months == ("2025-07", "2025-08")
@@ -44,19 +43,19 @@ def test_valid_event_becomes_a_typed_request() -> None:
 
 def test_sample_event_is_valid() -> None:
     # Given events/upload.json / Then it passes the handler's validation
-    parse_event(json.loads(SAMPLE.read_text()))
+    UploadRequest.from_event(json.loads(SAMPLE.read_text()))
 
 
 def test_execution_id_is_optional() -> None:
     event = valid_event()
     del event["executionId"]
-    assert parse_event(event).months == ("2025-07", "2025-08")
+    assert UploadRequest.from_event(event).months == ("2025-07", "2025-08")
 
 
 def test_missing_options_flags_default_to_false() -> None:
     event = valid_event()
     event["options"] = {}
-    assert parse_event(event).options == UploadOptions()
+    assert UploadRequest.from_event(event).options == UploadOptions()
 
 
 def mutated(path: tuple[str | int, ...], value: object) -> dict[str, Any]:
@@ -93,16 +92,16 @@ def test_malformed_event_is_refused_naming_the_field(event: dict[str, Any], fiel
     # Given an event that breaks the contract in one field
     # When it is validated / Then InvalidRequest names that field
     with pytest.raises(InvalidRequest, match=field):
-        parse_event(event)
+        UploadRequest.from_event(event)
 
 
 def test_missing_field_is_named() -> None:
     event = valid_event()
     del event["dayResults"]
     with pytest.raises(InvalidRequest, match=r"missing.*dayResults"):
-        parse_event(event)
+        UploadRequest.from_event(event)
 
 
 def test_event_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(InvalidRequest, match="JSON object"):
-        parse_event(["2025-07"])
+        UploadRequest.from_event(["2025-07"])

@@ -10,7 +10,6 @@ without any allocation writes nothing at all (``status`` ``"empty"``), so its pr
 from __future__ import annotations
 
 import gc
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from kubecost_flexera.cbi_csv import HEADER_BYTES, RowFormatter
 from kubecost_flexera.errors import InvalidRequest, KubecostRejected
+from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
 from kubecost_flexera.observability import logger, tracer
 from kubecost_flexera.storage import DayManifest, new_export_id, transient_errors_retryable
 
@@ -28,10 +28,7 @@ if TYPE_CHECKING:
     from kubecost_flexera.kubecost import KubecostClient
     from kubecost_flexera.storage import Storage
 
-OPTIONS: Final = ("dryRun", "forceUpload")  # the plan's run options; the export itself does the same either way
 EVENT_FIELDS: Final = ("day", "currency", "options", "executionId")
-_DAY_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_CURRENCY_RE: Final = re.compile(r"^[A-Z]{3}$")
 
 
 @dataclass(frozen=True)
@@ -40,38 +37,19 @@ class ExportRequest:
 
     day: date
     currency: str
-    options: Mapping[str, bool]
+    options: Mapping[str, bool]  # the run options (``events.OPTIONS``); the export does the same either way
 
     @classmethod
     def from_event(cls, event: object) -> ExportRequest:
         """Raises :class:`InvalidRequest` naming the field, the value and what is allowed."""
         if not isinstance(event, dict):
             raise InvalidRequest(f"the event must be a JSON object, got {type(event).__name__}")
-        unknown = sorted(set(event) - set(EVENT_FIELDS))
-        if unknown:
-            raise InvalidRequest(f"unknown field(s) {unknown}: allowed {', '.join(EVENT_FIELDS)}")
-        raw_day = event.get("day")
-        if not isinstance(raw_day, str) or not _DAY_RE.match(raw_day):
-            raise InvalidRequest(f"day={raw_day!r} is invalid: allowed a date written YYYY-MM-DD")
-        try:
-            day = date.fromisoformat(raw_day)
-        except ValueError:
-            raise InvalidRequest(f"day={raw_day!r} is invalid: allowed an existing calendar date") from None
-        currency = event.get("currency")
-        if not isinstance(currency, str) or not _CURRENCY_RE.match(currency):
-            raise InvalidRequest(f"currency={currency!r} is invalid: allowed 3 upper-case letters such as USD")
-        return cls(day=day, currency=currency, options=_options(event.get("options", {})))
-
-
-def _options(options: object) -> dict[str, bool]:
-    if not isinstance(options, dict):
-        raise InvalidRequest(f"options={options!r} is invalid: allowed an object with keys {', '.join(OPTIONS)}")
-    for name, value in options.items():
-        if name not in OPTIONS:
-            raise InvalidRequest(f"options.{name} is not a known option: allowed {', '.join(OPTIONS)}")
-        if not isinstance(value, bool):
-            raise InvalidRequest(f"options.{name}={value!r} is invalid: allowed true or false")
-    return dict(options)
+        refuse_unknown(event, EVENT_FIELDS, "the export_day event")
+        return cls(
+            day=date_value(event.get("day"), "day"),
+            currency=currency_value(event.get("currency")),
+            options=run_options(event.get("options", {})),
+        )
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,16 @@ Input fields are snake_case, as users type them; the plan's output uses the work
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
 from kubecost_flexera.calendar import Window, backfill_window, scheduled_window
 from kubecost_flexera.errors import ConcurrentExecution, InvalidRequest
+from kubecost_flexera.events import bool_field, date_value, refuse_unknown
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
+    from datetime import date
 
 SCHEDULE_SOURCE: Final = "schedule"
 MANUAL_FIELDS: Final = ("today", "start", "end", "dry_run", "force_upload")
@@ -38,7 +38,6 @@ EVENTBRIDGE_FIELDS: Final = frozenset(
     {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
 )
 PLAN_EVENT_FIELDS: Final = ("request", "executionId")
-_DATE_RE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _ALLOWED_REQUESTS: Final = (
     'allowed {} or {"source": "schedule"} (scheduled run), an EventBridge "Scheduled Event", or any of the fields '
     + ", ".join(MANUAL_FIELDS)
@@ -88,7 +87,7 @@ def parse_plan_event(event: object) -> PlanEvent:
     """``{"request": <state machine input>, "executionId": "<execution ARN>"}``; ``executionId`` is optional."""
     if not isinstance(event, dict):
         raise InvalidRequest(f"The plan event must be a JSON object with the fields {', '.join(PLAN_EVENT_FIELDS)}")
-    _refuse_unknown(event, PLAN_EVENT_FIELDS, "the plan event")
+    refuse_unknown(event, PLAN_EVENT_FIELDS, "the plan event")
     if "request" not in event:
         raise InvalidRequest("The plan event has no field 'request': allowed the state machine's input object")
     execution_id = event.get("executionId")
@@ -111,7 +110,7 @@ def parse_request(request: object) -> PlanRequest:
                 f'allowed exactly {{"source": "{SCHEDULE_SOURCE}"}} for a scheduled run'
             )
         return PlanRequest()
-    _refuse_unknown(request, MANUAL_FIELDS, "the request")
+    refuse_unknown(request, MANUAL_FIELDS, "the request")
     start, end = _date_field(request, "start"), _date_field(request, "end")
     if (start is None) != (end is None):
         missing = "end" if end is None else "start"
@@ -120,8 +119,8 @@ def parse_request(request: object) -> PlanRequest:
         today=_date_field(request, "today"),
         start=start,
         end=end,
-        dry_run=_bool_field(request, "dry_run"),
-        force_upload=_bool_field(request, "force_upload"),
+        dry_run=bool_field(request, "dry_run"),
+        force_upload=bool_field(request, "force_upload"),
     )
 
 
@@ -159,32 +158,8 @@ def _check_scheduled_event(request: Mapping[str, object]) -> None:
             f"detail-type={detail_type!r}, source={source!r} is invalid: "
             "allowed only an EventBridge 'Scheduled Event' from 'aws.events'"
         )
-    _refuse_unknown(request, tuple(sorted(EVENTBRIDGE_FIELDS)), "the EventBridge scheduled event")
-
-
-def _refuse_unknown(fields: Mapping[str, object], allowed: tuple[str, ...], where: str) -> None:
-    unknown = sorted(set(fields) - set(allowed))
-    if unknown:
-        raise InvalidRequest(
-            f"Unknown field(s) {', '.join(repr(name) for name in unknown)} in {where}: "
-            f"allowed fields are {', '.join(allowed)}"
-        )
+    refuse_unknown(request, tuple(sorted(EVENTBRIDGE_FIELDS)), "the EventBridge scheduled event")
 
 
 def _date_field(request: Mapping[str, object], name: str) -> date | None:
-    if name not in request:
-        return None
-    value = request[name]
-    if isinstance(value, str) and _DATE_RE.match(value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise InvalidRequest(f"{name}={value!r} is invalid: allowed a calendar date as a string YYYY-MM-DD")
-
-
-def _bool_field(request: Mapping[str, object], name: str) -> bool:
-    value = request.get(name, False)
-    if not isinstance(value, bool):
-        raise InvalidRequest(f"{name}={value!r} is invalid: allowed true or false (JSON booleans)")
-    return value
+    return date_value(request[name], name) if name in request else None

@@ -11,6 +11,9 @@ the parts its day manifests name (never a bucket listing). The rules (``referenc
 - A dry run reports what would be uploaded and calls nothing at Flexera, not even the token service.
 - Months go in ascending order, files by day and part (D13). Every month is tried; a failure is recorded for that
   month only, and :func:`raise_for_failures` turns the results into the workflow's outcome afterwards.
+
+The upload event (the plan output plus one result per day) is validated here too, as :class:`UploadRequest`, before
+any side effect.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from __future__ import annotations
 import calendar
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Final, Literal
+from itertools import pairwise
+from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -30,10 +35,12 @@ from kubecost_flexera.errors import (
     ExporterError,
     FlexeraThrottled,
     FlexeraUnavailable,
+    InvalidRequest,
     LimitExceeded,
     StorageUnavailable,
     UploadFailed,
 )
+from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
 from kubecost_flexera.observability import logger, tracer
 from kubecost_flexera.storage import UploadState, is_transient_s3_error
 
@@ -48,6 +55,13 @@ if TYPE_CHECKING:
 MAX_FILE_BYTES: Final = 1000 * 1000 * 1000
 MAX_FILES_PER_UPLOAD: Final = 500
 
+# The upload event: the plan output plus the day results (the workflow contract), and the fields of a day result.
+EVENT_FIELDS: Final = ("today", "days", "months", "currency", "options", "dayResults")
+DAY_RESULT_FIELDS: Final = ("day", "status", "parts", "rows", "allocations", "cost", "error")
+DAY_STATUSES: Final = ("written", "empty", "failed")
+_MONTH_RE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}$")
+_T = TypeVar("_T", date, str)
+
 MonthStatus = Literal["committed", "skipped-unchanged", "skipped-incomplete", "dry-run", "failed"]
 
 
@@ -55,6 +69,82 @@ MonthStatus = Literal["committed", "skipped-unchanged", "skipped-incomplete", "d
 class UploadOptions:
     dry_run: bool = False
     force_upload: bool = False
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """A validated upload event: the plan output plus one result per planned day (the workflow contract)."""
+
+    today: date
+    months: tuple[str, ...]
+    options: UploadOptions
+    failed_days: tuple[str, ...]
+
+    @classmethod
+    def from_event(cls, event: object) -> UploadRequest:
+        """Raises :class:`InvalidRequest` naming the first field that breaks the contract."""
+        if not isinstance(event, dict):
+            raise InvalidRequest("the event must be a JSON object (the plan output plus dayResults)")
+        refuse_unknown(event, (*EVENT_FIELDS, "executionId"), "the upload event")
+        missing = [name for name in EVENT_FIELDS if name not in event]
+        if missing:
+            raise InvalidRequest(f"missing field(s) {missing}")
+        if not isinstance(event.get("executionId", ""), str):
+            raise InvalidRequest("executionId must be a string")
+        currency_value(event["currency"])
+        today = date_value(event["today"], "today")
+        days: list[date] = _ascending(event["days"], "days", date_value)
+        months: list[str] = _ascending(event["months"], "months", _month)
+        day_results = event["dayResults"]
+        if not isinstance(day_results, list) or len(day_results) != len(days):
+            raise InvalidRequest("dayResults must be a list with one result per day of days, in the same order")
+        failed = [
+            day.isoformat()
+            for index, (result, day) in enumerate(zip(day_results, days, strict=True))
+            if _day_failed(result, day, f"dayResults[{index}]")
+        ]
+        options = run_options(event["options"])  # after the day results, the order in which they are checked
+        return cls(
+            today=today,
+            months=tuple(months),
+            options=UploadOptions(dry_run=options.get("dryRun", False), force_upload=options.get("forceUpload", False)),
+            failed_days=tuple(failed),
+        )
+
+
+def _month(value: object, name: str) -> str:
+    if isinstance(value, str) and _MONTH_RE.match(value):
+        try:
+            parse_month(value)
+        except ValueError:
+            pass
+        else:
+            return value
+    raise InvalidRequest(f"{name} must be a month YYYY-MM, not {value!r}")
+
+
+def _ascending(values: object, name: str, parse: Callable[[object, str], _T]) -> list[_T]:
+    if not isinstance(values, list):
+        raise InvalidRequest(f"{name} must be a list")
+    parsed: list[_T] = [parse(value, f"{name}[{index}]") for index, value in enumerate(values)]
+    if any(later <= earlier for earlier, later in pairwise(parsed)):
+        raise InvalidRequest(f"{name} must be strictly ascending, without duplicates")
+    return parsed
+
+
+def _day_failed(result: object, day: date, name: str) -> bool:
+    """Checks one day result against its planned day; True when the day failed."""
+    if not isinstance(result, dict):
+        raise InvalidRequest(f"{name} must be an object")
+    refuse_unknown(result, DAY_RESULT_FIELDS, name)
+    if date_value(result.get("day"), f"{name}.day") != day:
+        raise InvalidRequest(f"{name}.day must be {day.isoformat()}, the planned day at that position")
+    status = result.get("status")
+    if status not in DAY_STATUSES:
+        raise InvalidRequest(f"{name}.status must be one of {', '.join(DAY_STATUSES)}, not {status!r}")
+    if status == "failed" and not isinstance(result.get("error"), dict):
+        raise InvalidRequest(f"{name}.error must be the caught error object {{Error, Cause}} of a failed day")
+    return bool(status == "failed")
 
 
 @dataclass(frozen=True)
