@@ -3,8 +3,9 @@
 Thin on purpose: it validates the event (the plan output plus the day results, ``contracts``) into
 :class:`kubecost_flexera.upload.UploadRequest` before any side effect, wires Powertools, and hands the months to
 :class:`kubecost_flexera.upload.MonthUploader`. It returns the per-month results, or raises once every month was
-tried: :class:`FlexeraThrottled` when Flexera's cool-off stopped a month (the state machine waits and calls again),
-:class:`UploadFailed` when any other month failed.
+tried (:func:`kubecost_flexera.upload.raise_for_failures`): a transient error when one stopped a month
+(:class:`FlexeraThrottled`, :class:`FlexeraUnavailable`, :class:`StorageUnavailable`: the state machine waits and
+calls again), :class:`UploadFailed` when a month failed for good.
 """
 
 from __future__ import annotations
