@@ -22,7 +22,7 @@ from tests.fixtures.fault_matrix import BILL_CONNECT, DAYS, MONTH
 if TYPE_CHECKING:
     from local.flexera_emulator import Endpoint
     from local.flexera_emulator import FaultKind as FlexeraFaultKind
-    from tests.fixtures.fault_matrix import Deployment, DeploymentFactory, FaultMatrixRecorder, Observed, Snapshot
+    from tests.fixtures.fault_matrix import Deployment, DeploymentFactory, MatrixRow, Observed, Snapshot
 
 FORCED: Final = {"force_upload": True}
 CLIENT_ATTEMPTS: Final = RetryPolicy().attempts
@@ -31,27 +31,24 @@ THROTTLE_ATTEMPTS: Final = 1 + THROTTLE_RETRIES
 UNAVAILABLE_RETRIES: Final = 3  # the state machine's retries of FlexeraUnavailable for Upload (a retrier of its own)
 
 
-def _fault_run(stack: Deployment, fault: FlexeraFault | None = None) -> tuple[Snapshot, Observed]:
+def _fault_run(stack: Deployment, fault: FlexeraFault) -> tuple[Snapshot, Observed]:
     """A good run, a day, then the month re-sent with ``fault`` injected."""
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
-    if fault is not None:
-        stack.flexera.inject(fault)
+    before = stack.earlier_export()
+    stack.flexera.inject(fault)
     return before, stack.run(FORCED)
 
 
-def _assert_exports_and_month_whole(stack: Deployment, before: Snapshot, faulty: Observed) -> None:
+def _assert_earlier_commit_kept(stack: Deployment, before: Snapshot, faulty: Observed) -> None:
+    """Every day written and exact, nothing lost, and Flexera still holds the earlier commit of the month, whole."""
     assert [d.status for d in faulty.run.days] == ["written"] * len(DAYS)
-    stack.assert_earlier_exports_survive(before, faulty.run)
-    stack.assert_exports_exact()
-    stack.assert_month_committed_complete()
+    stack.assert_nothing_lost(before, faulty.run)
+    assert stack.snapshot().committed_upload == before.committed_upload
 
 
 def _assert_upload_failed(
     stack: Deployment, before: Snapshot, faulty: Observed, error: str, execution_error: str = "UploadFailed"
 ) -> None:
-    """The upload fails loudly, naming the month and its error; Flexera keeps the earlier commit; nothing left open.
+    """The upload fails loudly, naming the month and its error; Flexera keeps the earlier commit.
 
     A transient cause (``FlexeraUnavailable``) is the execution's error after the state machine retried the upload;
     a retry may meet the 120-second cool-off of the upload it just aborted (``FlexeraThrottled``, waited out too)."""
@@ -68,25 +65,21 @@ def _assert_upload_failed(
     else:
         assert errors == [error]
         assert f"{MONTH}: {error}: " in faulty.run.upload_error
-    _assert_exports_and_month_whole(stack, before, faulty)
-    assert stack.snapshot().committed_upload == before.committed_upload
+    _assert_earlier_commit_kept(stack, before, faulty)
 
 
 def _assert_absorbed(stack: Deployment, before: Snapshot, faulty: Observed) -> None:
-    """The fault is absorbed inside the upload: the month is committed anew, whole."""
-    assert faulty.run.succeeded, faulty.run
+    """The fault is absorbed inside the upload: the month is committed anew, whole, in one upload invocation."""
+    stack.assert_absorbed(before, faulty)
     assert faulty.upload_attempts() == 1
     assert faulty.run.month(MONTH).status == "committed"
-    _assert_exports_and_month_whole(stack, before, faulty)
     assert stack.snapshot().committed_upload != before.committed_upload
-    stack.assert_nothing_in_progress_at_flexera()
 
 
 def _recover(stack: Deployment, before: Snapshot) -> Observed:
+    """The next run without the fault, forced: it recovers and commits the month anew."""
     stack.flexera.clear_faults()
-    stack.a_day_passes()
-    recovered = stack.run(FORCED)
-    stack.assert_recovered(recovered)
+    recovered = stack.next_run(FORCED)
     assert recovered.run.month(MONTH).status == "committed"
     assert stack.snapshot().committed_upload != before.committed_upload
     return recovered
@@ -97,13 +90,11 @@ def _token_requests(stack: Deployment, since: int) -> int:
 
 
 def test_refused_flexera_credentials_fail_the_upload_and_keep_the_earlier_commit(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given a good run, then a refresh token Flexera does not accept in the secret
     stack = emulated_deployment()
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     stack.put_flexera_secret({"refresh_token": "flexera-matrix-revoked"})
     # When the month is sent
     faulty = stack.run(FORCED)
@@ -112,24 +103,20 @@ def test_refused_flexera_credentials_fail_the_upload_and_keep_the_earlier_commit
     stack.assert_nothing_in_progress_at_flexera()
     # And with the secret fixed the next run commits
     stack.put_flexera_secret({"refresh_token": DEFAULT_REFRESH_TOKEN})
-    recovered = _recover(stack, before)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Flexera", "Token refused", "FLEXERA_SECRET_ARN rotated to a refresh token Flexera refuses (401)"),
         fault_run=faulty,
         signal="execution FAILED (UploadFailed) naming the month; ERROR log 'Month failed'",
-        next_run=recovered,
+        next_run=_recover(stack, before),
     )
 
 
 def test_upload_left_in_progress_blocks_with_409_and_is_aborted(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given a good run, then a bill upload of the month left in progress (a crashed writer), its cool-off passed
     stack = emulated_deployment()
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     session = requests.Session()
     token = session.post(
         f"{stack.flexera.url}/oidc/token",
@@ -151,18 +138,16 @@ def test_upload_left_in_progress_blocks_with_409_and_is_aborted(
         record["aborted"] for record in faulty.logs("Aborted the in-progress bill upload that blocked the month")
     ] == [blocking]
     assert next(u for u in stack.flexera.bill_uploads if u.id == blocking).status == "aborted"
-    recovered = _recover(stack, before)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Flexera", "409 on create", "a bill upload of the month left in progress before the run"),
         fault_run=faulty,
         signal="WARNING log 'Aborted the in-progress bill upload that blocked the month' with its id",
-        next_run=recovered,
+        next_run=_recover(stack, before),
     )
 
 
 def test_throttling_beyond_the_state_machine_retries_fails_and_keeps_the_earlier_commit(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given a Flexera whose cool-off (an hour) outlasts the state machine's throttling retries (5 x 125 s)
     stack = emulated_deployment(flexera={"cooloff_seconds": 3600})
@@ -174,19 +159,16 @@ def test_throttling_beyond_the_state_machine_retries_fails_and_keeps_the_earlier
     assert (faulty.run.status, faulty.run.error) == ("FAILED", "FlexeraThrottled")
     assert faulty.upload_attempts() == THROTTLE_ATTEMPTS
     assert faulty.metric("MonthsFailed") == THROTTLE_ATTEMPTS
-    _assert_exports_and_month_whole(stack, before, faulty)
-    assert stack.snapshot().committed_upload == before.committed_upload
+    _assert_earlier_commit_kept(stack, before, faulty)
     stack.assert_nothing_in_progress_at_flexera()
     # And a day later the next run commits
-    recovered = _recover(stack, before)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase(
             "Flexera", "429 (cool-off) beyond the retries", "cool-off 3600 s, month re-sent right after a commit"
         ),
         fault_run=faulty,
         signal=f"execution FAILED (FlexeraThrottled) after {THROTTLE_ATTEMPTS} upload attempts",
-        next_run=recovered,
+        next_run=_recover(stack, before),
     )
 
 
@@ -198,6 +180,9 @@ class FileOrCreateFault:
     times: int | None  # None: every call
     error: str = ""  # the month's error type, when the upload fails
     execution_error: str = "UploadFailed"  # the execution's error, when the upload fails
+
+    def injected(self) -> FlexeraFault:
+        return FlexeraFault(endpoint=self.endpoint, kind=self.kind, times=self.times)
 
 
 @pytest.mark.parametrize(
@@ -214,26 +199,21 @@ class FileOrCreateFault:
     ids=["create-503", "file-500", "file-md5"],
 )
 def test_upload_failure_keeps_the_earlier_commit_and_recovers(
-    emulated_deployment: DeploymentFactory,
-    fault_matrix: FaultMatrixRecorder,
-    request: pytest.FixtureRequest,
-    case: FileOrCreateFault,
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow, case: FileOrCreateFault
 ) -> None:
     # Given a good run, then Flexera fails the upload of the month
     stack = emulated_deployment()
     # When the month is sent
-    before, faulty = _fault_run(stack, FlexeraFault(endpoint=case.endpoint, kind=case.kind, times=case.times))
+    before, faulty = _fault_run(stack, case.injected())
     # Then the upload fails naming the month, a created upload is aborted, and Flexera keeps the earlier commit
     _assert_upload_failed(stack, before, faulty, case.error, case.execution_error)
     stack.assert_nothing_in_progress_at_flexera()
-    recovered = _recover(stack, before)
     how = "every call" if case.times is None else "once"
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Flexera", case.fault, f"FlexeraFault {case.kind} on {case.endpoint}, {how}"),
         fault_run=faulty,
         signal=f"execution FAILED ({case.execution_error}) naming the month and {case.error}; ERROR log 'Month failed'",
-        next_run=recovered,
+        next_run=_recover(stack, before),
     )
 
 
@@ -247,27 +227,22 @@ def test_upload_failure_keeps_the_earlier_commit_and_recovers(
     ids=["create-500", "file-502", "file-dropped"],
 )
 def test_transient_fault_is_retried_by_the_client(
-    emulated_deployment: DeploymentFactory,
-    fault_matrix: FaultMatrixRecorder,
-    request: pytest.FixtureRequest,
-    case: FileOrCreateFault,
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow, case: FileOrCreateFault
 ) -> None:
     # Given a good run, then one request fails transiently
     stack = emulated_deployment()
     # When the month is sent
-    before, faulty = _fault_run(stack, FlexeraFault(endpoint=case.endpoint, kind=case.kind, times=case.times))
+    before, faulty = _fault_run(stack, case.injected())
     # Then the client sends the request again (a file re-read from S3), logs the retry, and commits the month whole
     _assert_absorbed(stack, before, faulty)
     retries = faulty.logs("Transient Flexera failure; retrying")
     assert len(retries) == 1
     assert faulty.metric("Retries") == 1
-    recovered = _recover(stack, before)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Flexera", case.fault, f"FlexeraFault {case.kind} on {case.endpoint}, once"),
         fault_run=faulty,
         signal="1 WARNING log 'Transient Flexera failure; retrying'; month committed anew",
-        next_run=recovered,
+        next_run=_recover(stack, before),
     )
 
 
@@ -277,11 +252,7 @@ def test_transient_fault_is_retried_by_the_client(
     ids=["commit-503", "commit-dropped"],
 )
 def test_lost_commit_is_checked_and_retried(
-    emulated_deployment: DeploymentFactory,
-    fault_matrix: FaultMatrixRecorder,
-    request: pytest.FixtureRequest,
-    kind: FlexeraFaultKind,
-    fault: str,
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow, kind: FlexeraFaultKind, fault: str
 ) -> None:
     # Given a good run, then the commit request fails once
     stack = emulated_deployment()
@@ -292,18 +263,16 @@ def test_lost_commit_is_checked_and_retried(
     commits = [r for r in stack.flexera.requests if r.path.endswith("/operations") and b"commit" in r.body]
     assert len(commits) >= 2
     assert faulty.metric("Retries") == 1
-    recovered = _recover(stack, before)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Flexera", fault, f"FlexeraFault {kind} on operation (commit), once"),
         fault_run=faulty,
         signal="no log: upload status read, commit sent again; month committed anew",
-        next_run=recovered,
+        next_run=_recover(stack, before),
     )
 
 
 def test_commit_and_abort_refused_leave_an_upload_the_next_run_aborts(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given a good run, then Flexera answers 500 to every commit and abort
     stack = emulated_deployment()
@@ -319,8 +288,7 @@ def test_commit_and_abort_refused_leave_an_upload_the_next_run_aborts(
     assert [
         r["aborted"] for r in recovered.logs("Aborted the in-progress bill upload that blocked the month")
     ] == left_open
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Flexera", "500 on commit (and abort)", "FlexeraFault http_500 on operation, every call"),
         fault_run=faulty,
         signal="upload retried by the state machine, then execution FAILED (FlexeraUnavailable); "
@@ -330,14 +298,10 @@ def test_commit_and_abort_refused_leave_an_upload_the_next_run_aborts(
     )
 
 
-def test_token_expiring_mid_upload_is_renewed(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
-) -> None:
+def test_token_expiring_mid_upload_is_renewed(emulated_deployment: DeploymentFactory, matrix_row: MatrixRow) -> None:
     # Given a good run, then every access token expires at the second file of the month
     stack = emulated_deployment()
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     stack.flexera.inject(FlexeraFault(endpoint="file", kind="expire_tokens", on_call=2))
     seen = len(stack.flexera.requests)
     # When the month is sent
@@ -345,11 +309,9 @@ def test_token_expiring_mid_upload_is_renewed(
     # Then the 401 makes the client fetch a new token once and send the file again; the month is committed whole
     _assert_absorbed(stack, before, faulty)
     assert _token_requests(stack, seen) == 2
-    recovered = _recover(stack, before)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Flexera", "Token expiry mid-upload", "FlexeraFault expire_tokens on the 2nd file"),
         fault_run=faulty,
         signal="no log: token renewed once (2 token requests), file re-sent; month committed anew",
-        next_run=recovered,
+        next_run=_recover(stack, before),
     )

@@ -19,18 +19,11 @@ from kubecost_flexera.config import AGGREGATE_CHAINS, load_kubecost
 from kubecost_flexera.kubecost import RETRY_DELAYS_SECONDS
 from local.kubecost_emulator import KubecostAuth, KubecostFault, day_window
 from tests.e2e.reliability_report import FaultCase
-from tests.fixtures.fault_matrix import (
-    ALLOCATIONS_PER_DAY,
-    DAYS,
-    FAULT_DAY,
-    MONTH,
-    MONTH_KEPT_WHOLE,
-    MONTH_METRICS,
-)
+from tests.fixtures.fault_matrix import ALLOCATIONS_PER_DAY, DAYS, FAULT_DAY, MONTH, MONTH_KEPT_WHOLE
 
 if TYPE_CHECKING:
     from local.kubecost_emulator import FaultKind
-    from tests.fixtures.fault_matrix import Deployment, DeploymentFactory, FaultMatrixRecorder, Observed
+    from tests.fixtures.fault_matrix import Deployment, DeploymentFactory, MatrixRow, Observed, Snapshot
 
 CLIENT_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1  # one invocation's requests for one page
 STATE_MACHINE_ATTEMPTS = 4  # ExportDay: the first invocation and 3 retries of KubecostUnavailable
@@ -39,83 +32,59 @@ BEARER = "kubecost-matrix-bearer"
 PAGE_SIZE = "7"  # much smaller than a day (20 pods plus idle)
 
 
-def _assert_failed_day_kept_its_export(deployment: Deployment, observed: Observed, error: str, attempts: int) -> None:
-    """The run fails naming the day; the day keeps its earlier export, which the month is committed with."""
-    run = observed.run
-    assert (run.status, run.error) == ("FAILED", "ExportFailed")
-    assert run.cause is not None
-    assert FAULT_DAY.isoformat() in run.cause
-    assert run.day(FAULT_DAY.isoformat()).status == "failed"
-    assert observed.day_error(FAULT_DAY) == error
-    assert observed.day_attempts(FAULT_DAY) == attempts
-    assert observed.metric("FailedDays") == 1
-    assert [d.status for d in run.days if d.day != FAULT_DAY.isoformat()] == ["written"] * (len(DAYS) - 1)
-    assert run.month(MONTH).status in MONTH_KEPT_WHOLE
-    assert observed.metric(MONTH_METRICS[run.month(MONTH).status]) == 1
-
-
-def _persistent_day_fault(
-    deployment: Deployment, kind: FaultKind, error: str, attempts: int
-) -> tuple[Observed, Observed]:
+def _persistent_day_fault(stack: Deployment, kind: FaultKind, error: str, attempts: int) -> tuple[Observed, Observed]:
     """A good run, then ``kind`` on every request for FAULT_DAY, then the next run without it."""
-    deployment.good_run()
-    before = deployment.snapshot()
-    deployment.a_day_passes()
-    deployment.kubecost.inject(KubecostFault(kind=kind, days=frozenset({FAULT_DAY}), times=None))
-    faulty = deployment.run()
-    _assert_failed_day_kept_its_export(deployment, faulty, error, attempts)
-    deployment.assert_earlier_exports_survive(before, faulty.run)
-    deployment.assert_exports_exact()
-    deployment.assert_month_committed_complete()
-    deployment.assert_nothing_in_progress_at_flexera()
-    deployment.kubecost.clear_faults()
-    deployment.a_day_passes()
-    recovered = deployment.run()
-    deployment.assert_recovered(recovered)
-    return faulty, recovered
-
-
-def test_kubecost_down_fails_every_day_keeps_the_exports_and_recovers(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
-) -> None:
-    # Given a good run, then Kubecost stops answering (connection refused)
-    stack = emulated_deployment()
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
-    stack.stop_kubecost()
-    # When the workflow runs
+    before = stack.earlier_export()
+    stack.kubecost.inject(KubecostFault(kind=kind, days=frozenset({FAULT_DAY}), times=None))
     faulty = stack.run()
-    # Then every day fails after the client's and the state machine's retries, and the run fails
+    stack.assert_fault_day_failed(before, faulty, error, attempts)
+    stack.kubecost.clear_faults()
+    return faulty, stack.next_run()
+
+
+def _assert_every_day_failed(stack: Deployment, before: Snapshot, faulty: Observed, error: str, attempts: int) -> None:
+    """The run fails, every day after ``attempts`` invocations ending in ``error``; the month, whose days all keep
+    their earlier export, is not sent again; nothing is lost or partial."""
     assert (faulty.run.status, faulty.run.error) == ("FAILED", "ExportFailed")
     for day in DAYS:
         assert faulty.run.day(day.isoformat()).status == "failed"
-        assert faulty.day_error(day) == "KubecostUnavailable"
-        assert faulty.day_attempts(day) == STATE_MACHINE_ATTEMPTS
+        assert faulty.day_error(day) == error
+        assert faulty.day_attempts(day) == attempts
     assert faulty.metric("FailedDays") == len(DAYS)
-    # And the month, whose days all keep their earlier export, is not sent again; nothing is lost or partial
     assert faulty.run.month(MONTH).status == "skipped-unchanged"
     assert faulty.metric("MonthsSkippedUnchanged") == 1
-    stack.assert_earlier_exports_survive(before, faulty.run)
-    stack.assert_exports_exact()
-    stack.assert_month_committed_complete()
+    stack.assert_nothing_lost(before, faulty.run)
     assert stack.snapshot().committed_upload == before.committed_upload
+
+
+def _kubecost_failures(observed: Observed) -> list[str]:
+    return [record["failure"] for record in observed.logs("Kubecost request failed")]
+
+
+def test_kubecost_down_fails_every_day_keeps_the_exports_and_recovers(
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
+) -> None:
+    # Given a good run, then Kubecost stops answering (connection refused)
+    stack = emulated_deployment()
+    before = stack.earlier_export()
+    stack.stop_kubecost()
+    # When the workflow runs
+    faulty = stack.run()
+    # Then every day fails after the client's and the state machine's retries, and the run fails; the month, whose
+    # days all keep their earlier export, is not sent again; nothing is lost or partial
+    _assert_every_day_failed(stack, before, faulty, "KubecostUnavailable", STATE_MACHINE_ATTEMPTS)
     # And once Kubecost is back, the next run recovers
     stack.restart_kubecost()
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Kubecost", "Kubecost down", "emulator stopped: connection refused"),
         fault_run=faulty,
         signal="execution FAILED naming the days; day results failed (KubecostUnavailable)",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )
 
 
 def test_kubecost_500_on_one_day_fails_that_day_only_and_recovers(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given Kubecost answers HTTP 500 to every request for one day, after a good run
     stack = emulated_deployment()
@@ -123,8 +92,7 @@ def test_kubecost_500_on_one_day_fails_that_day_only_and_recovers(
     faulty, recovered = _persistent_day_fault(stack, "http_500", "KubecostUnavailable", STATE_MACHINE_ATTEMPTS)
     # Then the day is retried by the client and the state machine, then fails; every invariant holds
     assert len(stack.kubecost.requests) > CLIENT_ATTEMPTS * STATE_MACHINE_ATTEMPTS
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Kubecost", "HTTP 500 for one day", "KubecostFault http_500 on every request for 2025-03-02"),
         fault_run=faulty,
         signal="execution FAILED naming the day; day result failed (KubecostUnavailable)",
@@ -133,45 +101,34 @@ def test_kubecost_500_on_one_day_fails_that_day_only_and_recovers(
 
 
 def test_kubecost_html_504_is_retried_by_the_state_machine(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given a good run, then a proxy answers an HTML 504 to every request of one invocation for one day
     stack = emulated_deployment()
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     stack.kubecost.inject(KubecostFault(kind="html_504", days=frozenset({FAULT_DAY}), times=CLIENT_ATTEMPTS))
     # When the workflow runs
     faulty = stack.run()
     # Then the invocation fails after the client's retries, the state machine invokes the day again, and it succeeds
-    assert faulty.run.succeeded, faulty.run
+    stack.assert_absorbed(before, faulty)
     assert faulty.day_attempts(FAULT_DAY) == 2
-    failures = [record["failure"] for record in faulty.logs("Kubecost request failed")]
+    failures = _kubecost_failures(faulty)
     assert len(failures) == CLIENT_ATTEMPTS
     assert all(failure.startswith("HTTP 504: <html>") for failure in failures)
     assert faulty.metric("Retries") == CLIENT_ATTEMPTS - 1
-    stack.assert_earlier_exports_survive(before, faulty.run)
-    stack.assert_recovered(faulty)
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase(
             "Kubecost", "HTML 504 from a proxy", f"KubecostFault html_504, {CLIENT_ATTEMPTS} requests (one invocation)"
         ),
         fault_run=faulty,
         signal=f"{len(failures)} WARNING logs 'Kubecost request failed' "
         f"({faulty.failure_kinds('Kubecost request failed')}); the failed attempt in the history",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )
 
 
 def test_kubecost_timeout_fails_the_day_after_bounded_retries_and_recovers(
-    emulated_deployment: DeploymentFactory,
-    fault_matrix: FaultMatrixRecorder,
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a client timeout shorter than the emulator's slow answers (REQUEST_TIMEOUT is whole minutes)
     monkeypatch.setattr(
@@ -183,11 +140,10 @@ def test_kubecost_timeout_fails_the_day_after_bounded_retries_and_recovers(
     # When Kubecost answers every request for one day too late, then recovers
     faulty, recovered = _persistent_day_fault(stack, "slow", "KubecostUnavailable", STATE_MACHINE_ATTEMPTS)
     # Then each attempt timed out and the day failed after bounded retries; every invariant holds
-    failures = [record["failure"] for record in faulty.logs("Kubecost request failed")]
+    failures = _kubecost_failures(faulty)
     assert len(failures) == CLIENT_ATTEMPTS * STATE_MACHINE_ATTEMPTS
     assert all("Timeout" in failure for failure in failures)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase(
             "Kubecost",
             "Timeout",
@@ -206,19 +162,14 @@ def test_kubecost_timeout_fails_the_day_after_bounded_retries_and_recovers(
     ids=["malformed_json", "code_error"],
 )
 def test_kubecost_refusal_fails_the_day_without_retry_and_recovers(
-    emulated_deployment: DeploymentFactory,
-    fault_matrix: FaultMatrixRecorder,
-    request: pytest.FixtureRequest,
-    kind: FaultKind,
-    fault: str,
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow, kind: FaultKind, fault: str
 ) -> None:
     # Given Kubecost answers an unusable body for one day (asking again gives the same answer)
     stack = emulated_deployment()
     # When the workflow runs with the fault, then without it
     faulty, recovered = _persistent_day_fault(stack, kind, "KubecostRejected", 1)
     # Then the day fails at its first attempt, keeps its earlier export, and the next run recovers
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Kubecost", fault, f"KubecostFault {kind} on every request for 2025-03-02"),
         fault_run=faulty,
         signal="execution FAILED naming the day; day result failed (KubecostRejected)",
@@ -227,46 +178,36 @@ def test_kubecost_refusal_fails_the_day_without_retry_and_recovers(
 
 
 def test_kubecost_dropped_connection_is_retried_by_the_client(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given a good run, then Kubecost drops the connection of one request for one day
     stack = emulated_deployment()
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     stack.kubecost.inject(KubecostFault(kind="drop_connection", days=frozenset({FAULT_DAY})))
     # When the workflow runs
     faulty = stack.run()
     # Then the client asks again within the same invocation and the day is complete
-    assert faulty.run.succeeded, faulty.run
+    stack.assert_absorbed(before, faulty)
     assert faulty.day_attempts(FAULT_DAY) == 1
-    failures = [record["failure"] for record in faulty.logs("Kubecost request failed")]
+    failures = _kubecost_failures(faulty)
     assert len(failures) == 1
     assert failures[0].startswith("ConnectionError")
     assert faulty.metric("Retries") == 1
-    stack.assert_earlier_exports_survive(before, faulty.run)
-    stack.assert_recovered(faulty)
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Kubecost", "Dropped connection", "KubecostFault drop_connection, once, for 2025-03-02"),
         fault_run=faulty,
         signal=f"1 WARNING log 'Kubecost request failed' ({faulty.failure_kinds('Kubecost request failed')}); "
         "retried by the client",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )
 
 
 def test_null_numbers_are_read_as_zero_and_the_day_reconciles(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given Kubecost writes NaN as null in some numbers of the day (its Go encoder's way), after a good run
     stack = emulated_deployment()
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     answer = requests.get(
         stack.kubecost.allocation_url,
         params={"window": day_window(FAULT_DAY), "aggregate": AGGREGATE_CHAINS["pod"], "accumulate": "true"},
@@ -277,98 +218,70 @@ def test_null_numbers_are_read_as_zero_and_the_day_reconciles(
     # When the workflow runs
     faulty = stack.run()
     # Then the day is written and reconciles exactly with Kubecost's totalCost (a null component counts as 0)
-    assert faulty.run.succeeded, faulty.run
+    stack.assert_absorbed(before, faulty)
     assert faulty.run.day(FAULT_DAY.isoformat()).status == "written"
-    stack.assert_earlier_exports_survive(before, faulty.run)
-    stack.assert_recovered(faulty)
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Kubecost", "`null` numbers (NaN)", "emulator data: NaN metrics written as null in some pods a day"),
         fault_run=faulty,
         signal="no failure: null read as 0; rows and cost equal Kubecost's answer",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )
 
 
-def _allocation_requests(stack: Deployment, since: int) -> Counter[str]:
-    """Allocation requests per window after the first ``since`` requests."""
-    return Counter(r.arg("window") or "" for r in stack.kubecost.requests[since:] if r.path.endswith("/allocation"))
-
-
-def test_server_ignoring_paging_gives_each_allocation_once(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
-) -> None:
-    # Given OpenCost, which ignores offset and limit, and a good run whose page holds a whole day
-    stack = emulated_deployment(
-        kubecost={"flavour": "opencost"}, environ={"COST_SOURCE": "opencost", "KUBECOST_API_PATH": "/"}
-    )
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
-    # When pages become smaller than a day, so the exporter asks for further pages the server does not give
+def _run_with_small_pages(stack: Deployment) -> tuple[Observed, Counter[str]]:
+    """After a good run whose page held a whole day, a run with pages smaller than a day (it must be absorbed), and
+    its allocation requests per window."""
+    before = stack.earlier_export()
     stack.configure(PAGE_SIZE=PAGE_SIZE)
     seen = len(stack.kubecost.requests)
     faulty = stack.run()
+    stack.assert_absorbed(before, faulty)
+    windows = (r.arg("window") or "" for r in stack.kubecost.requests[seen:] if r.path.endswith("/allocation"))
+    return faulty, Counter(windows)
+
+
+def test_server_ignoring_paging_gives_each_allocation_once(
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
+) -> None:
+    # Given OpenCost, which ignores offset and limit
+    stack = emulated_deployment(
+        kubecost={"flavour": "opencost"}, environ={"COST_SOURCE": "opencost", "KUBECOST_API_PATH": "/"}
+    )
+    # When pages become smaller than a day, so the exporter asks for further pages the server does not give
+    faulty, pages = _run_with_small_pages(stack)
     # Then each day is asked twice (the second answer brings nothing new), and every allocation is written once
-    assert faulty.run.succeeded, faulty.run
-    assert set(_allocation_requests(stack, seen).values()) == {2}
-    stack.assert_earlier_exports_survive(before, faulty.run)
-    stack.assert_recovered(faulty)
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    assert set(pages.values()) == {2}
+    matrix_row.record(
         FaultCase(
             "Kubecost", "Paging ignored (OpenCost)", "OpenCost flavour, PAGE_SIZE=7: every page is the whole day"
         ),
         fault_run=faulty,
         signal="no failure: each day read in 2 requests, the 2nd bringing no new item; no duplicate row",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )
 
 
 def test_idle_items_repeated_on_every_page_are_written_once(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
-    # Given Kubecost, which appends the idle items to every page, and a good run whose page holds a whole day
+    # Given Kubecost, which appends the idle items to every page
     stack = emulated_deployment()
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
     # When pages become smaller than a day
-    stack.configure(PAGE_SIZE=PAGE_SIZE)
-    seen = len(stack.kubecost.requests)
-    faulty = stack.run()
+    faulty, pages = _run_with_small_pages(stack)
     # Then each day takes several pages, each repeating the idle items, and every allocation is written once
-    assert faulty.run.succeeded, faulty.run
-    pages = _allocation_requests(stack, seen)
     assert min(pages.values()) >= math.ceil(ALLOCATIONS_PER_DAY / int(PAGE_SIZE))
-    stack.assert_earlier_exports_survive(before, faulty.run)
-    stack.assert_recovered(faulty)
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Kubecost", "Idle items repeated on every page", "Kubecost flavour, PAGE_SIZE=7 (idle on each page)"),
         fault_run=faulty,
         signal=f"no failure: each day read in {min(pages.values())}+ pages; idle items written once",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )
 
 
-def test_empty_day_keeps_the_earlier_export(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
-) -> None:
+def test_empty_day_keeps_the_earlier_export(emulated_deployment: DeploymentFactory, matrix_row: MatrixRow) -> None:
     # Given a good run, then Kubecost returns no allocation for one day (e.g. after a Prometheus outage)
     stack = emulated_deployment()
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     stack.restart_kubecost(empty_days=frozenset({FAULT_DAY}))
     # When the workflow runs
     faulty = stack.run()
@@ -377,57 +290,37 @@ def test_empty_day_keeps_the_earlier_export(
     assert faulty.run.day(FAULT_DAY.isoformat()).status == "empty"
     assert faulty.metric("EmptyDays") == 1
     assert faulty.run.month(MONTH).status in MONTH_KEPT_WHOLE
-    stack.assert_earlier_exports_survive(before, faulty.run)
-    stack.assert_exports_exact()
-    stack.assert_month_committed_complete()
+    stack.assert_nothing_lost(before, faulty.run)
     # And once Kubecost has the day again, the next run writes it
     stack.restart_kubecost(empty_days=frozenset())
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("Kubecost", "Empty day", "emulator restarted with empty_days={2025-03-02}"),
         fault_run=faulty,
         signal="day result empty",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )
 
 
 def test_refused_kubecost_credentials_fail_every_day_and_recover(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given Kubecost behind a bearer token, a good run, then the token in the secret is no longer accepted
     stack = emulated_deployment(
         kubecost={"auth": KubecostAuth("bearer", BEARER)}, kubecost_secret={"bearer_token": BEARER}
     )
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     stack.put_kubecost_secret({"bearer_token": "kubecost-matrix-revoked"})
     # When the workflow runs
     faulty = stack.run()
-    # Then every day is refused at its first attempt (no retry can help) and the run fails
-    assert (faulty.run.status, faulty.run.error) == ("FAILED", "ExportFailed")
-    for day in DAYS:
-        assert faulty.day_error(day) == "KubecostRejected"
-        assert faulty.day_attempts(day) == 1
-    assert faulty.metric("FailedDays") == len(DAYS)
-    assert faulty.run.month(MONTH).status == "skipped-unchanged"
-    stack.assert_earlier_exports_survive(before, faulty.run)
-    stack.assert_exports_exact()
-    stack.assert_month_committed_complete()
+    # Then every day is refused at its first attempt (no retry can help) and the run fails; nothing is lost
+    _assert_every_day_failed(stack, before, faulty, "KubecostRejected", 1)
     # And with the credentials fixed, the next run recovers
     stack.put_kubecost_secret({"bearer_token": BEARER})
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase(
             "Kubecost", "Authentication refused", "KUBECOST_SECRET_ARN rotated to a token Kubecost refuses (401)"
         ),
         fault_run=faulty,
         signal="execution FAILED naming the days; day results failed (KubecostRejected)",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )

@@ -15,15 +15,14 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 import functions.export_day.app as export_day_app
 from local.runner_report import EXPORT_DAY_FUNCTION
 from tests.e2e.reliability_report import FaultCase
-from tests.fixtures.fault_matrix import DAYS, FAULT_DAY, MONTH, MONTH_KEPT_WHOLE, s3_event_hook
+from tests.fixtures.fault_matrix import DAYS, FAULT_DAY, MONTH, s3_event_hook
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    import pytest
     from botocore.awsrequest import AWSPreparedRequest
 
-    from tests.fixtures.fault_matrix import Deployment, DeploymentFactory, FaultMatrixRecorder, Observed, Snapshot
+    from tests.fixtures.fault_matrix import Deployment, DeploymentFactory, MatrixRow
 
 THROTTLE_EVERY: Final = 5  # the first attempt of every 5th S3 request is throttled ...
 THROTTLES: Final = 4  # ... this many times
@@ -66,19 +65,6 @@ def _slow_down(request: AWSPreparedRequest) -> AWSResponse:
     return answer
 
 
-def _failed_day_kept_its_export(
-    stack: Deployment, before: Snapshot, faulty: Observed, error: str, attempts: int = 1
-) -> None:
-    assert (faulty.run.status, faulty.run.error) == ("FAILED", "ExportFailed")
-    assert faulty.day_error(FAULT_DAY) == error
-    assert faulty.day_attempts(FAULT_DAY) == attempts
-    assert faulty.metric("FailedDays") == 1
-    assert faulty.run.month(MONTH).status in MONTH_KEPT_WHOLE
-    stack.assert_earlier_exports_survive(before, faulty.run)
-    stack.assert_exports_exact()
-    stack.assert_month_committed_complete()
-
-
 def _orphans(stack: Deployment) -> list[str]:
     """Objects of FAULT_DAY no manifest names (garbage the bucket's lifecycle rule expires)."""
     manifest = stack.storage.read_day_manifest(FAULT_DAY)
@@ -89,13 +75,11 @@ def _orphans(stack: Deployment) -> list[str]:
 
 
 def test_crash_between_parts_and_manifest_keeps_the_earlier_export(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given a good run, then the export function dies when it writes one day's manifest (its parts written)
     stack = emulated_deployment()
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     manifest_key = stack.storage.day_manifest_key(FAULT_DAY)
 
     def die_at_the_manifest(params: dict[str, Any], **kwargs: Any) -> None:
@@ -106,23 +90,19 @@ def test_crash_between_parts_and_manifest_keeps_the_earlier_export(
     with s3_event_hook("before-parameter-build.s3.PutObject", die_at_the_manifest):
         faulty = stack.run()
     # Then the day fails; its manifest still names the earlier export, intact; the new parts are named by nothing
-    _failed_day_kept_its_export(stack, before, faulty, "LambdaKilled")
+    stack.assert_fault_day_failed(before, faulty, "LambdaKilled")
     assert len(_orphans(stack)) == 1
     # And the next run writes the day
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("AWS", "Crash between parts and manifest", "the function dies at the PutObject of one day manifest"),
         fault_run=faulty,
         signal="execution FAILED naming the day; day result failed; the new parts are named by no manifest",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )
 
 
 def test_second_execution_is_refused_while_one_runs(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given an export function that can be held, and a good run
     entered, gate = threading.Event(), threading.Event()
@@ -135,9 +115,7 @@ def test_second_execution_is_refused_while_one_runs(
         return export_day_app.lambda_handler(event, context)
 
     stack = emulated_deployment(handlers={EXPORT_DAY_FUNCTION: export_day})
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     # When a second execution starts while the first is inside its day exports
     gate.clear()
     running = stack.workflow.start({"today": "2025-03-03"})
@@ -154,30 +132,20 @@ def test_second_execution_is_refused_while_one_runs(
     assert [i.function for i in refused.run.invocations] == ["PlanFunction"]
     assert first.succeeded, first
     assert [d.status for d in first.days] == ["written"] * len(DAYS)
-    stack.assert_earlier_exports_survive(before, refused.run, first)
-    stack.assert_exports_exact()
-    stack.assert_month_committed_complete()
+    stack.assert_nothing_lost(before, refused.run, first)
     stack.assert_nothing_in_progress_at_flexera()
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("AWS", "Two executions at once", "a second execution started while the first exports"),
         fault_run=refused,
         signal="second execution FAILED (ConcurrentExecution) naming the running one; the first SUCCEEDED",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )
 
 
-def test_s3_throttling_is_retried_by_the_sdk(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
-) -> None:
+def test_s3_throttling_is_retried_by_the_sdk(emulated_deployment: DeploymentFactory, matrix_row: MatrixRow) -> None:
     # Given a good run, then S3 answers 503 SlowDown to the first attempt of every 5th request, 4 times
     stack = emulated_deployment()
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     attempts: list[str] = []
     throttled: list[str] = []
     lock = threading.Lock()
@@ -195,29 +163,21 @@ def test_s3_throttling_is_retried_by_the_sdk(
         faulty = stack.run()
     # Then every throttled request was retried and the run is complete and exact
     assert len(throttled) == THROTTLES
-    assert faulty.run.succeeded, faulty.run
-    stack.assert_earlier_exports_survive(before, faulty.run)
-    stack.assert_recovered(faulty)
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    stack.assert_absorbed(before, faulty)
+    matrix_row.record(
         FaultCase("AWS", "S3 throttling", f"503 SlowDown on {THROTTLES} requests (botocore before-send hook)"),
         fault_run=faulty,
         signal=f"no log: the {THROTTLES} throttled requests were retried by the AWS SDK",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )
 
 
 def test_s3_throttling_beyond_the_sdk_retries_fails_the_day_and_keeps_its_export(
-    emulated_deployment: DeploymentFactory, fault_matrix: FaultMatrixRecorder, request: pytest.FixtureRequest
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
     # Given SDK retries shortened to 2 attempts, a good run, then S3 throttles every write of one day's manifest
     stack = emulated_deployment(environ={"AWS_MAX_ATTEMPTS": "2"})
-    stack.good_run()
-    before = stack.snapshot()
-    stack.a_day_passes()
+    before = stack.earlier_export()
     manifest_key = stack.storage.day_manifest_key(FAULT_DAY)
 
     def throttle(request: AWSPreparedRequest, **kwargs: Any) -> AWSResponse | None:
@@ -230,18 +190,14 @@ def test_s3_throttling_beyond_the_sdk_retries_fails_the_day_and_keeps_its_export
         faulty = stack.run()
     # Then the state machine retries the day (StorageUnavailable), then records it failed with S3's error; it keeps
     # its earlier export, and the other days and the month are whole
-    _failed_day_kept_its_export(stack, before, faulty, "StorageUnavailable", attempts=1 + DAY_RETRIES)
+    stack.assert_fault_day_failed(before, faulty, "StorageUnavailable", attempts=1 + DAY_RETRIES)
     error = faulty.run.day(FAULT_DAY.isoformat()).error
     assert error is not None
     assert "SlowDown" in error
-    stack.a_day_passes()
-    recovered = stack.run()
-    stack.assert_recovered(recovered)
-    fault_matrix.record(
-        request,
+    matrix_row.record(
         FaultCase("AWS", "S3 throttling, persistent", "503 SlowDown on every PutObject of one day manifest"),
         fault_run=faulty,
         signal=f"day retried {DAY_RETRIES} times (StorageUnavailable), then execution FAILED naming the day; "
         "day result failed (StorageUnavailable SlowDown)",
-        next_run=recovered,
+        next_run=stack.next_run(),
     )
