@@ -7,9 +7,7 @@ lines would name the wrong day.
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import threading
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
@@ -17,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 from functions.export_day.app import lambda_handler as export_day_handler
-from kubecost_flexera.observability import logger
 from local.flexera_emulator import DEFAULT_REFRESH_TOKEN
 from local.run import LocalSettings, LocalWorkflow
 from local.runner_report import EXPORT_DAY_FUNCTION
+from tests.fixtures.logs import capture_powertools_logs
 from tests.fixtures.workflow import BILL_CONNECT
 
 if TYPE_CHECKING:
@@ -83,16 +81,9 @@ def run_backfill(kubecost: KubecostEmulator, flexera: FlexeraEmulator, gate: Gat
         handlers={EXPORT_DAY_FUNCTION: gate},
         max_concurrency=MAX_CONCURRENCY,
     )
-    logs = io.StringIO()
-    capture = logging.StreamHandler(logs)
-    capture.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(capture)
-    try:
-        with LocalWorkflow(settings) as workflow:
-            run = workflow.run({"today": "2025-03-10", "start": DAYS[0], "end": DAYS[-1], "dry_run": True})
-    finally:
-        logging.getLogger(logger.name).removeHandler(capture)
-    return run, logs.getvalue()
+    with capture_powertools_logs() as logs, LocalWorkflow(settings) as workflow:
+        run = workflow.run({"today": "2025-03-10", "start": DAYS[0], "end": DAYS[-1], "dry_run": True})
+    return run, logs.text()
 
 
 def test_map_runs_max_concurrency_days_at_once_and_never_more(

@@ -17,9 +17,7 @@ when a month has to be uploaded).
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -32,7 +30,8 @@ from functions.export_day.app import lambda_handler as export_day_handler
 from functions.plan.app import lambda_handler as plan_handler
 from functions.upload.app import lambda_handler as upload_handler
 from kubecost_flexera.errors import ConfigurationError, ExporterError, InvalidRequest
-from kubecost_flexera.observability import logger, metrics
+from kubecost_flexera.observability import metrics
+from tests.fixtures.logs import capture_powertools_logs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -307,17 +306,9 @@ def test_bad_input_is_refused_naming_the_field_and_the_allowed_values_without_si
     objects_before = bucket_objects(world)
     kubecost_requests, flexera_requests = len(world.kubecost.requests), len(world.flexera.requests)
     assert objects_before
-    # And every log line of the handler captured
-    logs = io.StringIO()
-    capture = logging.StreamHandler(logs)
-    capture.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(capture)
-    # When the handler runs
-    try:
-        with pytest.raises(ExporterError) as raised:
-            HANDLERS[case.handler](event, lambda_context)
-    finally:
-        logging.getLogger(logger.name).removeHandler(capture)
+    # When the handler runs, every log line captured
+    with capture_powertools_logs() as logs, pytest.raises(ExporterError) as raised:
+        HANDLERS[case.handler](event, lambda_context)
     # Then it raises the case's error type, whose message names the field or variable and the allowed values
     assert type(raised.value) is case.error
     message = str(raised.value)
@@ -328,6 +319,6 @@ def test_bad_input_is_refused_naming_the_field_and_the_allowed_values_without_si
     assert len(world.kubecost.requests) == kubecost_requests
     assert len(world.flexera.requests) == flexera_requests
     # And no secret appears in the error or in the logs
-    for text in (error_text(raised.value), logs.getvalue()):
+    for text in (error_text(raised.value), logs.text()):
         for secret in SECRETS:
             assert secret not in text

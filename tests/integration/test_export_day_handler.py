@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
+    from tests.fixtures.logs import LogCapture
 
 SAMPLE_EVENT = Path(__file__).resolve().parents[2] / "events" / "export-day.json"
 TODAY = date(2025, 7, 20)
@@ -55,17 +54,6 @@ def environment(
     return make
 
 
-@pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """What the Powertools logger writes (its own handler keeps the stdout of import time, out of capsys' reach)."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
-    yield stream
-    logging.getLogger(logger.name).removeHandler(handler)
-
-
 def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
@@ -95,7 +83,7 @@ def test_sample_event_exports_the_day_and_returns_the_contract_result(
 
 
 def test_every_log_line_carries_the_day_and_the_execution_id(
-    environment: Any, lambda_context: FakeLambdaContext, log_stream: io.StringIO
+    environment: Any, lambda_context: FakeLambdaContext, powertools_logs: LogCapture
 ) -> None:
     # Given debug logging, so that every Kubecost page is logged too
     environment()
@@ -108,7 +96,7 @@ def test_every_log_line_carries_the_day_and_the_execution_id(
     finally:
         logger.setLevel(level)
     # Then each line names the day and the execution
-    logs = json_lines(log_stream.getvalue())
+    logs = powertools_logs.records()
     assert {line["message"] for line in logs} >= {"Kubecost page", "Day exported"}
     assert {line.get("day") for line in logs} == {"2025-07-15"}
     assert {line.get("correlation_id") for line in logs} == {event["executionId"]}

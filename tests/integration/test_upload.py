@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import logging
 from dataclasses import replace
@@ -23,6 +22,7 @@ from kubecost_flexera.observability import logger, metrics
 from kubecost_flexera.storage import DayManifest, PartInfo, Storage, part_file_name
 from kubecost_flexera.upload import MAX_FILE_BYTES, MonthUploader, UploadOptions
 from local.flexera_emulator import DEFAULT_REFRESH_TOKEN, FlexeraEmulator, FlexeraFault
+from tests.fixtures.logs import capture_powertools_logs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -391,15 +391,9 @@ def test_handler_logs_the_correlation_id_and_month(
 ) -> None:
     write_days(s3, handler_env, AUGUST)
     event = sample_event() | {"months": ["2025-08"]}
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
-    try:
+    with capture_powertools_logs() as logs:
         lambda_handler(event, lambda_context)
-    finally:
-        logging.getLogger(logger.name).removeHandler(handler)
-    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    entries = logs.records()
     committed = next(e for e in entries if e["message"] == "Month committed")
     assert committed["correlation_id"] == event["executionId"]
     assert committed["month"] == "2025-08"
@@ -482,28 +476,22 @@ def test_secrets_never_appear_in_logs_or_errors(  # noqa: PLR0917 -- pytest pass
     write_days(s3, handler_env, AUGUST)
     event = sample_event() | {"months": ["2025-08"]}
     # And every log captured: our logger at DEBUG as Powertools JSON, HTTP client logs, everything else at INFO
-    stream = io.StringIO()
-    json_handler = logging.StreamHandler(stream)
-    json_handler.setFormatter(logger.registered_formatter)
-    own = logging.getLogger(logger.name)
-    own.addHandler(json_handler)
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger=logger.name)
     caplog.set_level(logging.DEBUG, logger="urllib3")
     # When the handler runs
     errors: list[str] = []
-    try:
-        lambda_handler(event, lambda_context)
-    except Exception as exc:
-        errors.append(f"{type(exc).__name__}: {exc!r} {exc} {exc.__cause__!r} {exc.__context__!r}")
-    finally:
-        own.removeHandler(json_handler)
+    with capture_powertools_logs() as logs:
+        try:
+            lambda_handler(event, lambda_context)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc!r} {exc} {exc.__cause__!r} {exc.__context__!r}")
     assert [error.split(":")[0] for error in errors] == ([expected.__name__] if expected else [])
     # Then no secret value appears anywhere
     out = capsys.readouterr()
-    texts = [stream.getvalue(), caplog.text, *(r.getMessage() for r in caplog.records), out.out, out.err, *errors]
+    texts = [logs.text(), caplog.text, *(r.getMessage() for r in caplog.records), out.out, out.err, *errors]
     texts += [json.dumps(r.__dict__, default=str) for r in caplog.records]
-    assert stream.getvalue()
+    assert logs.text()
     for text in texts:
         for secret in SECRETS:
             assert secret not in text

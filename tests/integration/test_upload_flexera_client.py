@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +18,6 @@ from kubecost_flexera.flexera import (
     RefreshTokenGrant,
     RetryPolicy,
 )
-from kubecost_flexera.observability import logger
 from local.flexera_emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -31,10 +28,11 @@ from local.flexera_emulator import (
 from local.http_server import EmulatorServer, Response
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from local.http_server import Request
     from tests.fixtures.flexera import FlexeraEmulatorFactory
+    from tests.fixtures.logs import LogCapture
 
     MakeHarness = Callable[..., "Harness"]
 
@@ -96,17 +94,6 @@ def harness(flexera_emulator: FlexeraEmulatorFactory) -> MakeHarness:
         return Harness(emulator, client, sleeps, clock)
 
     return make
-
-
-@pytest.fixture
-def json_logs() -> Iterator[io.StringIO]:
-    """Every line the Powertools logger writes, as JSON text."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logging.getLogger(logger.name).addHandler(handler)
-    yield stream
-    logging.getLogger(logger.name).removeHandler(handler)
 
 
 def upload_one(h: Harness, data: bytes = b"payload", name: str = "kubecost-2025-07-01.csv.gz") -> str:
@@ -257,7 +244,7 @@ def test_bill_connect_is_not_called_when_creation_is_disabled(harness: MakeHarne
 
 
 def test_conflict_aborts_the_blocking_upload_logs_it_and_creates_again(
-    harness: MakeHarness, json_logs: io.StringIO
+    harness: MakeHarness, powertools_logs: LogCapture
 ) -> None:
     # Given an upload of the month left in progress by an earlier run (no cool-off, to isolate the 409)
     h = harness(cooloff_seconds=0)
@@ -267,7 +254,7 @@ def test_conflict_aborts_the_blocking_upload_logs_it_and_creates_again(
     # Then the stale one was aborted, the fact logged with its id, and a new one is in progress
     assert status_of(h, stale) == "aborted"
     assert status_of(h, fresh) == "in-progress"
-    logged = [json.loads(line) for line in json_logs.getvalue().splitlines()]
+    logged = powertools_logs.records()
     assert any(entry.get("aborted") == stale for entry in logged)
 
 
@@ -442,9 +429,9 @@ def test_commit_of_a_closed_upload_is_rejected(harness: MakeHarness) -> None:
         h.client.commit(upload_id)
 
 
-def test_abort_failure_is_logged_not_raised(harness: MakeHarness, json_logs: io.StringIO) -> None:
+def test_abort_failure_is_logged_not_raised(harness: MakeHarness, powertools_logs: LogCapture) -> None:
     h = harness()
     upload_id = upload_one(h)
     h.client.commit(upload_id)
     h.client.abort(upload_id)
-    assert "Could not abort the bill upload" in json_logs.getvalue()
+    assert "Could not abort the bill upload" in powertools_logs.text()
