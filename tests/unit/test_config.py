@@ -11,7 +11,6 @@ from kubecost_flexera.config import (
     StorageSettings,
     load_flexera,
     load_kubecost,
-    load_plan,
     load_settings,
     load_storage,
 )
@@ -90,8 +89,13 @@ def test_storage_source_defaults_to_default() -> None:
     assert load_storage({"BUCKET_NAME": "exports-bucket"}) == StorageSettings(bucket="exports-bucket", source="default")
 
 
+def plan_settings(**environ: str) -> PlanSettings:
+    """The plan section of the whole configuration, the only place the plan's settings are loaded."""
+    return load_settings({**FLEXERA_REQUIRED, "BUCKET_NAME": "exports-bucket", **environ}).plan
+
+
 def test_plan_includes_the_previous_month_by_default() -> None:
-    assert load_plan({}) == PlanSettings(include_previous_month=True)
+    assert plan_settings() == PlanSettings(include_previous_month=True)
 
 
 # --- values that parse ---
@@ -117,7 +121,7 @@ def test_go_false_spellings_are_false(name: str, value: str) -> None:
 
 def test_flexera_and_plan_booleans_use_go_spellings() -> None:
     assert load_flexera({**FLEXERA_REQUIRED, "CREATE_BILL_CONNECT_IF_NOT_EXIST": "T"}).create_bill_connect is True
-    assert load_plan({"INCLUDE_PREVIOUS_MONTH": "0"}).include_previous_month is False
+    assert plan_settings(INCLUDE_PREVIOUS_MONTH="0").include_previous_month is False
 
 
 @pytest.mark.parametrize(
@@ -296,7 +300,7 @@ def test_invalid_storage_value_names_variable_value_and_what_is_allowed(env: dic
 
 def test_invalid_plan_boolean_names_the_variable() -> None:
     with pytest.raises(ConfigurationError, match="INCLUDE_PREVIOUS_MONTH='sometimes' is invalid"):
-        load_plan({"INCLUDE_PREVIOUS_MONTH": "sometimes"})
+        plan_settings(INCLUDE_PREVIOUS_MONTH="sometimes")
 
 
 # --- every problem at once ---

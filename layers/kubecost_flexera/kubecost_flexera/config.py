@@ -310,10 +310,6 @@ def load_storage(environ: Mapping[str, str]) -> StorageSettings:
     return _load(environ, "storage", _read_storage)
 
 
-def load_plan(environ: Mapping[str, str]) -> PlanSettings:
-    return _load(environ, "plan", _read_plan)
-
-
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """The whole configuration; one error lists every problem in every section."""
 
