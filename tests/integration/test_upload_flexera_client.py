@@ -38,7 +38,13 @@ if TYPE_CHECKING:
 
 MONTH = "2025-07"
 CONNECT = "cbi-oi-kubecost-1"
-DERIVED = "/work/shared/reference/samples/flexera/derived_from_exporter_code"
+# The exact bodies the Go exporter sends (main.go @ fe82250, StartBillUploadProcess and createBillConnectIfNotExist),
+# copied byte for byte from the reference samples (flexera/derived_from_exporter_code/), which a clone does not carry.
+REFERENCE_CREATE_BODY = b'{"billConnectId":"cbi-oi-kubecost-1","billingPeriod":"2025-07"}'
+REFERENCE_BILL_CONNECT_BODY = (
+    b'{"billIdentifier":"1","integrationId":"cbi-oi-kubecost","name":"1",'
+    b'"params":{"displayName":"Kubecost","vendorName":"Kubecost"}}'
+)
 
 
 @dataclass
@@ -192,8 +198,7 @@ def test_api_calls_carry_the_bearer_token_and_compact_json(harness: MakeHarness)
     h.client.create_bill_upload(MONTH)
     (create,) = h.calls("POST", "/billUploads")
     assert (create.header("Authorization") or "").startswith("Bearer ")
-    with open(f"{DERIVED}/bill_upload_create_request.json", "rb") as sample:
-        assert create.body == sample.read().strip()
+    assert create.body == REFERENCE_CREATE_BODY
 
 
 # --- bill connect ---
@@ -206,8 +211,7 @@ def test_bill_connect_is_created_with_the_reference_body(harness: MakeHarness) -
     h.client.ensure_bill_connect_once()
     # Then the body is the exporter's and the emulator knows the connect (201)
     (call,) = h.calls("POST", "/bill-connects/cbi")
-    with open(f"{DERIVED}/bill_connect_create_request.json", "rb") as sample:
-        assert call.body == sample.read().strip()
+    assert call.body == REFERENCE_BILL_CONNECT_BODY
     assert CONNECT in h.emulator.bill_connects
 
 
