@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
 from benchmarks.support import ENV, child_env, free_port, server, status_bytes
@@ -52,18 +52,11 @@ MB: Final = 1024 * 1024
 WIDTHS: Final = (5, 7, 8, 7, 11, 9, 7)
 
 
-def _month_days(month: str) -> list[date]:
-    first = date.fromisoformat(f"{month}-01")
-    days = [first]
-    while (following := days[-1] + timedelta(days=1)).month == first.month and following <= TODAY:
-        days.append(following)
-    return days
-
-
 def prepare(s3_url: str, part_bytes: int) -> None:
     """One random gzip part, copied to every day of both months, each day with its manifest."""
     import boto3  # noqa: PLC0415 - only the parent needs it before the children start
 
+    from kubecost_flexera.calendar import month_days  # noqa: PLC0415
     from kubecost_flexera.storage import DayManifest, PartInfo, Storage, part_file_name  # noqa: PLC0415
 
     s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
@@ -74,7 +67,7 @@ def prepare(s3_url: str, part_bytes: int) -> None:
     s3.put_object(Bucket=BUCKET, Key=template, Body=data)
     del data
     for month, _ in MONTHS:
-        for day in _month_days(month):
+        for day in month_days(month, TODAY):
             key = storage.export_part_key(day, "bench", 1)
             etag = s3.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": template})
             size = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+from kubecost_flexera.calendar import month_days, parse_month
 from kubecost_flexera.errors import (
     FlexeraRejected,
     FlexeraThrottled,
@@ -21,8 +22,6 @@ from kubecost_flexera.upload import (
     MonthContent,
     MonthResult,
     check_limits,
-    month_days,
-    parse_month,
     raise_for_failures,
 )
 from tests.unit.test_storage_errors import client_error
@@ -44,7 +43,7 @@ def test_february_of_a_leap_year_has_29_days() -> None:
 
 def test_current_month_days_end_today() -> None:
     # Given today in the month / Then its days run from the 1st up to and including today
-    assert month_days("2025-08", today=date(2025, 8, 2)) == [date(2025, 8, 1), date(2025, 8, 2)]
+    assert month_days("2025-08", today=date(2025, 8, 2)) == (date(2025, 8, 1), date(2025, 8, 2))
 
 
 @pytest.mark.parametrize("month", ["2025-7", "2025/07", "2025-13", "25-07-01", "2025-00"])

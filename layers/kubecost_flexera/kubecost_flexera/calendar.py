@@ -58,15 +58,31 @@ def month_before(first: date) -> date:
     return first_of_month(first - _ONE_DAY)
 
 
+def last_of_month(first: date) -> date:
+    """The last day of the month that starts on ``first``."""
+    return (first + timedelta(days=31)).replace(day=1) - _ONE_DAY
+
+
+def parse_month(month: str) -> date:
+    """The first day of a ``YYYY-MM`` month; ValueError when it is not one."""
+    if len(month) != 7 or month[4] != "-":
+        raise ValueError(month)
+    return date(int(month[:4]), int(month[5:]), 1)
+
+
+def month_days(month: str, today: date) -> tuple[date, ...]:
+    """The days of ``month`` a complete export holds: all of them, or up to ``today`` in the month of ``today``."""
+    first = parse_month(month)
+    return _date_range(first, today if month == month_of(today) else last_of_month(first))
+
+
 def scheduled_window(today: date, *, include_previous_month: bool) -> Window:
     """The days and months a scheduled run on ``today`` covers (``reference-exporter.md`` §3)."""
     yesterday_month = first_of_month(today - _ONE_DAY)
     earliest = month_before(yesterday_month) if include_previous_month else yesterday_month
     # The invoice months are contiguous and end with yesterday's month, so "dates inside an invoice month" are the
     # dates up to the last day of yesterday's month, or up to today when today is still in that month.
-    next_month = (yesterday_month + timedelta(days=31)).replace(day=1)
-    last = min(today, next_month - _ONE_DAY)
-    days = _date_range(earliest, last)
+    days = _date_range(earliest, min(today, last_of_month(yesterday_month)))
     months = (month_of(earliest), month_of(yesterday_month)) if include_previous_month else (month_of(earliest),)
     return Window(today=today, days=days, months=months)
 

@@ -18,7 +18,6 @@ any side effect.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import re
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from kubecost_flexera.calendar import month_days, month_of, parse_month
 from kubecost_flexera.errors import (
     ConfigurationError,
     ExporterError,
@@ -193,22 +193,6 @@ class MonthResult:
         }
 
 
-def parse_month(month: str) -> date:
-    """The first day of a ``YYYY-MM`` month; ValueError when it is not one."""
-    if len(month) != 7 or month[4] != "-":
-        raise ValueError(month)
-    return date(int(month[:4]), int(month[5:]), 1)
-
-
-def month_days(month: str, today: date) -> list[date]:
-    """The days whose manifests make up the month: all of them, or up to *today* in the current month."""
-    first = parse_month(month)
-    last = calendar.monthrange(first.year, first.month)[1]
-    if (first.year, first.month) == (today.year, today.month):
-        last = today.day
-    return [first.replace(day=day) for day in range(1, last + 1)]
-
-
 def read_month(storage: Storage, month: str, today: date) -> MonthContent:
     parts: list[PartInfo] = []
     missing: list[date] = []
@@ -219,10 +203,6 @@ def read_month(storage: Storage, month: str, today: date) -> MonthContent:
         else:
             parts.extend(manifest.parts)
     return MonthContent(month, tuple(parts), tuple(missing))
-
-
-def is_current_month(month: str, today: date) -> bool:
-    return month == f"{today:%Y-%m}"
 
 
 def check_limits(content: MonthContent) -> None:
@@ -272,7 +252,7 @@ class MonthUploader:
     @tracer.capture_method(capture_response=False)
     def month(self, month: str) -> MonthResult:
         content = read_month(self._storage, month, self._today)
-        current = is_current_month(month, self._today)
+        current = month == month_of(self._today)
         if not content.parts or (content.missing_days and not current):
             logger.warning(
                 "Month skipped: days without an export",
