@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -21,10 +22,16 @@ from kubecost_flexera.upload import (
     MAX_FILES_PER_UPLOAD,
     MonthContent,
     MonthResult,
+    MonthUploader,
+    UploadOptions,
     check_limits,
     raise_for_failures,
 )
 from tests.unit.test_storage_errors import client_error
+
+if TYPE_CHECKING:
+    from kubecost_flexera.flexera import FlexeraClient
+    from kubecost_flexera.storage import Storage
 
 
 def part(name: str, etag: str = '"e1"', size: int = 10, export_id: str = "x1") -> PartInfo:
@@ -138,21 +145,39 @@ def test_flexera_unavailable_is_raised_as_retryable_naming_every_failed_month() 
         raise_for_failures(results)
 
 
+class FailingStorage:
+    """Storage whose reads of day manifests fail with ``error``, as S3 answers them."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def read_day_manifest(self, day: date) -> None:
+        raise self.error
+
+
+def run_month_against(storage: FailingStorage) -> list[MonthResult]:
+    def no_flexera() -> FlexeraClient:
+        raise AssertionError("no Flexera call is expected")
+
+    uploader = MonthUploader(cast("Storage", storage), no_flexera, today=date(2025, 8, 2), options=UploadOptions())
+    return uploader.run(["2025-07"])
+
+
 def test_s3_throttling_is_raised_as_retryable_storage_unavailable() -> None:
-    # Given a month that failed reading its parts because S3 throttled beyond the SDK's retries
-    slow_down = client_error("SlowDown", 503)
-    results = [MonthResult("2025-07", "failed", error="ClientError: SlowDown", exception=slow_down)]
-    # Then the run raises StorageUnavailable, which the state machine retries later
+    # Given a month whose manifests cannot be read because S3 throttles beyond the SDK's retries
+    results = run_month_against(FailingStorage(client_error("SlowDown", 503)))
+    # Then the month failed, and the run raises StorageUnavailable, which the state machine retries later
+    assert [(r.month, r.status) for r in results] == [("2025-07", "failed")]
     with pytest.raises(StorageUnavailable, match="2025-07"):
         raise_for_failures(results)
 
 
 def test_a_permanent_s3_error_is_not_retryable() -> None:
-    # Given a month that failed because S3 denied access (a policy problem, not a passing one)
-    denied = client_error("AccessDenied", 403)
+    # Given a month that fails because S3 denies access (a policy problem, not a passing one)
+    results = run_month_against(FailingStorage(client_error("AccessDenied", 403)))
     # Then the run fails with UploadFailed
     with pytest.raises(UploadFailed, match="2025-07"):
-        raise_for_failures([MonthResult("2025-07", "failed", error="ClientError: AccessDenied", exception=denied)])
+        raise_for_failures(results)
 
 
 def test_result_json_has_the_contract_keys() -> None:

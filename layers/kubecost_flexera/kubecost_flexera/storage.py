@@ -65,7 +65,7 @@ _TRANSIENT_S3_CODES: Final = frozenset(
 )
 
 
-def is_transient_s3_error(exc: BaseException) -> bool:
+def _is_transient(exc: BaseException) -> bool:
     """S3 throttling, 5xx or a broken connection that outlasted the SDK's retries: a later attempt can succeed."""
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -80,7 +80,7 @@ def transient_errors_retryable() -> Iterator[None]:
     try:
         yield
     except (ClientError, BotoCoreError) as exc:
-        if is_transient_s3_error(exc):
+        if _is_transient(exc):
             raise StorageUnavailable(f"S3 failed after the SDK's retries: {_describe(exc)}") from exc
         raise
 

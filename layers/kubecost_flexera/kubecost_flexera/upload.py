@@ -42,7 +42,7 @@ from kubecost_flexera.errors import (
 )
 from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
 from kubecost_flexera.observability import logger, tracer
-from kubecost_flexera.storage import UploadState, is_transient_s3_error
+from kubecost_flexera.storage import UploadState, transient_errors_retryable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -251,7 +251,22 @@ class MonthUploader:
 
     @tracer.capture_method(capture_response=False)
     def month(self, month: str) -> MonthResult:
-        content = read_month(self._storage, month, self._today)
+        """The month's result; a failure is recorded in it (S3 throttling and 5xx as :class:`StorageUnavailable`)."""
+        content: MonthContent | None = None
+        try:
+            with transient_errors_retryable():
+                content = read_month(self._storage, month, self._today)
+                return self._send(content)
+        except ConfigurationError:
+            raise  # the credentials are unusable: not a fault of this month, and every other month would fail too
+        except (ExporterError, BotoCoreError, ClientError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            logger.error("Month failed", error=error)
+            files, size = (len(content.parts), content.bytes) if content is not None else (0, 0)
+            return MonthResult(month, "failed", files, size, error=error, exception=exc)
+
+    def _send(self, content: MonthContent) -> MonthResult:
+        month = content.month
         current = month == month_of(self._today)
         if not content.parts or (content.missing_days and not current):
             logger.warning(
@@ -264,18 +279,11 @@ class MonthUploader:
         if previous is not None and previous.fingerprint == content.fingerprint and not self._options.force_upload:
             logger.info("Month skipped: unchanged since its last commit", bill_upload_id=previous.bill_upload_id)
             return MonthResult(month, "skipped-unchanged", len(content.parts), content.bytes, previous.bill_upload_id)
-        try:
-            check_limits(content)
-            if self._options.dry_run:
-                logger.info("Dry run: month would be uploaded", files=[part.file_name for part in content.parts])
-                return MonthResult(month, "dry-run", len(content.parts), content.bytes)
-            return self._upload(content)
-        except ConfigurationError:
-            raise  # the credentials are unusable: not a fault of this month, and every other month would fail too
-        except (ExporterError, BotoCoreError, ClientError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            logger.error("Month failed", error=error)
-            return MonthResult(month, "failed", len(content.parts), content.bytes, error=error, exception=exc)
+        check_limits(content)
+        if self._options.dry_run:
+            logger.info("Dry run: month would be uploaded", files=[part.file_name for part in content.parts])
+            return MonthResult(month, "dry-run", len(content.parts), content.bytes)
+        return self._upload(content)
 
     def _upload(self, content: MonthContent) -> MonthResult:
         client = self._client_for_run()
@@ -326,6 +334,6 @@ def raise_for_failures(results: Sequence[MonthResult]) -> None:
         raise FlexeraThrottled(f"Flexera throttled the upload; retry after {wait} s. Failed months: {summary}", wait)
     if any(isinstance(exc, FlexeraUnavailable) for exc in exceptions):
         raise FlexeraUnavailable(f"Flexera was unavailable after the client's retries. Failed months: {summary}")
-    if any(isinstance(exc, StorageUnavailable) or is_transient_s3_error(exc) for exc in exceptions):
+    if any(isinstance(exc, StorageUnavailable) for exc in exceptions):
         raise StorageUnavailable(f"S3 was unavailable after the SDK's retries. Failed months: {summary}")
     raise UploadFailed(f"{len(failed)} month(s) failed: {summary}")
