@@ -12,10 +12,11 @@ import math
 import re
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import TYPE_CHECKING, Final, Literal, Self
+from typing import TYPE_CHECKING, Final, Self
 from urllib.parse import parse_qsl
 
 from kubecost_flexera.config import load_kubecost
+from kubecost_flexera.errors import ConfigurationError
 from kubecost_flexera.kubecost import allocation_query
 from local.flexera_emulator import (
     DEFAULT_BILL_CONNECT_ID,
@@ -187,15 +188,13 @@ class EmbeddedEmulators:
 def _kubecost_config(
     environ: Mapping[str, str], allocations_per_day: int, today: date | None
 ) -> KubecostEmulatorConfig:
-    flavour: Literal["kubecost", "opencost"] = (
-        "opencost" if environ.get("COST_SOURCE", "").strip().lower() == "opencost" else "kubecost"
-    )
-    return KubecostEmulatorConfig(
-        flavour=flavour,
-        allocations_per_day=allocations_per_day,
-        today=today,
-        api_path=environ.get("KUBECOST_API_PATH") or None,
-    )
+    """The embedded emulator is the product the functions' settings name, at the API path they will ask for."""
+    config = KubecostEmulatorConfig(allocations_per_day=allocations_per_day, today=today)
+    try:
+        settings = load_kubecost(environ)
+    except ConfigurationError:
+        return config  # the plan refuses the configuration, naming every problem, before any request is made
+    return replace(config, flavour=settings.cost_source, api_path=settings.api_path)
 
 
 def _flexera_config(

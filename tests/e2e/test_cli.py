@@ -35,6 +35,21 @@ def test_run_prints_the_summary_reconciles_and_copies_the_exports(
     ]
 
 
+def test_opencost_setting_runs_against_an_embedded_opencost(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the functions configured for OpenCost, with the exporter's default API path
+    monkeypatch.setenv("COST_SOURCE", "opencost")
+    monkeypatch.setenv("INCLUDE_PREVIOUS_MONTH", "false")
+    # When the runner runs with its embedded emulators
+    status = main(["--today", "2025-03-02", "--allocations", "3", "--fast-retries", "--dry-run"])
+    # Then the embedded emulator is an OpenCost serving the path the functions ask for, and both days are exported
+    output = capsys.readouterr().out
+    assert status == 0
+    (summary_line,) = [line for line in output.splitlines() if line.startswith("2025-03 ")]
+    assert summary_line.split()[1:5] == ["2", "2", "0", "0"]
+
+
 def test_failed_execution_exits_non_zero_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
     # Given a malformed date
     # When the runner runs
