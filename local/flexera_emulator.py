@@ -449,13 +449,7 @@ class _ApiError(Exception):
             "temporary": self.status == 429 or self.status >= 500,
             "timeout": False,
         }
-        return _json(self.status, payload, _ERROR_MEDIA_TYPE, self.headers)
-
-
-def _json(
-    status: int, payload: Any, content_type: str = "application/json", headers: Mapping[str, str] | None = None
-) -> Response:
-    return Response(status, json.dumps(payload, separators=(",", ":")).encode(), content_type, dict(headers or {}))
+        return Response.json(self.status, payload, self.headers, content_type=_ERROR_MEDIA_TYPE)
 
 
 @dataclass
@@ -590,12 +584,12 @@ class FlexeraEmulator(EmulatorServer):
             refresh_token = _required(form, "refresh_token")
             if refresh_token not in self.config.refresh_tokens:
                 raise _ApiError(HTTPStatus.UNAUTHORIZED, "invalid refresh token")
-            return _json(HTTPStatus.OK, {**self._issue_token(), "refresh_token": refresh_token})
+            return Response.json(HTTPStatus.OK, {**self._issue_token(), "refresh_token": refresh_token})
         if grant == "client_credentials":
             client_id, secret = _required(form, "client_id"), _required(form, "client_secret")
             if self.config.clients.get(client_id) != secret:
                 raise _ApiError(HTTPStatus.UNAUTHORIZED, "invalid client credentials")
-            return _json(HTTPStatus.OK, self._issue_token())
+            return Response.json(HTTPStatus.OK, self._issue_token())
         raise _ApiError(HTTPStatus.BAD_REQUEST, f"unsupported grant_type {grant!r}")
 
     def _issue_token(self) -> dict[str, Any]:
@@ -614,7 +608,7 @@ class FlexeraEmulator(EmulatorServer):
             for u in self._uploads.values()
             if connect in (None, u.bill_connect_id) and period in (None, u.billing_period)
         ]
-        return _json(HTTPStatus.OK, uploads, f"{_UPLOAD_MEDIA_TYPE}; type=collection")
+        return Response.json(HTTPStatus.OK, uploads, content_type=f"{_UPLOAD_MEDIA_TYPE}; type=collection")
 
     def _create(self, request: Request) -> Response:
         body = _json_object(request)
@@ -645,10 +639,10 @@ class FlexeraEmulator(EmulatorServer):
         record = BillUploadRecord(str(uuid.uuid4()), connect, period, "in-progress", (), now, now)
         self._uploads[record.id] = record
         self._last_creation[(connect, period)] = now
-        return _json(HTTPStatus.CREATED, record.to_json(), _UPLOAD_MEDIA_TYPE)
+        return Response.json(HTTPStatus.CREATED, record.to_json(), content_type=_UPLOAD_MEDIA_TYPE)
 
     def _show(self, request: Request) -> Response:
-        return _json(HTTPStatus.OK, self._upload(request).to_json(), _UPLOAD_MEDIA_TYPE)
+        return Response.json(HTTPStatus.OK, self._upload(request).to_json(), content_type=_UPLOAD_MEDIA_TYPE)
 
     def _delete(self, request: Request) -> Response:
         record = self._upload(request)
@@ -692,7 +686,7 @@ class FlexeraEmulator(EmulatorServer):
         )
         self._uploads[record.id] = replace(record, files=files, updated_at=now)
         self._contents[(record.id, file_id)] = request.body
-        return _json(HTTPStatus.CREATED, uploaded.to_json(), _FILE_MEDIA_TYPE)
+        return Response.json(HTTPStatus.CREATED, uploaded.to_json(), content_type=_FILE_MEDIA_TYPE)
 
     def _operation(self, request: Request) -> Response:
         record = self._upload(request)
@@ -711,7 +705,7 @@ class FlexeraEmulator(EmulatorServer):
             self._commit(record, contents, now)
         closed = replace(record, status="complete" if operation == "commit" else "aborted", updated_at=now)
         self._uploads[record.id] = closed
-        return _json(HTTPStatus.OK, closed.to_json(), _UPLOAD_MEDIA_TYPE)
+        return Response.json(HTTPStatus.OK, closed.to_json(), content_type=_UPLOAD_MEDIA_TYPE)
 
     def _commit(self, record: BillUploadRecord, contents: Mapping[str, bytes], now: datetime) -> None:
         # Flexera answers the commit at once and ingests the files afterwards; so does the emulator, which processes
@@ -759,10 +753,12 @@ class FlexeraEmulator(EmulatorServer):
             "updatedAt": now,
         }
         self._bill_connects[bill_connect_id] = connect
-        return _json(HTTPStatus.CREATED, connect)
+        return Response.json(HTTPStatus.CREATED, connect)
 
     def _list_bill_connects(self, request: Request) -> Response:  # noqa: ARG002 -- the org is checked by the wrapper
-        return _json(HTTPStatus.OK, {"kind": "finops:generic-bill-list", "values": list(self._bill_connects.values())})
+        return Response.json(
+            HTTPStatus.OK, {"kind": "finops:generic-bill-list", "values": list(self._bill_connects.values())}
+        )
 
     def _preconfigured_connect(self, bill_connect_id: str) -> dict[str, Any]:
         integration, identifier = split_bill_connect_id(bill_connect_id)
@@ -785,25 +781,25 @@ class FlexeraEmulator(EmulatorServer):
     def _inspect_committed(self, request: Request) -> Response:
         connect, month = request.arg("billConnectId"), request.arg("month")
         if not connect or not month:
-            return _json(HTTPStatus.BAD_REQUEST, {"message": "billConnectId and month are required"})
+            return Response.json(HTTPStatus.BAD_REQUEST, {"message": "billConnectId and month are required"})
         committed = self.committed(connect, month)
         if committed is None:
-            return _json(HTTPStatus.NOT_FOUND, {"message": f"nothing committed for {connect} {month}"})
-        return _json(HTTPStatus.OK, committed.summary())
+            return Response.json(HTTPStatus.NOT_FOUND, {"message": f"nothing committed for {connect} {month}"})
+        return Response.json(HTTPStatus.OK, committed.summary())
 
     def _advance_clock(self, request: Request) -> Response:
         try:
             seconds = float(request.arg("advance") or "")
             now = self.clock.advance(seconds)
         except ValueError as exc:
-            return _json(HTTPStatus.BAD_REQUEST, {"message": f"advance must be a non-negative number: {exc}"})
-        return _json(HTTPStatus.OK, {"now": _seconds(now)})
+            return Response.json(HTTPStatus.BAD_REQUEST, {"message": f"advance must be a non-negative number: {exc}"})
+        return Response.json(HTTPStatus.OK, {"now": _seconds(now)})
 
 
 def _with_wrong_md5(response: Response) -> Response:
     payload = json.loads(response.body)
     payload["md5"] = hashlib.md5(payload["md5"].encode(), usedforsecurity=False).hexdigest()
-    return _json(response.status, payload, response.content_type, response.headers)
+    return Response.json(response.status, payload, response.headers, content_type=response.content_type)
 
 
 def _token_form(request: Request) -> dict[str, str]:

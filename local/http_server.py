@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from types import TracebackType
 
 
@@ -56,8 +56,15 @@ class Response:
     drop_connection: bool = False  # close the socket without any answer
 
     @classmethod
-    def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-        return cls(status, json.dumps(payload, separators=(",", ":")).encode(), "application/json", headers or {})
+    def json(
+        cls,
+        status: int,
+        payload: Any,
+        headers: Mapping[str, str] | None = None,
+        *,
+        content_type: str = "application/json",
+    ) -> Response:
+        return cls(status, json.dumps(payload, separators=(",", ":")).encode(), content_type, dict(headers or {}))
 
     @classmethod
     def text(cls, status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Response:
