@@ -79,21 +79,24 @@ def child(month: str, s3_url: str, flexera_url: str) -> None:
     """Uploads one month and prints its figures as JSON (runs in its own process)."""
     import boto3  # noqa: PLC0415 - imported here so the parent's imports never count
 
-    from kubecost_flexera.config import FlexeraSettings  # noqa: PLC0415
+    from kubecost_flexera.config import load_flexera  # noqa: PLC0415
     from kubecost_flexera.flexera import FlexeraClient, RefreshTokenGrant  # noqa: PLC0415
     from kubecost_flexera.storage import Storage  # noqa: PLC0415
     from kubecost_flexera.upload import MonthUploader, UploadOptions  # noqa: PLC0415
-    from local.flexera_emulator import DEFAULT_REFRESH_TOKEN  # noqa: PLC0415
+    from local.flexera_emulator import (  # noqa: PLC0415
+        DEFAULT_BILL_CONNECT_ID,
+        DEFAULT_REFRESH_TOKEN,
+        FlexeraEmulatorConfig,
+    )
 
-    settings = FlexeraSettings(
-        org_id="12345",
-        bill_connect_id="cbi-oi-kubecost-1",
-        shard="NAM",
-        create_bill_connect=False,
-        vendor_name="Kubecost",
-        secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:benchmark-AbCdEf",  # noqa: S106 - unused
-        endpoint_url=flexera_url,
-        request_timeout_seconds=300.0,
+    settings = load_flexera(
+        {
+            "ORG_ID": FlexeraEmulatorConfig.org_id,
+            "BILL_CONNECT_ID": DEFAULT_BILL_CONNECT_ID,
+            # The credentials are given to the client directly; the ARN only has to be well formed.
+            "FLEXERA_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:benchmark-AbCdEf",
+            "FLEXERA_ENDPOINT_URL": flexera_url,
+        }
     )
     client = FlexeraClient(settings, RefreshTokenGrant(DEFAULT_REFRESH_TOKEN))
     storage = Storage(boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1"), BUCKET, SOURCE)
