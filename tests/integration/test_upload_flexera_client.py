@@ -157,7 +157,7 @@ def test_token_is_renewed_before_it_expires(harness: MakeHarness) -> None:
     assert len(h.calls("POST", "/oidc/token")) == 2
 
 
-def test_token_expiry_mid_run_renews_once_and_continues(harness: MakeHarness) -> None:
+def test_token_expiry_mid_run_renews_once_and_continues(harness: MakeHarness, powertools_logs: LogCapture) -> None:
     # Given tokens that Flexera expires before the file call
     h = harness()
     upload_id = h.client.create_bill_upload(MONTH)
@@ -165,9 +165,11 @@ def test_token_expiry_mid_run_renews_once_and_continues(harness: MakeHarness) ->
     # When the file is sent
     h.client.upload_file(upload_id, "kubecost-2025-07-01.csv.gz", 3, lambda: io.BytesIO(b"abc"))
     h.client.commit(upload_id)
-    # Then the 401 led to one new token and the upload went through
+    # Then the 401 led to one new token, logged, and the upload went through
     assert len(h.calls("POST", "/oidc/token")) == 2
     assert status_of(h, upload_id) == "complete"
+    renewals = [r for r in powertools_logs.records() if r["message"].startswith("Flexera refused the access token")]
+    assert [r["call"] for r in renewals] == ["uploading kubecost-2025-07-01.csv.gz"]
 
 
 def test_wrong_credentials_raise_auth_error_naming_grant_and_role(harness: MakeHarness) -> None:

@@ -518,6 +518,7 @@ class FlexeraClient:
 
         response = self._retrying(send, what, attempts)
         if response.status_code == 401:
+            logger.info("Flexera refused the access token; renewing it once", call=what)
             self._tokens.invalidate()
             response = self._retrying(send, what, attempts)
         if response.status_code in (401, 403):
