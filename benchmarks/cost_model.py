@@ -23,8 +23,6 @@ wall time less CPU time (Kubecost's answers, S3). Memory settings are read from 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import multiprocessing
 import os
 import sys
 import threading
@@ -35,38 +33,26 @@ from pathlib import Path
 from statistics import mean
 from typing import TYPE_CHECKING, Any, Final
 
-import boto3
-from samcli.yamlhelper import yaml_parse  # type: ignore[import-untyped]
-
-from benchmarks.workflow import Timeline, serve_kubecost
+from benchmarks.workflow import LATENCY_SECONDS, TODAY, Timeline, flexera_emulator, kubecost_process, local_workflow
 from functions.export_day.app import lambda_handler as export_day_handler
 from functions.plan.app import lambda_handler as plan_handler
 from functions.upload.app import lambda_handler as upload_handler
 from kubecost_flexera.calendar import scheduled_window
-from local.flexera_emulator import (
-    DEFAULT_BILL_CONNECT_ID,
-    DEFAULT_REFRESH_TOKEN,
-    FlexeraEmulator,
-    FlexeraEmulatorConfig,
-)
-from local.kubecost_emulator import KubecostEmulatorConfig
-from local.run import BUCKET, LocalSettings, LocalWorkflow
+from local.boto_hooks import s3_event_hook
+from local.run import BUCKET, EXPORTS_PREFIX, STACK_NAME
 from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION, UPLOAD_FUNCTION
+from local.runner_template import load_template
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
-    from multiprocessing.process import BaseProcess
+    from collections.abc import Callable, Sequence
+    from contextlib import AbstractContextManager
 
     from local.runner_report import WorkflowRun
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 DOC: Final = ROOT / "docs" / "cost.md"
-TEMPLATE: Final = ROOT / "template.yaml"
 SIZES: Final = (1_000, 10_000, 50_000)
 MEASURED_DAYS: Final = (date(2025, 6, 10), date(2025, 6, 11))
-FULL_RUN_TODAY: Final = date(2025, 7, 5)
-LATENCY_SECONDS: Final = 0.3
-PAGE_SIZE: Final = 500
 MB: Final = 1_000_000
 GB: Final = 1_000_000_000
 ONE_VCPU_MB: Final = 1769  # Lambda developer guide, "Configuring memory": one vCPU at 1,769 MB
@@ -128,16 +114,8 @@ class S3Requests:
         with self._lock:
             self.counts[model.name] += 1
 
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        boto3.setup_default_session()
-        session = boto3.DEFAULT_SESSION
-        assert session is not None
-        session.events.register("before-call.s3", self)
-        try:
-            yield
-        finally:
-            session.events.unregister("before-call.s3", self)
+    def installed(self) -> AbstractContextManager[None]:
+        return s3_event_hook("before-call.s3", self)
 
     def per_invocation(
         self, handler: Callable[[dict[str, Any], Any], Any], sink: list[tuple[int, int]]
@@ -162,48 +140,6 @@ class S3Requests:
         return put, get
 
 
-def _workflow(
-    kubecost_url: str, flexera: FlexeraEmulator | None, handlers: dict[str, Any], concurrency: int
-) -> LocalWorkflow:
-    return LocalWorkflow(
-        LocalSettings(
-            kubecost_url=kubecost_url,
-            flexera_url=flexera.url if flexera is not None else "http://127.0.0.1:9",  # a dry run calls no Flexera
-            flexera_secret={"refresh_token": DEFAULT_REFRESH_TOKEN},
-            environ={
-                "ORG_ID": FlexeraEmulatorConfig.org_id,
-                "BILL_CONNECT_ID": DEFAULT_BILL_CONNECT_ID,
-                "PAGE_SIZE": str(PAGE_SIZE),
-                "INCLUDE_PREVIOUS_MONTH": "true",
-            },
-            retry_sleep=flexera.clock.advance if flexera is not None else None,
-            handlers=handlers,
-            max_concurrency=concurrency,
-        )
-    )
-
-
-@contextlib.contextmanager
-def _kubecost(size: int, days: Sequence[date]) -> Iterator[str]:
-    """The Kubecost emulator in its own process, every day of ``days`` computed before the measurement."""
-    config = KubecostEmulatorConfig(
-        allocations_per_day=size,
-        today=FULL_RUN_TODAY + timedelta(days=1),
-        latency_seconds=LATENCY_SECONDS,
-        cache_size=len(days) + 1,
-    )
-    commands, child = multiprocessing.Pipe()
-    process: BaseProcess = multiprocessing.get_context("spawn").Process(
-        target=serve_kubecost, args=(config, days, child), daemon=True
-    )
-    process.start()
-    try:
-        yield str(commands.recv())
-    finally:
-        commands.send("stop")
-        process.join(timeout=30)
-
-
 def _succeeded(run: WorkflowRun) -> WorkflowRun:
     if not run.succeeded:
         raise RuntimeError(f"the measured run failed: {run.error}: {run.cause}")
@@ -218,15 +154,18 @@ def measure_days(size: int) -> DayFigures:
         EXPORT_DAY_FUNCTION, requests.per_invocation(export_day_handler, export_requests)
     )
     request = {
-        "today": FULL_RUN_TODAY.isoformat(),
+        "today": TODAY.isoformat(),
         "start": MEASURED_DAYS[0].isoformat(),
         "end": MEASURED_DAYS[-1].isoformat(),
         "dry_run": True,
     }
-    with _kubecost(size, MEASURED_DAYS) as url, _workflow(url, None, handlers, 1) as workflow:
+    with (
+        kubecost_process(size, MEASURED_DAYS, LATENCY_SECONDS) as kubecost,
+        local_workflow(kubecost.url, None, handlers, 1) as workflow,
+    ):
         with requests.installed():
             run = _succeeded(workflow.run(request))
-        written = workflow.s3.list_objects_v2(Bucket=BUCKET, Prefix="exports/").get("Contents", [])
+        written = workflow.s3.list_objects_v2(Bucket=BUCKET, Prefix=EXPORTS_PREFIX).get("Contents", [])
     days = len(MEASURED_DAYS)
     return DayFigures(
         size=size,
@@ -240,19 +179,18 @@ def measure_days(size: int) -> DayFigures:
 
 
 def measure_run() -> RunFigures:
-    window = scheduled_window(FULL_RUN_TODAY, include_previous_month=True)
+    window = scheduled_window(TODAY, include_previous_month=True)
     timeline, requests = Timeline(), S3Requests()
     upload_requests: list[tuple[int, int]] = []
     handlers = {function: timeline.wrap(function, handler) for function, handler in HANDLERS.items()}
     handlers[UPLOAD_FUNCTION] = timeline.wrap(UPLOAD_FUNCTION, requests.per_invocation(upload_handler, upload_requests))
-    config = FlexeraEmulatorConfig(bill_connects=frozenset({DEFAULT_BILL_CONNECT_ID}))
     with (
-        _kubecost(SIZES[0], window.days) as url,
-        FlexeraEmulator(config) as flexera,
-        _workflow(url, flexera, handlers, 8) as workflow,
+        kubecost_process(SIZES[0], window.days, LATENCY_SECONDS) as kubecost,
+        flexera_emulator() as flexera,
+        local_workflow(kubecost.url, flexera, handlers, 8) as workflow,
     ):
         with requests.installed():
-            run = _succeeded(workflow.run({"today": FULL_RUN_TODAY.isoformat()}))
+            run = _succeeded(workflow.run({"today": TODAY.isoformat()}))
         history = workflow.sfn.get_execution_history(executionArn=run.execution_arn, maxResults=1000)["events"]
     entered = sum(1 for event in history if str(event["type"]).endswith("StateEntered"))
     days = len(run.days)
@@ -272,17 +210,6 @@ def measure_run() -> RunFigures:
     )
 
 
-def memory_mb() -> dict[str, int]:
-    """MemorySize of each function in template.yaml (the Globals value where a function sets none)."""
-    template = yaml_parse(TEMPLATE.read_text())
-    default = int(template["Globals"]["Function"]["MemorySize"])
-    return {
-        logical_id: int(resource["Properties"].get("MemorySize", default))
-        for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Serverless::Function"
-    }
-
-
 def lambda_seconds(wall: float, cpu: float, memory: int) -> float:
     """A measured duration as Lambda would take it at ``memory`` MB: the CPU part slowed by the vCPU share."""
     return (wall - cpu) + cpu * max(1.0, ONE_VCPU_MB / memory)
@@ -295,15 +222,13 @@ def average_days_per_run(year: int = 2025) -> float:
     return mean(len(scheduled_window(day, include_previous_month=True).days) for day in runs)
 
 
-def retention_days() -> int:
-    return int(yaml_parse(TEMPLATE.read_text())["Parameters"]["RetentionDays"]["Default"])
-
-
 def render(days: Sequence[DayFigures], run: RunFigures, prices: Prices) -> str:
-    memory = memory_mb()
-    plan_mb, export_mb, upload_mb = memory["PlanFunction"], memory["ExportDayFunction"], memory["UploadFunction"]
+    template = load_template(stack_name=STACK_NAME)
+    plan_mb, export_mb, upload_mb = (
+        template.functions[function].memory_size for function in ("PlanFunction", "ExportDayFunction", "UploadFunction")
+    )
     n = average_days_per_run()
-    retention = retention_days()
+    retention = int(template.parameter_defaults["RetentionDays"])
     lines = [
         "# Cost model",
         "",

@@ -145,7 +145,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         child(args.child, args.s3, args.flexera)
         return 0
     os.environ.update(ENV)
-    sys.path[:0] = ENV["PYTHONPATH"].split(os.pathsep)
     s3_port, flexera_port = free_port(), free_port()
     s3_url, flexera_url = f"http://127.0.0.1:{s3_port}", f"http://127.0.0.1:{flexera_port}"
     with ExitStack() as stack:

@@ -29,6 +29,7 @@ How it measures, so that the figures are the workflow's own:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import multiprocessing
 import os
@@ -37,31 +38,25 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-# `python -m benchmarks.workflow` from the repository root: the shared layer's package goes on the path, as the
-# Lambda runtime puts /opt/python (local/run.py does the same).
-_LAYER = str(Path(__file__).resolve().parents[1] / "layers" / "kubecost_flexera")
-if _LAYER not in sys.path:
-    sys.path.append(_LAYER)
-
-from functions.export_day.app import lambda_handler as export_day_handler  # noqa: E402
-from functions.upload.app import lambda_handler as upload_handler  # noqa: E402
-from kubecost_flexera.calendar import scheduled_window  # noqa: E402
-from local.flexera_emulator import (  # noqa: E402
+from functions.export_day.app import lambda_handler as export_day_handler
+from functions.upload.app import lambda_handler as upload_handler
+from kubecost_flexera.calendar import scheduled_window
+from local.flexera_emulator import (
     DEFAULT_BILL_CONNECT_ID,
     DEFAULT_REFRESH_TOKEN,
     FlexeraEmulator,
     FlexeraEmulatorConfig,
 )
-from local.kubecost_emulator import KubecostEmulator, KubecostEmulatorConfig  # noqa: E402
-from local.run import LocalSettings, LocalWorkflow  # noqa: E402
-from local.runner_report import EXPORT_DAY_FUNCTION, UPLOAD_FUNCTION  # noqa: E402
+from local.kubecost_emulator import KubecostEmulator, KubecostEmulatorConfig
+from local.run import LocalSettings, LocalWorkflow
+from local.runner_report import EXPORT_DAY_FUNCTION, UPLOAD_FUNCTION
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
     from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 
 TODAY: Final = date(2025, 7, 5)
@@ -71,7 +66,6 @@ LATENCY_SECONDS: Final = 0.3
 CONCURRENCIES: Final = (1, 8)
 SPEEDUP_TARGET: Final = 5.0
 TIMEOUT_SECONDS: Final = 1800.0
-_AWS_ENV: Final = {"AWS_ACCESS_KEY_ID": "benchmark", "AWS_SECRET_ACCESS_KEY": "benchmark"}
 
 
 def serve_kubecost(config: KubecostEmulatorConfig, days: Sequence[date], commands: Connection) -> None:
@@ -83,6 +77,74 @@ def serve_kubecost(config: KubecostEmulatorConfig, days: Sequence[date], command
         while (command := commands.recv()) != "stop":
             if command == "requests":
                 commands.send(len(emulator.requests))
+
+
+class KubecostProcess:
+    """The parent's end of ``serve_kubecost``: the emulator's URL and its count of requests so far."""
+
+    def __init__(self, commands: Connection) -> None:
+        self._commands = commands
+        self.url = str(commands.recv())
+
+    def requests(self) -> int:
+        self._commands.send("requests")
+        return int(self._commands.recv())
+
+
+@contextlib.contextmanager
+def kubecost_process(allocations: int, days: Sequence[date], latency_seconds: float) -> Iterator[KubecostProcess]:
+    """The Kubecost emulator in its own (spawned) process, every day of ``days`` computed before the measurement,
+    answering ``latency_seconds`` late; stopped on exit. Its "today" is the day after the pinned run's."""
+    config = KubecostEmulatorConfig(
+        allocations_per_day=allocations,
+        today=TODAY + timedelta(days=1),
+        latency_seconds=latency_seconds,
+        cache_size=len(days) + 1,
+    )
+    commands, child = multiprocessing.Pipe()
+    process: BaseProcess = multiprocessing.get_context("spawn").Process(
+        target=serve_kubecost, args=(config, days, child), daemon=True
+    )
+    process.start()
+    try:
+        yield KubecostProcess(commands)
+    finally:
+        commands.send("stop")
+        process.join(timeout=30)
+
+
+def flexera_emulator() -> FlexeraEmulator:
+    """The Flexera emulator with the bill connect the benchmarks upload to (started by ``with``)."""
+    return FlexeraEmulator(FlexeraEmulatorConfig(bill_connects=frozenset({DEFAULT_BILL_CONNECT_ID})))
+
+
+def local_workflow(
+    kubecost_url: str,
+    flexera: FlexeraEmulator | None,
+    handlers: Mapping[str, Callable[[dict[str, Any], Any], Any]],
+    max_concurrency: int,
+    page_size: int = PAGE_SIZE,
+) -> LocalWorkflow:
+    """The local runner set up as every benchmark measures it: the reference window (previous month included),
+    ``page_size`` allocations a page, retry waits advancing the Flexera emulator's clock instead of sleeping.
+    Without ``flexera`` the run must be a dry run: its Flexera URL answers nothing."""
+    flexera_config = flexera.config if flexera is not None else FlexeraEmulatorConfig()
+    return LocalWorkflow(
+        LocalSettings(
+            kubecost_url=kubecost_url,
+            flexera_url=flexera.url if flexera is not None else "http://127.0.0.1:9",
+            flexera_secret={"refresh_token": DEFAULT_REFRESH_TOKEN},
+            environ={
+                "ORG_ID": flexera_config.org_id,
+                "BILL_CONNECT_ID": DEFAULT_BILL_CONNECT_ID,
+                "PAGE_SIZE": str(page_size),
+                "INCLUDE_PREVIOUS_MONTH": "true",
+            },
+            retry_sleep=flexera.clock.advance if flexera is not None else None,
+            handlers=handlers,
+            max_concurrency=max_concurrency,
+        )
+    )
 
 
 class Timeline:
@@ -136,35 +198,21 @@ class Measurement:
     months: str
 
 
-def measure(concurrency: int, kubecost_url: str, kubecost: Connection, page_size: int) -> Measurement:
+def measure(concurrency: int, kubecost: KubecostProcess, page_size: int) -> Measurement:
     timeline = Timeline()
-    config = FlexeraEmulatorConfig(bill_connects=frozenset({DEFAULT_BILL_CONNECT_ID}))
-    with FlexeraEmulator(config) as flexera:
-        settings = LocalSettings(
-            kubecost_url=kubecost_url,
-            flexera_url=flexera.url,
-            flexera_secret={"refresh_token": DEFAULT_REFRESH_TOKEN},
-            environ={
-                "ORG_ID": config.org_id,
-                "BILL_CONNECT_ID": DEFAULT_BILL_CONNECT_ID,
-                "PAGE_SIZE": str(page_size),
-                "INCLUDE_PREVIOUS_MONTH": "true",
-            },
-            retry_sleep=flexera.clock.advance,
-            handlers={
-                EXPORT_DAY_FUNCTION: timeline.wrap(EXPORT_DAY_FUNCTION, export_day_handler),
-                UPLOAD_FUNCTION: timeline.wrap(UPLOAD_FUNCTION, upload_handler),
-            },
-            max_concurrency=concurrency,
-        )
-        with LocalWorkflow(settings) as workflow:
-            kubecost.send("requests")
-            requests_before = int(kubecost.recv())
-            started = time.perf_counter()
-            run = workflow.run({"today": TODAY.isoformat()}, timeout_seconds=TIMEOUT_SECONDS)
-            wall = time.perf_counter() - started
-            kubecost.send("requests")
-            requests = int(kubecost.recv()) - requests_before
+    handlers = {
+        EXPORT_DAY_FUNCTION: timeline.wrap(EXPORT_DAY_FUNCTION, export_day_handler),
+        UPLOAD_FUNCTION: timeline.wrap(UPLOAD_FUNCTION, upload_handler),
+    }
+    with (
+        flexera_emulator() as flexera,
+        local_workflow(kubecost.url, flexera, handlers, concurrency, page_size) as workflow,
+    ):
+        requests_before = kubecost.requests()
+        started = time.perf_counter()
+        run = workflow.run({"today": TODAY.isoformat()}, timeout_seconds=TIMEOUT_SECONDS)
+        wall = time.perf_counter() - started
+        requests = kubecost.requests() - requests_before
     return Measurement(
         concurrency=concurrency,
         wall_seconds=wall,
@@ -222,31 +270,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=LATENCY_SECONDS, help="seconds per Kubecost answer")
     parser.add_argument("--page-size", type=int, default=PAGE_SIZE, help="PAGE_SIZE")
     args = parser.parse_args(argv)
-    os.environ.update({name: value for name, value in _AWS_ENV.items() if name not in os.environ})
     window = scheduled_window(TODAY, include_previous_month=True)
-    config = KubecostEmulatorConfig(
-        allocations_per_day=args.allocations,
-        today=TODAY + timedelta(days=1),
-        latency_seconds=args.latency,
-        cache_size=len(window.days) + 1,
-    )
     print(
         f"Run pinned to {TODAY}: {len(window.days)} days ({window.days[0]} .. {window.days[-1]}), months "
         f"{', '.join(window.months)}; {args.allocations:,} allocations a day, PAGE_SIZE {args.page_size} "
         f"({math.ceil(args.allocations / args.page_size)} full pages a day), {args.latency * 1000:.0f} ms per "
         f"Kubecost answer; {os.cpu_count()} CPU(s)\n"
     )
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("spawn").Process(
-        target=serve_kubecost, args=(config, window.days, child), daemon=True
-    )
-    server.start()
-    try:
-        kubecost_url = str(parent.recv())
-        results = [measure(concurrency, kubecost_url, parent, args.page_size) for concurrency in args.concurrency]
-    finally:
-        parent.send("stop")
-        server.join(timeout=10)
+    with kubecost_process(args.allocations, window.days, args.latency) as kubecost:
+        results = [measure(concurrency, kubecost, args.page_size) for concurrency in args.concurrency]
     return 0 if report(results, args.latency) else 1
 
 

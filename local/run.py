@@ -64,19 +64,13 @@ import boto3
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
 
-# `python -m local.run` from the repository root, as the README says: the shared layer's package is not installed,
-# so its directory goes on the path (as the Lambda runtime puts /opt/python) before anything imports it.
-_LAYER = str(Path(__file__).resolve().parent.parent / "layers" / "kubecost_flexera")
-if _LAYER not in sys.path:
-    sys.path.append(_LAYER)
-
-from kubecost_flexera.flexera import FlexeraClient  # noqa: E402
-from kubecost_flexera.kubecost import KubecostClient  # noqa: E402
-from kubecost_flexera.observability import logger  # noqa: E402
-from local.runner_emulators import EmbeddedEmulators  # noqa: E402
-from local.runner_lambda import InProcessLambda, Invocation, LocalFunction  # noqa: E402
-from local.runner_report import WorkflowRun, format_summary  # noqa: E402
-from local.runner_template import TemplateModel, load_template  # noqa: E402
+from kubecost_flexera.flexera import FlexeraClient
+from kubecost_flexera.kubecost import KubecostClient
+from kubecost_flexera.observability import logger
+from local.runner_emulators import EmbeddedEmulators
+from local.runner_lambda import InProcessLambda, Invocation, LocalFunction
+from local.runner_report import WorkflowRun, format_summary
+from local.runner_template import TemplateModel, load_template
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence

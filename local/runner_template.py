@@ -1,9 +1,10 @@
-"""What the local runner takes from ``template.yaml``: the functions and their handlers, the state machine's name,
-definition file and ``DefinitionSubstitutions``.
+"""What the local runner takes from ``template.yaml``: the functions (handlers, memory), the parameters' defaults,
+the state machine's name, definition file and ``DefinitionSubstitutions``.
 
 The template is the source of truth, so a local run exercises exactly the wiring ``sam deploy`` creates: a renamed
 function, a moved handler or a new substitution key changes the local run too, or breaks it loudly. The template is
-read with SAM CLI's loader, which understands CloudFormation's short tags (``!GetAtt``, ``!Ref``, ``!Sub``).
+read with SAM CLI's loader, which understands CloudFormation's short tags (``!GetAtt``, ``!Ref``, ``!Sub``). The
+cost model reads the functions' memory and the parameters' defaults from the same model.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 ROOT: Final = Path(__file__).resolve().parent.parent
 TEMPLATE: Final = ROOT / "template.yaml"
 STATE_MACHINE_ID: Final = "ExportStateMachine"
+LAMBDA_DEFAULT_MEMORY_MB: Final = 128  # Lambda's MemorySize when neither the function nor Globals sets one
 
 
 class TemplateError(ValueError):
@@ -29,12 +31,14 @@ class TemplateError(ValueError):
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """One ``AWS::Serverless::Function``: its logical id and the Python module and attribute of its handler."""
+    """One ``AWS::Serverless::Function``: its logical id, the Python module and attribute of its handler, its runtime
+    and its memory in MB (each the function's own setting, else the Globals one)."""
 
     logical_id: str
     module: str
     attribute: str
     runtime: str
+    memory_size: int
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class StateMachineSpec:
 class TemplateModel:
     functions: Mapping[str, FunctionSpec]
     state_machine: StateMachineSpec
+    parameter_defaults: Mapping[str, str]  # every template parameter that has a Default
 
 
 def load_template(path: Path = TEMPLATE, *, stack_name: str) -> TemplateModel:
@@ -79,9 +84,12 @@ def load_template(path: Path = TEMPLATE, *, stack_name: str) -> TemplateModel:
     machine = resources.get(STATE_MACHINE_ID)
     if machine is None:
         raise TemplateError(f"template.yaml has no {STATE_MACHINE_ID}")
+    parameters: dict[str, Any] = template.get("Parameters", {})
+    defaults = {name: str(spec["Default"]) for name, spec in parameters.items() if "Default" in spec}
     return TemplateModel(
         functions=functions,
-        state_machine=_state_machine(machine["Properties"], template.get("Parameters", {}), functions, stack_name),
+        state_machine=_state_machine(machine["Properties"], parameters, defaults, functions, stack_name),
+        parameter_defaults=defaults,
     )
 
 
@@ -97,12 +105,14 @@ def _function(logical_id: str, properties: Mapping[str, Any], globals_: Mapping[
         module=f"{package}.{module_name}",
         attribute=attribute,
         runtime=str(properties.get("Runtime", globals_.get("Runtime", "python3.13"))),
+        memory_size=int(properties.get("MemorySize", globals_.get("MemorySize", LAMBDA_DEFAULT_MEMORY_MB))),
     )
 
 
 def _state_machine(
     properties: Mapping[str, Any],
     parameters: Mapping[str, Any],
+    parameter_defaults: Mapping[str, str],
     functions: Mapping[str, FunctionSpec],
     stack_name: str,
 ) -> StateMachineSpec:
@@ -116,9 +126,7 @@ def _state_machine(
             parameter_keys[key] = target
         else:
             raise TemplateError(f"DefinitionSubstitutions.{key} refers to {target!r}: not a function or parameter")
-    defaults = {
-        name: str(parameters[name]["Default"]) for name in parameter_keys.values() if "Default" in parameters[name]
-    }
+    defaults = {name: parameter_defaults[name] for name in parameter_keys.values() if name in parameter_defaults}
     return StateMachineSpec(
         name=_stack_sub(properties.get("Name"), stack_name),
         definition_template=(ROOT / str(properties["DefinitionUri"])).read_text(),

@@ -13,9 +13,10 @@ from urllib.parse import urlsplit, urlunsplit
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 import functions.export_day.app as export_day_app
+from local.boto_hooks import s3_event_hook
 from local.runner_report import EXPORT_DAY_FUNCTION
 from tests.e2e.reliability_report import FaultCase
-from tests.fixtures.fault_matrix import DAYS, FAULT_DAY, MONTH, s3_event_hook
+from tests.fixtures.fault_matrix import DAYS, FAULT_DAY, MONTH
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
