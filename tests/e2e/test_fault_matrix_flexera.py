@@ -309,9 +309,11 @@ def test_token_expiring_mid_upload_is_renewed(emulated_deployment: DeploymentFac
     # Then the 401 makes the client fetch a new token once and send the file again; the month is committed whole
     _assert_absorbed(stack, before, faulty)
     assert _token_requests(stack, seen) == 2
+    assert len(faulty.logs("Flexera refused the access token; renewing it once")) == 1
     matrix_row.record(
         FaultCase("Flexera", "Token expiry mid-upload", "FlexeraFault expire_tokens on the 2nd file"),
         fault_run=faulty,
-        signal="no log: token renewed once (2 token requests), file re-sent; month committed anew",
+        signal="INFO log 'Flexera refused the access token; renewing it once' (2 token requests), file re-sent; "
+        "month committed anew",
         next_run=_recover(stack, before),
     )
