@@ -15,13 +15,13 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from functions.upload.app import lambda_handler
-from kubecost_flexera.config import FlexeraSettings
 from kubecost_flexera.errors import ConfigurationError, FlexeraThrottled, InvalidRequest, UploadFailed
 from kubecost_flexera.flexera import FlexeraClient, RefreshTokenGrant
 from kubecost_flexera.observability import logger, metrics
 from kubecost_flexera.storage import DayManifest, PartInfo, Storage, part_file_name
 from kubecost_flexera.upload import MAX_FILE_BYTES, MonthUploader, UploadOptions
 from local.flexera_emulator import DEFAULT_REFRESH_TOKEN, FlexeraEmulator, FlexeraFault
+from tests.fixtures.flexera import flexera_settings
 from tests.fixtures.logs import capture_powertools_logs
 
 if TYPE_CHECKING:
@@ -73,22 +73,9 @@ JULY = days_of(date(2025, 7, 1), date(2025, 7, 31))
 AUGUST = days_of(date(2025, 8, 1), TODAY)
 
 
-def settings_for(emulator: FlexeraEmulator) -> FlexeraSettings:
-    return FlexeraSettings(
-        org_id=emulator.config.org_id,
-        bill_connect_id=CONNECT,
-        shard="NAM",
-        create_bill_connect=False,
-        vendor_name="Kubecost",
-        secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:unused-AbCdEf",
-        endpoint_url=emulator.url,
-        request_timeout_seconds=10.0,
-    )
-
-
 def run(storage: Storage, emulator: FlexeraEmulator, months: list[str], **options: bool) -> list[MonthResult]:
     def connect() -> FlexeraClient:
-        return FlexeraClient(settings_for(emulator), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN), sleep=lambda _: None)
+        return FlexeraClient(flexera_settings(emulator), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN), sleep=lambda _: None)
 
     return MonthUploader(storage, connect, today=TODAY, options=UploadOptions(**options)).run(months)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kubecost_flexera.config import FlexeraSettings
 from kubecost_flexera.errors import FlexeraAuthError, FlexeraRejected, FlexeraThrottled, FlexeraUnavailable
 from kubecost_flexera.flexera import (
     ClientCredentialsGrant,
@@ -26,6 +25,7 @@ from local.flexera_emulator import (
     FlexeraFault,
 )
 from local.http_server import EmulatorServer, Response
+from tests.fixtures.flexera import flexera_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,20 +68,6 @@ class Harness:
         return [r for r in self.emulator.requests if r.method == method and path_part in r.path]
 
 
-def settings_for(emulator: FlexeraEmulator, **changes: Any) -> FlexeraSettings:
-    base = FlexeraSettings(
-        org_id=emulator.config.org_id,
-        bill_connect_id=CONNECT,
-        shard="NAM",
-        create_bill_connect=False,
-        vendor_name="Kubecost",
-        secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:flexera-AbCdEf",
-        endpoint_url=emulator.url,
-        request_timeout_seconds=10.0,
-    )
-    return replace(base, **changes)
-
-
 @pytest.fixture
 def harness(flexera_emulator: FlexeraEmulatorFactory) -> MakeHarness:
     """A factory: ``harness(credentials=..., settings=..., **emulator_config)``."""
@@ -91,7 +77,7 @@ def harness(flexera_emulator: FlexeraEmulatorFactory) -> MakeHarness:
         sleeps: list[float] = []
         clock = FakeClock()
         client = FlexeraClient(
-            settings_for(emulator, **(settings or {})),
+            flexera_settings(emulator, **(settings or {})),
             credentials or RefreshTokenGrant(DEFAULT_REFRESH_TOKEN),
             retry=RetryPolicy(attempts=3),
             sleep=sleeps.append,
@@ -290,7 +276,7 @@ def test_create_answer_without_an_id_is_rejected(flexera_emulator: FlexeraEmulat
     odd.route("POST", "/optima/orgs/12345/billUploads", lambda _: Response.json(201, {"id": 42}))
     with odd:
         client = FlexeraClient(
-            settings_for(flexera_emulator(), endpoint_url=odd.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
+            flexera_settings(flexera_emulator(), endpoint_url=odd.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
         )
         # When creating / Then the month fails with a typed error (D17), not a crash
         with pytest.raises(FlexeraRejected, match="HTTP 201 without a string id"):
@@ -315,7 +301,7 @@ def test_persistent_conflict_gives_up_after_a_bounded_number_of_aborts(
     # Given a Flexera where a new in-progress upload appears after every abort
     with conflicting_flexera(f"there is an existing billUpload (ID: {BLOCKING})") as server:
         client = FlexeraClient(
-            settings_for(flexera_emulator(), endpoint_url=server.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
+            flexera_settings(flexera_emulator(), endpoint_url=server.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
         )
         # When creating / Then it stops after two aborts (D11) with a typed error
         with pytest.raises(FlexeraRejected, match="still HTTP 409 after aborting 2"):
@@ -328,7 +314,7 @@ def test_persistent_conflict_gives_up_after_a_bounded_number_of_aborts(
 def test_conflict_without_an_upload_id_fails_the_month(flexera_emulator: FlexeraEmulatorFactory) -> None:
     with conflicting_flexera("conflict") as server:
         client = FlexeraClient(
-            settings_for(flexera_emulator(), endpoint_url=server.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
+            flexera_settings(flexera_emulator(), endpoint_url=server.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
         )
         with pytest.raises(FlexeraRejected, match="409 without an in-progress upload id"):
             client.create_bill_upload(MONTH)
