@@ -10,7 +10,11 @@ The rule is ``reference-exporter.md`` §3 as intended, not as the Go code comput
   ``AddDate(0, -1, 0)`` normalises Mar 31 minus one month to Mar 3 and skipped the real previous month or its first
   days (defects D8 and D9);
 - *today* is the UTC date of a single clock reading taken at the start of the run (defect D7: the Go program used the
-  container's time zone and read the clock again at several points).
+  container's time zone and read the clock again at several points). A run may pin another *today* (not a later
+  one); the *current month*, the only one uploaded while incomplete, is always the month of the real clock.
+
+Every function reads the real clock through :func:`now`, so a test or the local runner (its ``--today``) sets what
+"now" is for all of them at once with :func:`use_clock`.
 
 A backfill replaces the schedule's window with an explicit range of days; its months are the months the range
 touches. Days are ``date`` objects; months are ``"YYYY-MM"`` strings, the form the workflow's JSON and Flexera's
@@ -19,11 +23,17 @@ billing periods use.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from kubecost_flexera.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    Clock = Callable[[], datetime]
 
 MAX_BACKFILL_DAYS: Final = 366
 _ONE_DAY: Final = timedelta(days=1)
@@ -36,6 +46,35 @@ class Window:
     today: date
     days: tuple[date, ...]
     months: tuple[str, ...]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _ClockSetting:
+    """The process-wide clock: one mutable object rather than a ``global``, replaced only through :func:`use_clock`."""
+
+    read: Clock
+
+
+_CLOCK: Final = _ClockSetting(system_clock)
+
+
+def now() -> datetime:
+    """The real clock as every function reads it: an aware UTC datetime."""
+    return _CLOCK.read()
+
+
+@contextmanager
+def use_clock(clock: Clock) -> Iterator[None]:
+    """Replaces the clock :func:`now` reads, process-wide, for the ``with`` block (tests, local --today)."""
+    previous, _CLOCK.read = _CLOCK.read, clock
+    try:
+        yield
+    finally:
+        _CLOCK.read = previous
 
 
 def utc_today(now: datetime) -> date:
