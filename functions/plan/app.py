@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
-from kubecost_flexera import flexera, kubecost
+from kubecost_flexera import calendar, flexera, kubecost
 from kubecost_flexera.calendar import utc_today
 from kubecost_flexera.config import Settings, load_settings
 from kubecost_flexera.errors import ConfigurationError
@@ -62,7 +61,7 @@ def running_executions(state_machine_arn: str) -> list[str]:
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 -- Lambda's signature
-    now = datetime.now(UTC)
+    now = calendar.now()
     plan_event = parse_plan_event(event)
     request = plan_event.request
     settings, state_machine_arn = load_environment(os.environ)

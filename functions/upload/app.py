@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Final
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
+from kubecost_flexera import calendar
+from kubecost_flexera.calendar import utc_today
 from kubecost_flexera.config import load_flexera, load_storage
 from kubecost_flexera.flexera import FlexeraClient
 from kubecost_flexera.observability import logger, metrics, tracer
@@ -56,7 +58,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if request.failed_days:
         logger.warning("Days failed to export; their last good export is uploaded", failed_days=request.failed_days)
     uploader = MonthUploader(
-        storage, partial(FlexeraClient.from_settings, flexera), today=request.today, options=request.options
+        storage,
+        partial(FlexeraClient.from_settings, flexera),
+        clock_today=utc_today(calendar.now()),
+        options=request.options,
     )
     results = uploader.run(request.months)
     record_metrics(results, request.failed_days)

@@ -6,7 +6,7 @@ import gzip
 import json
 import logging
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from functions.upload.app import lambda_handler
+from kubecost_flexera.calendar import use_clock
 from kubecost_flexera.errors import ConfigurationError, FlexeraThrottled, InvalidRequest, UploadFailed
 from kubecost_flexera.flexera import FlexeraClient, RefreshTokenGrant
 from kubecost_flexera.observability import logger, metrics
@@ -77,7 +78,7 @@ def run(storage: Storage, emulator: FlexeraEmulator, months: list[str], **option
     def connect() -> FlexeraClient:
         return FlexeraClient(flexera_settings(emulator), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN), sleep=lambda _: None)
 
-    return MonthUploader(storage, connect, today=TODAY, options=UploadOptions(**options)).run(months)
+    return MonthUploader(storage, connect, clock_today=TODAY, options=UploadOptions(**options)).run(months)
 
 
 def decompressed_parts(s3: S3Client, manifests: list[DayManifest]) -> dict[str, bytes]:
@@ -212,6 +213,32 @@ def test_forced_upload_commits_an_unchanged_month(s3: S3Client, storage: Storage
     assert forced.bill_upload_id != first.bill_upload_id
 
 
+def test_forced_upload_commits_an_incomplete_ended_month_with_the_days_it_has(
+    s3: S3Client, storage: Storage, emu: FlexeraEmulator
+) -> None:
+    # Given July exported from the 10th on only (installed mid-month, or Kubecost's retention is shorter)
+    write_days(s3, storage, JULY[9:])
+    # When July is uploaded by the clock of August 2nd with force_upload
+    with capture_powertools_logs() as logs:
+        (result,) = run(storage, emu, ["2025-07"], force_upload=True)
+    # Then it is committed with the 22 days that exist, the result names the 9 missing days, and a warning says so
+    assert (result.status, result.files) == ("committed", 22)
+    assert [day.isoformat() for day in result.missing_days] == [f"2025-07-0{n}" for n in range(1, 10)]
+    assert result.to_json()["missingDays"][0] == "2025-07-01"
+    committed = emu.committed(CONNECT, "2025-07")
+    assert committed is not None
+    assert sorted(committed.files) == [f"kubecost-{day}.csv.gz" for day in JULY[9:]]
+    warning = next(e for e in logs.records() if e["message"].startswith("Forced upload of an incomplete month"))
+    assert (warning["level"], len(warning["missing_days"])) == ("WARNING", 9)
+
+
+def test_incomplete_ended_month_is_skipped_without_force(s3: S3Client, storage: Storage, emu: FlexeraEmulator) -> None:
+    write_days(s3, storage, JULY[9:])
+    (result,) = run(storage, emu, ["2025-07"])
+    assert (result.status, len(result.missing_days)) == ("skipped-incomplete", 9)
+    assert emu.requests == []
+
+
 def test_dry_run_reports_the_month_and_calls_nothing_at_flexera(
     s3: S3Client, storage: Storage, emu: FlexeraEmulator
 ) -> None:
@@ -222,7 +249,7 @@ def test_dry_run_reports_the_month_and_calls_nothing_at_flexera(
         raise AssertionError("a dry run must not even read the credentials")
 
     # When it runs dry
-    (result,) = MonthUploader(storage, connect, today=TODAY, options=UploadOptions(dry_run=True)).run(["2025-08"])
+    (result,) = MonthUploader(storage, connect, clock_today=TODAY, options=UploadOptions(dry_run=True)).run(["2025-08"])
     # Then it reports what would go, and Flexera saw no request at all
     assert (result.status, result.files, result.bill_upload_id) == ("dry-run", 2, None)
     assert result.bytes == sum(part.size for m in manifests for part in m.parts)
@@ -319,8 +346,10 @@ def fresh_parameter_cache() -> Iterator[None]:
 
 
 @pytest.fixture
-def handler_env(monkeypatch: pytest.MonkeyPatch, bucket: str, make_secret: MakeSecret, emu: FlexeraEmulator) -> Storage:
-    """Environment of the upload function against the emulator; returns the storage it uses."""
+def handler_env(
+    monkeypatch: pytest.MonkeyPatch, bucket: str, make_secret: MakeSecret, emu: FlexeraEmulator
+) -> Iterator[Storage]:
+    """Environment of the upload function against the emulator, the real clock on TODAY; yields its storage."""
     arn = make_secret("flexera", {"refresh_token": DEFAULT_REFRESH_TOKEN})
     for name, value in {
         "ORG_ID": emu.config.org_id,
@@ -330,7 +359,8 @@ def handler_env(monkeypatch: pytest.MonkeyPatch, bucket: str, make_secret: MakeS
         "SOURCE_NAME": "default",
     }.items():
         monkeypatch.setenv(name, value)
-    return Storage(boto3.client("s3", region_name="us-east-1"), bucket, "default")
+    with use_clock(lambda: datetime.combine(TODAY, time(12), UTC)):
+        yield Storage(boto3.client("s3", region_name="us-east-1"), bucket, "default")
 
 
 def sample_event() -> dict[str, Any]:
@@ -364,13 +394,66 @@ def test_handler_runs_the_sample_event(
         ("2025-08", "committed", 2),
     ]
     assert result["failedDays"] == ["2025-08-02"]
-    assert set(result["months"][0]) == {"month", "status", "billUploadId", "files", "bytes", "error"}
+    assert set(result["months"][0]) == {"month", "status", "billUploadId", "files", "bytes", "error", "missingDays"}
     # And the metrics say so
     emitted = emitted_metrics(capsys.readouterr().out)
     assert emitted["MonthsCommitted"] == 2
     assert emitted["FilesUploaded"] == 33
     assert emitted["BytesUploaded"] == sum(m["bytes"] for m in result["months"])
     assert emitted["MonthsFailed"] == 0
+
+
+def pinned_event(today: str, days: list[date]) -> dict[str, Any]:
+    """The upload event of a run pinned to ``today`` whose days were all written."""
+    results = [
+        {"day": d.isoformat(), "status": "written", "parts": 1, "rows": 5, "allocations": 5, "cost": 1.0} for d in days
+    ]
+    return (
+        sample_event()
+        | {"today": today, "months": ["2025-06", "2025-07"], "days": [d.isoformat() for d in days]}
+        | {"dayResults": results}
+    )
+
+
+def test_pinned_past_today_uploads_the_ended_month_whole(
+    s3: S3Client, handler_env: Storage, emu: FlexeraEmulator, lambda_context: FakeLambdaContext
+) -> None:
+    # Given July complete and committed at Flexera
+    write_days(s3, handler_env, JULY)
+    lambda_handler(sample_event() | {"months": ["2025-07"]}, lambda_context)
+    # And a run pinned to July 15th (the clock says August 2nd) that exported July 1-15 again, with new content
+    write_days(s3, handler_env, JULY[:15], version=2, export_id="e2")
+    emu.clock.advance(120)
+    # When its upload runs
+    result = lambda_handler(pinned_event("2025-07-15", JULY[:15]), lambda_context)
+    # Then July, ended by the real clock, is sent whole: the 15 new days and the 16 later ones, not 15 days
+    july = next(month for month in result["months"] if month["month"] == "2025-07")
+    assert (july["status"], july["files"], july["missingDays"]) == ("committed", 31, [])
+    committed = emu.committed(CONNECT, "2025-07")
+    assert committed is not None
+    assert len(committed.files) == 31
+
+
+def test_pinned_past_today_never_replaces_a_complete_month_with_a_partial_one(
+    s3: S3Client, handler_env: Storage, emu: FlexeraEmulator, lambda_context: FakeLambdaContext
+) -> None:
+    # Given July committed whole at Flexera, after which the exports of July 16-31 were lost (expired)
+    write_days(s3, handler_env, JULY)
+    first = lambda_handler(sample_event() | {"months": ["2025-07"]}, lambda_context)
+    for day in JULY[15:]:
+        handler_env.s3.delete_object(Bucket=handler_env.bucket, Key=handler_env.day_manifest_key(day))
+    # And a run pinned to July 15th (the clock says August 2nd) exported July 1-15 again
+    write_days(s3, handler_env, JULY[:15], version=2, export_id="e2")
+    emu.clock.advance(120)
+    # When its upload runs
+    result = lambda_handler(pinned_event("2025-07-15", JULY[:15]), lambda_context)
+    # Then July is not replaced with 15 days: it is incomplete, and Flexera keeps the whole month
+    july = next(month for month in result["months"] if month["month"] == "2025-07")
+    assert (july["status"], len(july["missingDays"])) == ("skipped-incomplete", 16)
+    committed = emu.committed(CONNECT, "2025-07")
+    assert committed is not None
+    assert committed.bill_upload_id == first["months"][0]["billUploadId"]
+    assert len(committed.files) == 31
 
 
 def test_handler_logs_the_correlation_id_and_month(

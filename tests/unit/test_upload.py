@@ -159,7 +159,7 @@ def run_month_against(storage: FailingStorage) -> list[MonthResult]:
     def no_flexera() -> FlexeraClient:
         raise AssertionError("no Flexera call is expected")
 
-    uploader = MonthUploader(cast("Storage", storage), no_flexera, today=date(2025, 8, 2), options=UploadOptions())
+    uploader = MonthUploader(cast("Storage", storage), no_flexera, clock_today=date(2025, 8, 2), options=UploadOptions())
     return uploader.run(["2025-07"])
 
 
@@ -189,4 +189,5 @@ def test_result_json_has_the_contract_keys() -> None:
         "files": 2,
         "bytes": 20,
         "error": None,
+        "missingDays": [],
     }

@@ -12,9 +12,9 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from kubecost_flexera import calendar
 from kubecost_flexera.cbi_csv import HEADER_BYTES, RowFormatter
 from kubecost_flexera.errors import InvalidRequest, KubecostRejected
 from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
@@ -23,6 +23,7 @@ from kubecost_flexera.storage import DayManifest, new_export_id, transient_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
+    from datetime import date, datetime
 
     from kubecost_flexera.config import KubecostSettings
     from kubecost_flexera.kubecost import KubecostClient
@@ -75,10 +76,6 @@ class ExportResult:
         }
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @contextmanager
 def _long_lived_objects_frozen() -> Iterator[None]:
     """Moves the objects that exist before the export (modules, clients: most of the heap) out of the cyclic garbage
@@ -100,7 +97,7 @@ def export_day(
     client: KubecostClient,
     storage: Storage,
     settings: KubecostSettings,
-    now: Callable[[], datetime] = _utc_now,
+    now: Callable[[], datetime] = calendar.now,
 ) -> ExportResult:
     """Exports ``request.day`` and commits it, or raises and changes nothing the workflow reads."""
     day = request.day

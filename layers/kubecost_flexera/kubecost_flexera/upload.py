@@ -3,9 +3,13 @@
 A Flexera commit replaces the whole billing period (``flexera-api.md`` §3.7), so a month is always sent whole, from
 the parts its day manifests name (never a bucket listing). The rules (``reference-exporter.md`` §7, the contracts):
 
-- The current month (month of the plan's *today*) is uploaded with whatever days have manifests; any other month
-  only when every one of its days has one, otherwise it is reported ``skipped-incomplete`` (D14: visible, not
-  silent).
+- The current month is the month of the real clock (``calendar.now``), never of a *today* the run pinned: a run
+  pinned to a past date must not replace a complete month at Flexera with a partial one. It is uploaded with
+  whatever days have manifests; any month that has ended by the clock only when every one of its days has one,
+  otherwise it is reported ``skipped-incomplete`` (D14: visible, not silent).
+- ``force_upload`` also uploads an ended month that misses days, with the days that exist (a month installed
+  mid-month, or older than Kubecost's retention, would otherwise never be finalised): its result lists the
+  ``missingDays`` and a warning says so.
 - A month whose files (name and ETag) are those of its last commit is ``skipped-unchanged`` unless forced (D22).
 - Flexera's documented limits are checked before any call (:class:`LimitExceeded`).
 - A dry run reports what would be uploaded and calls nothing at Flexera, not even the token service.
@@ -22,13 +26,14 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import partial
 from itertools import pairwise
 from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from kubecost_flexera import calendar
 from kubecost_flexera.calendar import month_days, month_of, parse_month
 from kubecost_flexera.errors import (
     ConfigurationError,
@@ -73,9 +78,11 @@ class UploadOptions:
 
 @dataclass(frozen=True)
 class UploadRequest:
-    """A validated upload event: the plan output plus one result per planned day (the workflow contract)."""
+    """A validated upload event: the plan output plus one result per planned day (the workflow contract).
 
-    today: date
+    The plan's ``today`` is checked but not kept: which month is current is the real clock's to say.
+    """
+
     months: tuple[str, ...]
     options: UploadOptions
     failed_days: tuple[str, ...]
@@ -92,7 +99,7 @@ class UploadRequest:
         if not isinstance(event.get("executionId", ""), str):
             raise InvalidRequest("executionId must be a string")
         currency_value(event["currency"])
-        today = date_value(event["today"], "today")
+        date_value(event["today"], "today")
         days: list[date] = _ascending(event["days"], "days", date_value)
         months: list[str] = _ascending(event["months"], "months", _month)
         day_results = event["dayResults"]
@@ -105,7 +112,6 @@ class UploadRequest:
         ]
         options = run_options(event["options"])  # after the day results, the order in which they are checked
         return cls(
-            today=today,
             months=tuple(months),
             options=UploadOptions(dry_run=options.get("dryRun", False), force_upload=options.get("forceUpload", False)),
             failed_days=tuple(failed),
@@ -179,6 +185,7 @@ class MonthResult:
     bytes: int = 0
     bill_upload_id: str | None = None
     error: str | None = None
+    missing_days: tuple[date, ...] = ()  # days without an export in what was (or would be) uploaded
     # The typed error of a failed month, for raise_for_failures; not part of the JSON result.
     exception: Exception | None = field(default=None, compare=False, repr=False)
 
@@ -190,13 +197,14 @@ class MonthResult:
             "files": self.files,
             "bytes": self.bytes,
             "error": self.error,
+            "missingDays": [day.isoformat() for day in self.missing_days],
         }
 
 
-def read_month(storage: Storage, month: str, today: date) -> MonthContent:
+def read_month(storage: Storage, month: str, clock_today: date) -> MonthContent:
     parts: list[PartInfo] = []
     missing: list[date] = []
-    for day in month_days(month, today):
+    for day in month_days(month, clock_today):
         manifest = storage.read_day_manifest(day)
         if manifest is None:
             missing.append(day)
@@ -227,14 +235,15 @@ class MonthUploader:
         storage: Storage,
         connect: Callable[[], FlexeraClient],
         *,
-        today: date,
+        clock_today: date,
         options: UploadOptions,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = calendar.now,
     ) -> None:
+        """``clock_today`` is the UTC date of the real clock: its month is the current month."""
         self._storage = storage
         self._connect = connect
         self._client: FlexeraClient | None = None
-        self._today = today
+        self._clock_today = clock_today
         self._options = options
         self._now = now
 
@@ -255,7 +264,7 @@ class MonthUploader:
         content: MonthContent | None = None
         try:
             with transient_errors_retryable():
-                content = read_month(self._storage, month, self._today)
+                content = read_month(self._storage, month, self._clock_today)
                 return self._send(content)
         except ConfigurationError:
             raise  # the credentials are unusable: not a fault of this month, and every other month would fail too
@@ -267,22 +276,33 @@ class MonthUploader:
 
     def _send(self, content: MonthContent) -> MonthResult:
         month = content.month
-        current = month == month_of(self._today)
-        if not content.parts or (content.missing_days and not current):
-            logger.warning(
-                "Month skipped: days without an export",
-                missing_days=[day.isoformat() for day in content.missing_days],
-                current_month=current,
+        current = month == month_of(self._clock_today)
+        missing = [day.isoformat() for day in content.missing_days]
+        if not content.parts or (missing and not current and not self._options.force_upload):
+            logger.warning("Month skipped: days without an export", missing_days=missing, current_month=current)
+            return MonthResult(
+                month, "skipped-incomplete", len(content.parts), content.bytes, missing_days=content.missing_days
             )
-            return MonthResult(month, "skipped-incomplete", len(content.parts), content.bytes)
+        if missing and not current:
+            logger.warning(
+                "Forced upload of an incomplete month: it replaces the month at Flexera with the days that exist",
+                missing_days=missing,
+            )
         previous = self._storage.read_upload_state(month)
         if previous is not None and previous.fingerprint == content.fingerprint and not self._options.force_upload:
             logger.info("Month skipped: unchanged since its last commit", bill_upload_id=previous.bill_upload_id)
-            return MonthResult(month, "skipped-unchanged", len(content.parts), content.bytes, previous.bill_upload_id)
+            return MonthResult(
+                month,
+                "skipped-unchanged",
+                len(content.parts),
+                content.bytes,
+                previous.bill_upload_id,
+                missing_days=content.missing_days,
+            )
         check_limits(content)
         if self._options.dry_run:
             logger.info("Dry run: month would be uploaded", files=[part.file_name for part in content.parts])
-            return MonthResult(month, "dry-run", len(content.parts), content.bytes)
+            return MonthResult(month, "dry-run", len(content.parts), content.bytes, missing_days=content.missing_days)
         return self._upload(content)
 
     def _upload(self, content: MonthContent) -> MonthResult:
@@ -307,7 +327,14 @@ class MonthUploader:
             )
         )
         logger.info("Month committed", bill_upload_id=upload_id, files=len(content.parts), bytes=content.bytes)
-        return MonthResult(content.month, "committed", len(content.parts), content.bytes, upload_id)
+        return MonthResult(
+            content.month,
+            "committed",
+            len(content.parts),
+            content.bytes,
+            upload_id,
+            missing_days=content.missing_days,
+        )
 
     def _client_for_run(self) -> FlexeraClient:
         if self._client is None:
