@@ -105,6 +105,11 @@ Fault counting                                calls of the fault's endpoint coun
                                               then served normally -- so it gets a 401 unless it is a token call.
 ``wrong_md5`` fault                           only for ``file``: the 201 answer carries an md5 that differs from
                                               the bytes' (the stored file keeps the right one).
+``expires_in`` form (``expires_in_form``)     an integer (the schema, default); or as servers may write it: a
+                                              string (``"3600"``, as one Flexera page shows it), a float
+                                              (``3600.0``) or ``absent``.
+Status of create and file (``created_status``) 201 as documented (default); 200 stands for a server answering
+                                              another 2xx, which the reference accepts.
 ============================================  ==================================================================
 """
 
@@ -137,6 +142,7 @@ if TYPE_CHECKING:
 Endpoint = Literal["token", "create", "file", "operation", "bill_connect", "list", "show", "delete"]
 FaultKind = Literal["http_500", "http_502", "http_503", "drop_connection", "wrong_md5", "expire_tokens"]
 UploadStatus = Literal["in-progress", "complete", "aborted"]
+ExpiresInForm = Literal["integer", "string", "float", "absent"]
 
 DEFAULT_REFRESH_TOKEN = "emulator-refresh-token"  # noqa: S105 -- a fake credential the emulator accepts
 DEFAULT_CLIENT_ID = "emulator-client"
@@ -202,6 +208,8 @@ class FlexeraEmulatorConfig:
     bill_connects: frozenset[str] = frozenset({DEFAULT_BILL_CONNECT_ID})
     start_time: datetime | None = None  # the clock's initial time (UTC); None = now
     wall_clock: bool = False  # False: time moves only through clock.advance(); True: it also follows real time
+    expires_in_form: ExpiresInForm = "integer"  # how the token answer writes expires_in
+    created_status: Literal[200, 201] = 201  # the status of a successful create and file upload
 
     def __post_init__(self) -> None:
         if not self.org_id.isdigit():
@@ -213,6 +221,10 @@ class FlexeraEmulatorConfig:
             raise ValueError("cooloff_seconds must not be negative")
         if self.start_time is not None and self.start_time.tzinfo is None:
             raise ValueError("start_time must be timezone-aware")
+        if self.expires_in_form not in get_args(ExpiresInForm):
+            raise ValueError(f"expires_in_form must be one of {get_args(ExpiresInForm)}")
+        if self.created_status not in (200, 201):
+            raise ValueError("created_status must be 200 or 201")
         for bill_connect_id in self.bill_connects:
             split_bill_connect_id(bill_connect_id)
 
@@ -559,7 +571,7 @@ class FlexeraEmulator(EmulatorServer):
                     response = handler(request)
                 except _ApiError as error:
                     return error.response()
-                if "wrong_md5" in fired and response.status == HTTPStatus.CREATED:
+                if "wrong_md5" in fired and 200 <= response.status < 300:
                     return _with_wrong_md5(response)
                 return response
 
@@ -594,8 +606,16 @@ class FlexeraEmulator(EmulatorServer):
 
     def _issue_token(self) -> dict[str, Any]:
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = self.clock.now() + timedelta(seconds=self.config.token_lifetime_seconds)
-        return {"access_token": token, "expires_in": self.config.token_lifetime_seconds, "token_type": "Bearer"}
+        lifetime = self.config.token_lifetime_seconds
+        self._tokens[token] = self.clock.now() + timedelta(seconds=lifetime)
+        forms: dict[ExpiresInForm, dict[str, object]] = {
+            "integer": {"expires_in": lifetime},
+            "string": {"expires_in": str(lifetime)},
+            "float": {"expires_in": float(lifetime)},
+            "absent": {},
+        }
+        expires_in = forms[self.config.expires_in_form]
+        return {"access_token": token, **expires_in, "token_type": "Bearer"}
 
     # --- bill uploads ---
 
@@ -639,7 +659,7 @@ class FlexeraEmulator(EmulatorServer):
         record = BillUploadRecord(str(uuid.uuid4()), connect, period, "in-progress", (), now, now)
         self._uploads[record.id] = record
         self._last_creation[(connect, period)] = now
-        return Response.json(HTTPStatus.CREATED, record.to_json(), content_type=_UPLOAD_MEDIA_TYPE)
+        return Response.json(self.config.created_status, record.to_json(), content_type=_UPLOAD_MEDIA_TYPE)
 
     def _show(self, request: Request) -> Response:
         return Response.json(HTTPStatus.OK, self._upload(request).to_json(), content_type=_UPLOAD_MEDIA_TYPE)
@@ -686,7 +706,7 @@ class FlexeraEmulator(EmulatorServer):
         )
         self._uploads[record.id] = replace(record, files=files, updated_at=now)
         self._contents[(record.id, file_id)] = request.body
-        return Response.json(HTTPStatus.CREATED, uploaded.to_json(), content_type=_FILE_MEDIA_TYPE)
+        return Response.json(self.config.created_status, uploaded.to_json(), content_type=_FILE_MEDIA_TYPE)
 
     def _operation(self, request: Request) -> Response:
         record = self._upload(request)

@@ -544,3 +544,16 @@ def test_delete_of_an_upload_not_aborted_gets_400(
     # Then it is refused and still there
     assert response.status_code == 400
     assert api.call("GET", f"{api.uploads}/{upload_id}").status_code == 200
+
+
+def test_created_status_200_answers_create_and_file_with_200(flexera_api: Callable[..., FlexeraApi]) -> None:
+    # Given an emulator standing for a server that answers another 2xx than 201
+    api = flexera_api(created_status=200)
+    # When an upload is created and a file sent / Then both answer 200 with the usual bodies
+    created = api.create()
+    assert (created.status_code, created.json()["status"]) == (200, "in-progress")
+    uploaded = api.upload(created.json()["id"], "kubecost-2025-07-01.csv.gz", b"abc")
+    assert (uploaded.status_code, uploaded.json()["md5"]) == (
+        200,
+        hashlib.md5(b"abc", usedforsecurity=False).hexdigest(),
+    )

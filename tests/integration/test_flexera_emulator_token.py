@@ -204,3 +204,15 @@ def test_other_org_in_the_url_gets_403(flexera_api: Callable[..., FlexeraApi], p
     # Then access is forbidden
     assert response.status_code == 403
     assert response.json()["name"] == "forbidden"
+
+
+@pytest.mark.parametrize(("form", "expected"), [("string", "3600"), ("float", 3600.0), ("absent", None)])
+def test_expires_in_is_written_in_the_configured_form(
+    flexera_emulator: FlexeraEmulatorFactory, form: str, expected: object
+) -> None:
+    # Given an emulator writing expires_in as a string, a float or not at all
+    emulator = flexera_emulator(expires_in_form=form)
+    # When a token is requested / Then the answer has it in that form (JSON types, not just values)
+    body = _post_token(emulator, data={"grant_type": "refresh_token", "refresh_token": DEFAULT_REFRESH_TOKEN}).json()
+    assert type(body.get("expires_in")) is type(expected)
+    assert body.get("expires_in") == expected

@@ -143,6 +143,51 @@ def test_token_is_renewed_before_it_expires(harness: MakeHarness) -> None:
     assert len(h.calls("POST", "/oidc/token")) == 2
 
 
+@pytest.mark.parametrize("form", ["string", "float", "absent"])
+def test_token_answer_with_expires_in_as_a_string_float_or_absent_is_accepted(harness: MakeHarness, form: str) -> None:
+    # Given a token service that writes expires_in as a string ("3600"), a float (3600.0) or not at all
+    h = harness(expires_in_form=form, token_lifetime_seconds=3600)
+    # When a month is uploaded / Then it goes through with one token
+    upload_id = upload_one(h)
+    h.client.commit(upload_id)
+    assert status_of(h, upload_id) == "complete"
+    assert len(h.calls("POST", "/oidc/token")) == 1
+    # And the token is renewed before its hour (given or the default) runs out, not at every call
+    h.clock.now += 3600 - 300 - 1
+    h.client.create_bill_upload("2025-08")
+    assert len(h.calls("POST", "/oidc/token")) == 1
+    h.clock.now += 1
+    h.client.create_bill_upload("2025-09")
+    assert len(h.calls("POST", "/oidc/token")) == 2
+
+
+@pytest.mark.parametrize("expires_in", ["soon", -5, True, None, {"s": 1}])
+def test_unusable_expires_in_falls_back_to_the_default_hour(
+    flexera_emulator: FlexeraEmulatorFactory, powertools_logs: LogCapture, expires_in: object
+) -> None:
+    # Given a token answer whose expires_in is not a positive number
+    odd = EmulatorServer()
+    odd.route("POST", "/oidc/token", lambda _: Response.json(200, {"access_token": "t", "expires_in": expires_in}))
+    odd.route("POST", "/optima/orgs/12345/billUploads", lambda _: Response.json(201, {"id": "u-1"}))
+    with odd:
+        client = FlexeraClient(
+            flexera_settings(flexera_emulator(), endpoint_url=odd.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
+        )
+        # When creating / Then the call goes through, and a present but unusable value is logged
+        assert client.create_bill_upload(MONTH) == "u-1"
+    warned = [r for r in powertools_logs.records() if "expires_in" in r["message"]]
+    assert len(warned) == (0 if expires_in is None else 1)
+
+
+def test_create_and_file_answered_200_instead_of_201_are_accepted(harness: MakeHarness) -> None:
+    # Given a Flexera answering create and file uploads with another 2xx (200), which the reference accepts
+    h = harness(created_status=200)
+    # When a month is uploaded / Then it is committed
+    upload_id = upload_one(h)
+    h.client.commit(upload_id)
+    assert status_of(h, upload_id) == "complete"
+
+
 def test_token_expiry_mid_run_renews_once_and_continues(harness: MakeHarness, powertools_logs: LogCapture) -> None:
     # Given tokens that Flexera expires before the file call
     h = harness()

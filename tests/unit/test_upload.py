@@ -159,7 +159,9 @@ def run_month_against(storage: FailingStorage) -> list[MonthResult]:
     def no_flexera() -> FlexeraClient:
         raise AssertionError("no Flexera call is expected")
 
-    uploader = MonthUploader(cast("Storage", storage), no_flexera, clock_today=date(2025, 8, 2), options=UploadOptions())
+    uploader = MonthUploader(
+        cast("Storage", storage), no_flexera, clock_today=date(2025, 8, 2), options=UploadOptions()
+    )
     return uploader.run(["2025-07"])
 
 

@@ -9,6 +9,11 @@ request, same compact JSON bodies), minus the Go program's defects (``reference-
 - D12: the token is renewed before it expires and once when Flexera answers 401.
 - D16/D17: a bill-connect refusal and a create answer without an ``id`` are typed errors with status and body.
 
+What it accepts is what the reference accepts: any 2xx for create, file and the operations (its ``checkForError``),
+and from the token service a 200 whose ``access_token`` is what counts. ``expires_in`` (which the reference never
+reads) may be an integer, a float, a numeric string or absent; when it is absent or unusable the token is taken to
+last :data:`DEFAULT_TOKEN_LIFETIME_SECONDS`, Flexera's documented hour.
+
 Headers: ``Authorization: Bearer`` on every call, as the reference, plus a ``Content-Type`` the Bill Upload spec
 declares (``application/json`` for JSON bodies, ``application/octet-stream`` for files, as Flexera's generated CLI
 sends). Both are harmless: Flexera accepts any content type and the reference sends none (``flexera-api.md`` §3.2).
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import re
 import time
@@ -59,6 +65,7 @@ SECRET_MAX_AGE_SECONDS: Final = 300
 # Renew the access token when less than this is left: a 1000 MB file must not outlive it mid-transfer.
 TOKEN_RENEWAL_MARGIN_SECONDS: Final = 300
 CONNECT_TIMEOUT_SECONDS: Final = 10.0
+DEFAULT_TOKEN_LIFETIME_SECONDS: Final = 3600  # flexera-api.md §2.2: access tokens last one hour
 DEFAULT_COOLOFF_SECONDS: Final = 120  # flexera-api.md §3.4, when no Retry-After comes with the 429
 MAX_CONFLICT_RECOVERIES: Final = 2  # 409 on create: abort the blocking upload and create again at most this often
 TRANSIENT_STATUSES: Final = frozenset({500, 502, 503, 504})
@@ -258,7 +265,7 @@ class TokenSource:
             f"check that the credentials are valid for this organization and shard, and that {ROLE_HINT}"
         )
 
-    def _fetch(self) -> tuple[str, int]:
+    def _fetch(self) -> tuple[str, float]:
         # Exactly as the reference: form-encoded, keys sorted (Go's url.Values.Encode), no Authorization, no scope.
         body = urlencode(sorted(self._credentials.form().items()))
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -274,18 +281,42 @@ class TokenSource:
             raise FlexeraUnavailable(f"The Flexera token service answered HTTP {response.status_code}")
         try:
             answer = response.json()
-            token, lifetime = answer["access_token"], answer.get("expires_in", 3600)
-        except (ValueError, KeyError, TypeError):
-            raise FlexeraRejected("The Flexera token service answered 200 without an access_token") from None
-        if not isinstance(token, str) or not token or not isinstance(lifetime, int):
-            raise FlexeraRejected("The Flexera token service answered 200 without a usable access_token/expires_in")
-        return token, lifetime
+        except ValueError:
+            answer = None
+        token = answer.get("access_token") if isinstance(answer, dict) else None
+        if not isinstance(token, str) or not token:
+            raise FlexeraRejected("The Flexera token service answered 200 without an access_token")
+        return token, _lifetime_seconds(answer.get("expires_in") if isinstance(answer, dict) else None)
+
+
+def _lifetime_seconds(expires_in: object) -> float:
+    """``expires_in`` as a positive number of seconds, whatever JSON type it came as; else the default hour."""
+    lifetime: float | None = None
+    if isinstance(expires_in, (int, float, str)) and not isinstance(expires_in, bool):
+        try:
+            lifetime = float(expires_in)
+        except ValueError:
+            lifetime = None
+    if lifetime is not None and math.isfinite(lifetime) and lifetime > 0:
+        return lifetime
+    if expires_in is not None:
+        logger.warning(
+            "The token answer's expires_in is not a positive number; assuming the default lifetime",
+            expires_in=repr(expires_in)[:40],
+            lifetime_seconds=DEFAULT_TOKEN_LIFETIME_SECONDS,
+        )
+    return DEFAULT_TOKEN_LIFETIME_SECONDS
 
 
 def _throttled(response: requests.Response, what: str) -> FlexeraThrottled:
     header = response.headers.get("Retry-After", "")
     seconds = int(header) if header.strip().isdigit() else DEFAULT_COOLOFF_SECONDS
     return FlexeraThrottled(f"Flexera throttled {what} (HTTP 429); retry after {seconds} s", seconds)
+
+
+def _succeeded(response: requests.Response) -> bool:
+    """Any 2xx, the reference's ``checkForError`` rule for create, files and operations."""
+    return 200 <= response.status_code < 300
 
 
 def _excerpt(response: requests.Response) -> str:
@@ -419,11 +450,11 @@ class FlexeraClient:
                 )
             self._operation(blocking.group(1), "abort")
             logger.warning("Aborted the in-progress bill upload that blocked the month", aborted=blocking.group(1))
-        if response.status_code != 201:
+        if not _succeeded(response):
             raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {_excerpt(response)}")
         upload_id = _json_field(response, "id")
         if upload_id is None:
-            raise FlexeraRejected(f"{what}: HTTP 201 without a string id: {_excerpt(response)}")
+            raise FlexeraRejected(f"{what}: HTTP {response.status_code} without a string id: {_excerpt(response)}")
         return upload_id
 
     def upload_file(self, upload_id: str, name: str, size: int, open_source: Callable[[], BinaryIO]) -> UploadedFile:
@@ -443,7 +474,7 @@ class FlexeraClient:
                 reader.close()
         if response.status_code == 429:
             raise _throttled(response, what)
-        if response.status_code != 201:
+        if not _succeeded(response):
             raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {_excerpt(response)}")
         sent = readers[-1]
         stored_md5 = _json_field(response, "md5")
@@ -481,7 +512,7 @@ class FlexeraClient:
         url = f"{self._urls.bill_uploads}/{upload_id}/operations"
         what = f"{operation} of bill upload {upload_id}"
         response = self._call("POST", url, what, json_body={"operation": operation}, attempts=attempts)
-        if not 200 <= response.status_code < 300:
+        if not _succeeded(response):
             raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {_excerpt(response)}")
 
     def _status(self, upload_id: str) -> str | None:
