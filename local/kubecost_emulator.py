@@ -21,7 +21,8 @@ Flavours:
 
 - **kubecost**: ``{api_path}allocation`` (default ``/model/allocation``) and ``{api_path}getConfigs``. Reads
   ``idle`` (default true), ``idleByNode``, ``shareIdle``, ``offset``/``limit`` (line items; non-idle items sorted
-  by ``totalCost`` descending, ties by name, so pages are stable).
+  by ``totalCost`` descending, ties by name, so pages are stable). With ``ignore_offset`` it honours ``limit`` but
+  ignores ``offset``, answering every page with the first one, as some servers or proxies do.
 - **opencost**: ``{api_path}allocation`` and ``{api_path}allocation/compute`` (default ``/``), no getConfigs (404).
   Reads ``includeIdle`` (default false) and ``idleByNode``; ``shareIdle`` too unless ``opencost_share_idle`` is
   false (OpenCost reads it since v1.112); ignores ``idle``, ``offset``, ``limit`` and the other share parameters.
@@ -171,6 +172,7 @@ class KubecostEmulatorConfig:
     include_status: bool = False
     empty_day_data: Literal["empty_set", "null_set", "no_sets"] = "empty_set"
     opencost_share_idle: bool = True
+    ignore_offset: bool = False  # kubecost flavour: honour limit, answer every offset as offset 0
     cache_size: int = 32
 
 
@@ -426,7 +428,7 @@ class KubecostEmulator(EmulatorServer):
         sets = self.compute(query)
         offset, limit = 0, None
         if self.config.flavour == "kubecost":
-            offset = max(0, _int(params.get("offset")) or 0)
+            offset = 0 if self.config.ignore_offset else max(0, _int(params.get("offset")) or 0)
             limit = _int(params.get("limit"))
             limit = limit if limit is not None and limit > 0 else None
         payload: list[dict[str, object] | None] = []
@@ -674,6 +676,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[KubecostEmulatorConfig, int
     parser.add_argument("--idle-naming", choices=("cluster", "single", "padded"), default="cluster")
     parser.add_argument("--idle-in-limit", action="store_true", help="count idle items inside limit")
     parser.add_argument("--include-status", action="store_true", help='add "status":"success" to the envelope')
+    parser.add_argument("--ignore-offset", action="store_true", help="honour limit but answer every offset as 0")
     auth = parser.add_mutually_exclusive_group()
     auth.add_argument("--auth-bearer", metavar="TOKEN")
     auth.add_argument("--auth-basic", metavar="USER:PASSWORD")
@@ -702,6 +705,7 @@ def _parse_args(argv: Sequence[str] | None) -> tuple[KubecostEmulatorConfig, int
         idle_naming=args.idle_naming,
         idle_in_limit=args.idle_in_limit,
         include_status=args.include_status,
+        ignore_offset=args.ignore_offset,
     )
     return config, args.port
 

@@ -190,6 +190,18 @@ def test_server_ignoring_paging_gives_each_item_once_in_two_requests(harness: An
     assert len([r for r in h.emulator.requests if r.path.endswith("/allocation")]) == 2
 
 
+def test_server_honouring_limit_but_ignoring_offset_publishes_the_whole_day(harness: Any) -> None:
+    # Given a Kubecost that honours limit but answers every offset with the first page (100 of 600 pods, + idle)
+    h = harness(env={"PAGE_SIZE": "100"}, allocations_per_day=600, ignore_offset=True)
+    # When the day is exported
+    result = h.export()
+    # Then the repeated page was not taken for the end of the day: the day was fetched unpaged, and is whole
+    assert assert_reconciles(h, result)
+    assert result.allocations > 600
+    offsets = [r.arg("offset") for r in h.emulator.requests if r.path.endswith("/allocation")]
+    assert offsets == ["0", "100", None]
+
+
 def test_paging_server_is_asked_until_a_short_page(harness: Any) -> None:
     h = harness(env={"IDLE": "false", "PAGE_SIZE": "10"}, allocations_per_day=30)
     result = h.export()
@@ -415,6 +427,22 @@ def test_currency_comes_from_get_configs(harness: Any, config_mode: str, expecte
     h = harness(config_mode=config_mode, currency="EUR")
     with KubecostClient(h.settings) as client:
         assert client.currency() == expected
+
+
+@pytest.mark.parametrize(("written", "expected"), [("usd", "USD"), ("EUR ", "EUR"), ("Euro", "CHF"), ("€", "CHF")])
+def test_currency_in_another_form_is_normalised_or_replaced_by_the_default(
+    harness: Any, written: str, expected: str
+) -> None:
+    # Given getConfigs answering a currency code written another way, or something that is no ISO 4217 code
+    h = harness(currency=written, env={"DEFAULT_CURRENCY": "CHF"})
+    # When the currency is asked for / Then it is the code, trimmed and upper-cased, or the default
+    with KubecostClient(h.settings) as client:
+        currency = client.currency()
+    assert currency == expected
+    # And a day exports with it (the run does not fail on it)
+    request = ExportRequest(day=DAY, currency=currency, options={})
+    with KubecostClient(h.settings) as client:
+        assert export_day(request, client=client, storage=h.storage, settings=h.settings).status == "written"
 
 
 @pytest.mark.parametrize("config_mode", ["not_found", "error", "undecodable"])

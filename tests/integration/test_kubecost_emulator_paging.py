@@ -99,3 +99,16 @@ def test_opencost_ignores_offset_and_limit(kubecost_emulator: Factory) -> None:
     # Then the full set comes back every time
     assert paged.content == unpaged.content
     assert len(allocation_set(paged)) > 60
+
+
+def test_ignore_offset_honours_limit_but_answers_every_offset_with_the_first_page(kubecost_emulator: Factory) -> None:
+    # Given a Kubecost emulator that ignores offset
+    emulator = kubecost_emulator(today=TODAY, allocations_per_day=60, ignore_offset=True)
+    first = query(emulator, aggregate=CHAINS["pod"], idle="true", offset=0, limit=LIMIT)
+    # When a later page is asked for / Then it is the first page again, cut to limit (idle on top)
+    later = query(emulator, aggregate=CHAINS["pod"], idle="true", offset=3 * LIMIT, limit=LIMIT)
+    assert later.content == first.content
+    assert sum(not is_idle(name) for name in allocation_set(later)) == LIMIT
+    # And without limit the whole day comes back
+    unpaged = allocation_set(query(emulator, aggregate=CHAINS["pod"], idle="true"))
+    assert sum(not is_idle(name) for name in unpaged) == 60

@@ -245,6 +245,34 @@ def test_server_ignoring_offset_is_detected_and_nothing_is_duplicated(fake: Any)
     assert server.offsets() == ["0", "3"]
 
 
+def limit_only(names: list[str], *, unpaged: list[str] | None = None) -> Callable[[Request], Response]:
+    """A server that honours limit but ignores offset; without limit it answers ``unpaged`` (default: every name)."""
+
+    def answer(request: Request) -> Response:
+        limit = request.arg("limit")
+        return page(*names[: int(limit)]) if limit else page(*(names if unpaged is None else unpaged))
+
+    return answer
+
+
+def test_server_honouring_limit_but_ignoring_offset_gets_the_day_unpaged(fake: Any) -> None:
+    # Given a server that answers every offset with the first page
+    names = [f"p{i}" for i in range(10)]
+    server = fake(limit_only(names))
+    # When the day is read / Then the repeated full page is not the end: the day is asked once without paging
+    assert server.names(page_size=3) == names
+    assert server.offsets() == ["0", "3", None]
+    assert server.server.requests[-1].arg("limit") is None
+
+
+def test_unpaged_answer_lacking_a_paged_item_is_rejected_not_published_short(fake: Any) -> None:
+    # Given a server that ignores offset and whose answer without limit misses an item its pages gave
+    server = fake(limit_only([f"p{i}" for i in range(10)], unpaged=["p1", "p2", "p3"]))
+    # When the day is read / Then it fails naming the cause
+    with pytest.raises(KubecostRejected, match=r"ignores offset.*lacks 1 item"), server.client() as client:
+        list(client.allocations(DAY))
+
+
 def test_items_repeated_across_pages_are_written_once(fake: Any) -> None:
     # Given a server whose unstable order repeats "c" on the second page
     answers = {"0": page("a", "b", "c"), "3": page("c", "d", "e"), "6": page("f")}
@@ -381,6 +409,12 @@ def configs(data: object, status: int = 200) -> Callable[[Request], Response]:
         (configs({"currencyCode": ""}), "CHF"),
         (configs({}), "CHF"),
         (configs(None), "CHF"),
+        (configs({"currencyCode": "usd"}), "USD"),
+        (configs({"currencyCode": " EUR \n"}), "EUR"),
+        (configs({"currencyCode": "dollars"}), "CHF"),
+        (configs({"currencyCode": "U$D"}), "CHF"),
+        (configs({"currencyCode": "uß"}), "CHF"),
+        (configs({"currencyCode": 840}), "CHF"),
         (configs({"currencyCode": "EUR"}, status=500), "CHF"),
         (lambda _request: Response(200, b"not json"), "CHF"),
     ],

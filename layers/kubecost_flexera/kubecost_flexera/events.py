@@ -51,6 +51,17 @@ def bool_field(fields: Mapping[str, object], key: str, name: str | None = None) 
     return value
 
 
+def currency_code(text: str) -> str | None:
+    """``text`` as an ISO 4217 code (trimmed, upper-cased: ``"usd"``, ``"EUR "``), or None when it is not one.
+
+    The shape (three letters A-Z) is checked, not membership of the ISO list: no list ships with Python, and the
+    reference passes any currency string on to Flexera.
+    """
+    stripped = text.strip()
+    code = stripped.upper()
+    return code if stripped.isascii() and _CURRENCY_RE.match(code) else None
+
+
 def currency_value(value: object, name: str = "currency") -> str:
     if not isinstance(value, str) or not _CURRENCY_RE.match(value):
         raise InvalidRequest(f"{name}={value!r} is invalid: allowed 3 upper-case letters, an ISO 4217 code such as USD")

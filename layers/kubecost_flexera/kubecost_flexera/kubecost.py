@@ -5,8 +5,13 @@ defects (§11 D1-D4, D6): whatever the server does with ``offset``/``limit`` the
 at all.
 
 - Paging stops on a page with fewer than ``limit`` items (idle ones included), on a page that brings no name not
-  seen before (a server that ignores ``offset``, as OpenCost does), or on ``data`` that is ``[]`` or ``null``. A
-  hard page cap raises instead of looping. Items are deduplicated by their key in the set (Kubecost's item name).
+  seen before (a server that ignores ``offset`` and ``limit``, as OpenCost does: its first page was the whole day),
+  or on ``data`` that is ``[]`` or ``null``. A hard page cap raises instead of looping. Items are deduplicated by
+  their key in the set (Kubecost's item name).
+- A page that repeats the previous one while holding no more than ``limit`` non-idle items means the server honours
+  ``limit`` but ignores ``offset``: what it has beyond the first page would never come. The day is then fetched
+  once more without ``limit``/``offset`` and that answer completes it; an unpaged answer lacking an item the pages
+  gave raises :class:`KubecostRejected` (never a short day). See ``docs/kubecost-paging.md``.
 - Idle items (name containing ``_idle_``) are held back and yielded after all others, a later copy replacing an
   earlier one, as the Go exporter writes them.
 - HTTP status is checked first: connection errors, timeouts and 5xx (a proxy's 504 HTML included) are retried a
@@ -38,6 +43,7 @@ import requests
 from aws_lambda_powertools.utilities import parameters
 
 from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
+from kubecost_flexera.events import currency_code
 from kubecost_flexera.observability import count_retry, logger
 
 if TYPE_CHECKING:
@@ -78,12 +84,12 @@ def _go_bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def allocation_query(settings: KubecostSettings, day: date, offset: int) -> str:
+def allocation_query(settings: KubecostSettings, day: date, offset: int | None) -> str:
     """The query string of one page, keys sorted and values escaped as Go's ``url.Values.Encode`` writes them.
 
     For OpenCost only the parameters it reads are sent: ``includeIdle`` instead of ``idle`` and none of Kubecost's
     sharing parameters except ``shareIdle`` (read since OpenCost 1.112). ``limit``/``offset`` go to both: OpenCost
-    ignores them, which the paging loop detects.
+    ignores them, which the paging loop detects. ``offset=None`` asks for the whole day: neither is sent.
     """
     window = f"{day.isoformat()}T00:00:00Z,{(day + timedelta(days=1)).isoformat()}T00:00:00Z"
     params = {
@@ -91,12 +97,12 @@ def allocation_query(settings: KubecostSettings, day: date, offset: int) -> str:
         "aggregate": settings.aggregate_chain,
         "idleByNode": _go_bool(settings.idle_by_node),
         "includeIdle": _go_bool(settings.idle),
-        "limit": str(settings.page_size),
-        "offset": str(offset),
         "shareIdle": _go_bool(settings.share_idle),
         "step": "1d",
         "window": window,
     }
+    if offset is not None:
+        params |= {"limit": str(settings.page_size), "offset": str(offset)}
     if settings.cost_source == "kubecost":
         params |= {
             "idle": _go_bool(settings.idle),
@@ -163,6 +169,16 @@ def load_credentials(secret_arn: str | None) -> KubecostCredentials | None:
     return credentials_from_secret(value)
 
 
+def _is_idle(item: Allocation) -> bool:
+    name = item.get("name")
+    return isinstance(name, str) and IDLE_MARKER in name
+
+
+def _items(sets: Sequence[Mapping[str, Allocation]]) -> Iterator[tuple[str, Allocation]]:
+    for allocation_set in sets:
+        yield from allocation_set.items()
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -225,30 +241,61 @@ class KubecostClient:
         limit = self._settings.page_size
         seen: set[str] = set()
         idle: dict[str, Allocation] = {}
+        previous_keys: set[str] = set()
         for page in range(self._max_pages):
-            sets = self._page(day, offset=page * limit)
-            count = new = 0
-            for allocation_set in sets:
-                for key, item in allocation_set.items():
-                    count += 1
-                    is_new = key not in seen
-                    name = item.get("name")
-                    if isinstance(name, str) and IDLE_MARKER in name:
-                        idle[key] = item
-                    elif is_new:
-                        yield item
+            keys: set[str] = set()
+            count = new = non_idle = 0
+            for key, item in _items(self._page(day, offset=page * limit)):
+                count += 1
+                keys.add(key)
+                is_new = key not in seen
+                if _is_idle(item):
+                    idle[key] = item
+                else:
+                    non_idle += 1
                     if is_new:
-                        seen.add(key)
-                        new += 1
+                        yield item
+                if is_new:
+                    seen.add(key)
+                    new += 1
             logger.debug("Kubecost page", page=page, items=count, new_items=new)
-            if count < limit or new == 0:
+            if count < limit:
                 break
+            if new == 0:
+                if keys == previous_keys and non_idle <= limit:
+                    yield from self._rest_unpaged(day, seen, idle)
+                break
+            previous_keys = keys
         else:
             raise KubecostRejected(
                 f"Kubecost kept returning new items after {self._max_pages} pages of {limit} for {day}; "
                 "refusing to loop (is the server paging consistently?)"
             )
         yield from idle.values()
+
+    def _rest_unpaged(self, day: date, seen: set[str], idle: dict[str, Allocation]) -> Iterator[Allocation]:
+        """The items of ``day`` the pages did not give, from one answer without ``limit``/``offset``.
+
+        Called when a full page came back again for the next ``offset``: the server honours ``limit`` but ignores
+        ``offset``, so paging can never reach the rest of the day.
+        """
+        logger.warning(
+            "Kubecost repeated a full page for the next offset (it ignores offset but honours limit); "
+            "fetching the day without paging",
+            page_size=self._settings.page_size,
+        )
+        items = dict(_items(self._page(day, offset=None)))
+        lost = sorted(seen - items.keys())
+        if lost:
+            raise KubecostRejected(
+                f"Kubecost ignores offset, and its answer for {day} without limit lacks {len(lost)} item(s) its pages "
+                f"gave (e.g. {lost[0]!r}): refusing to publish an incomplete day"
+            )
+        for key, item in items.items():
+            if _is_idle(item):
+                idle[key] = item
+            elif key not in seen:
+                yield item
 
     def currency(self) -> str:
         """``data.currencyCode`` of ``getConfigs``; any failure gives ``DEFAULT_CURRENCY``, as the Go exporter does."""
@@ -261,12 +308,22 @@ class KubecostClient:
             return default
         data = body.get("data") if isinstance(body, dict) else None
         code = data.get("currencyCode") if isinstance(data, dict) else None
-        if isinstance(code, str) and code:
-            return code
-        logger.warning("Kubecost has no currency; using the default", currency=default)
-        return default
+        if code is None or code == "":
+            logger.warning("Kubecost has no currency; using the default", currency=default)
+            return default
+        normalised = currency_code(code) if isinstance(code, str) else None
+        if normalised is None:
+            logger.warning(
+                "Kubecost's currency is not an ISO 4217 code; using the default",
+                kubecost_currency=repr(code)[:40],
+                currency=default,
+            )
+            return default
+        if normalised != code:
+            logger.info("Kubecost's currency normalised", kubecost_currency=code, currency=normalised)
+        return normalised
 
-    def _page(self, day: date, *, offset: int) -> list[dict[str, Allocation]]:
+    def _page(self, day: date, *, offset: int | None) -> list[dict[str, Allocation]]:
         url = f"{self.allocation_url}?{allocation_query(self._settings, day, offset)}"
         body = self._checked_json(self._get_with_retries(url))
         data = body.get("data")
