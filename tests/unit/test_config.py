@@ -119,6 +119,48 @@ def test_go_false_spellings_are_false(name: str, value: str) -> None:
     assert getattr(settings, KUBECOST_BOOLEANS[name]) is False
 
 
+# --- values as the Go exporter's caarlos0/env v11 and strconv read them ---
+
+
+def test_values_are_not_trimmed_so_a_blank_share_namespaces_shares_nothing() -> None:
+    # Given SHARE_NAMESPACES set to a blank, which is not empty to Go's env: the reference sends it, sharing nothing
+    settings = load_kubecost({"SHARE_NAMESPACES": " "})
+    # Then it is kept as given, not replaced by the default list
+    assert settings.share_namespaces == " "
+
+
+@pytest.mark.parametrize("value", [" true", "true ", "yes", "on", "TRUE\n", "tRUE"])
+def test_booleans_outside_go_parse_bool_are_refused(value: str) -> None:
+    assert f"IDLE={value!r} is invalid" in kubecost_error(IDLE=value)
+
+
+@pytest.mark.parametrize("value", ["1_000", " 500", "500 ", "\u0665\u0660\u0660", "0x1f4", "5e2", "500\n"])
+def test_integers_outside_go_parse_int_are_refused(value: str) -> None:
+    assert f"PAGE_SIZE={value!r} is invalid" in kubecost_error(PAGE_SIZE=value)
+
+
+@pytest.mark.parametrize(("value", "number"), [("+500", 500), ("0500", 500)])
+def test_integers_go_parse_int_accepts_are_read(value: str, number: int) -> None:
+    assert load_kubecost({"PAGE_SIZE": value}).page_size == number
+
+
+@pytest.mark.parametrize(
+    ("value", "number"), [(".85", 0.85), ("1e3", 1000.0), ("1.", 1.0), ("+0.5", 0.5), ("-1", -1.0), ("8.5E-1", 0.85)]
+)
+def test_multipliers_go_parse_float_accepts_are_read(value: str, number: float) -> None:
+    assert load_kubecost({"MULTIPLIER": value}).multiplier == number
+
+
+@pytest.mark.parametrize("value", ["1_000", " 0.85", "0.85 ", "\u0661.5", ".", "e3", "0x1p-2", "1e400"])
+def test_multipliers_outside_go_parse_float_or_not_finite_are_refused(value: str) -> None:
+    assert f"MULTIPLIER={value!r} is invalid" in kubecost_error(MULTIPLIER=value)
+
+
+@pytest.mark.parametrize(("value", "code"), [("usd", "USD"), (" eur ", "EUR"), ("Chf", "CHF")])
+def test_default_currency_is_normalised_like_kubecosts(value: str, code: str) -> None:
+    assert load_kubecost({"DEFAULT_CURRENCY": value}).default_currency == code
+
+
 def test_flexera_and_plan_booleans_use_go_spellings() -> None:
     assert load_flexera({**FLEXERA_REQUIRED, "CREATE_BILL_CONNECT_IF_NOT_EXIST": "T"}).create_bill_connect is True
     assert plan_settings(INCLUDE_PREVIOUS_MONTH="0").include_previous_month is False
@@ -219,16 +261,16 @@ def test_invalid_boolean_names_variable_value_and_spellings(name: str, value: st
     [
         ("AGGREGATION", "daily", "allowed namespace, controller, node, pod"),
         ("COST_SOURCE", "prometheus", "allowed kubecost, opencost"),
-        ("MULTIPLIER", "abc", "allowed a finite decimal number such as 1.0 or 0.85"),
-        ("MULTIPLIER", "nan", "allowed a finite decimal number such as 1.0 or 0.85"),
-        ("MULTIPLIER", "inf", "allowed a finite decimal number such as 1.0 or 0.85"),
-        ("PAGE_SIZE", "0", "allowed an integer from 1 to 100000"),
-        ("PAGE_SIZE", "-5", "allowed an integer from 1 to 100000"),
-        ("PAGE_SIZE", "500.0", "allowed an integer from 1 to 100000"),
-        ("MAX_FILE_ROWS", "0", "allowed an integer from 1 to 100000000"),
-        ("REQUEST_TIMEOUT", "0", "allowed an integer from 1 to 15"),
-        ("REQUEST_TIMEOUT", "16", "allowed an integer from 1 to 15"),
-        ("DEFAULT_CURRENCY", "usd", "allowed an ISO 4217 code such as USD"),
+        ("MULTIPLIER", "abc", "allowed a finite decimal number such as 1.0, 0.85, .85 or 1e3"),
+        ("MULTIPLIER", "nan", "allowed a finite decimal number such as 1.0, 0.85, .85 or 1e3"),
+        ("MULTIPLIER", "inf", "allowed a finite decimal number such as 1.0, 0.85, .85 or 1e3"),
+        ("PAGE_SIZE", "0", "allowed an integer from 1 to 100000 (digits 0-9)"),
+        ("PAGE_SIZE", "-5", "allowed an integer from 1 to 100000 (digits 0-9)"),
+        ("PAGE_SIZE", "500.0", "allowed an integer from 1 to 100000 (digits 0-9)"),
+        ("MAX_FILE_ROWS", "0", "allowed an integer from 1 to 100000000 (digits 0-9)"),
+        ("REQUEST_TIMEOUT", "0", "allowed an integer from 1 to 15 (digits 0-9)"),
+        ("REQUEST_TIMEOUT", "16", "allowed an integer from 1 to 15 (digits 0-9)"),
+        ("DEFAULT_CURRENCY", "dollars", "allowed an ISO 4217 code such as USD (three letters)"),
         ("KUBECOST_SECRET_ARN", "my-secret", "allowed a Secrets Manager secret ARN"),
     ],
 )

@@ -559,3 +559,72 @@ def test_outputs_tell_how_to_store_credentials_and_run_manually(translated: dict
     assert outputs["StartExecutionCommand"].startswith("aws stepfunctions start-execution ")
     assert f"--state-machine-arn {state_machine} " in outputs["StartExecutionCommand"]
     assert outputs["StartExecutionCommand"].endswith("--input '{}'")
+
+
+# --- parameter constraints accept what the Go exporter (and config.py) accepts ---
+
+_SAMPLES: Final = {
+    "Idle": [
+        "true",
+        "True",
+        "TRUE",
+        "t",
+        "T",
+        "1",
+        "false",
+        "False",
+        "FALSE",
+        "f",
+        "F",
+        "0",
+        "yes",
+        "on",
+        " true",
+        "tRUE",
+    ],
+    "Aggregation": ["pod", "POD", "Pod", "namespace", "NameSpace", "controller", "NODE", "daily", "pods", " pod"],
+    "Multiplier": ["1.0", "0.85", ".85", "1e3", "1.", "8.5E-1", "+1", "-0.5", "1_000", " 0.85", ".", "abc", "0x1p-2"],
+    "DefaultCurrency": ["USD", "usd", "Eur", " EUR ", "dollars", "US", "U$D"],
+}
+_REQUIRED_ENV: Final = {
+    "KUBECOST_HOST": "kubecost.example.com:9090",
+    "ORG_ID": "12345",
+    "BILL_CONNECT_ID": "cbi-oi-kubecost-1",
+    "FLEXERA_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:flexera-AbCdEf",
+    "BUCKET_NAME": "kubecost-exports",
+}
+
+
+def template_accepts(spec: dict[str, Any], value: str) -> bool:
+    """CloudFormation's check: one of AllowedValues, or the whole value matching AllowedPattern."""
+    if "AllowedValues" in spec:
+        return value in spec["AllowedValues"]
+    return re.fullmatch(spec["AllowedPattern"], value) is not None
+
+
+def config_accepts(variable: str, value: str) -> bool:
+    """True when the whole configuration loads with ``variable=value``; a refusal must name that variable."""
+    try:
+        load_settings({**_REQUIRED_ENV, variable: value})
+    except ConfigurationError as exc:
+        return f"{variable}=" not in str(exc)
+    return True
+
+
+@pytest.mark.parametrize("parameter", sorted(_SAMPLES))
+def test_parameter_accepts_exactly_the_values_the_functions_accept(template: dict[str, Any], parameter: str) -> None:
+    # Given a parameter and values the Go exporter accepts (True, POD, .85, ...) or refuses
+    variable = variable_parameters(template)[parameter]
+    spec = template["Parameters"][parameter]
+    # Then the template lets through exactly what config.py accepts, so a deployment never fails at run time on it
+    verdicts = {
+        value: (template_accepts(spec, value), config_accepts(variable, value)) for value in _SAMPLES[parameter]
+    }
+    assert {value: t for value, (t, _) in verdicts.items()} == {value: c for value, (_, c) in verdicts.items()}
+
+
+def test_every_boolean_parameter_allows_go_parse_bool_spellings(template: dict[str, Any]) -> None:
+    go_spellings = {"1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"}
+    booleans = [spec for spec in template["Parameters"].values() if "true" in spec.get("AllowedValues", [])]
+    assert len(booleans) == 7
+    assert all(set(spec["AllowedValues"]) == go_spellings for spec in booleans)

@@ -1,6 +1,12 @@
 """Configuration from environment variables, parsed once and validated.
 
 Variable names and defaults are the Go exporter's (``reference-exporter.md`` §2), so a migration is copy and paste.
+Values are read as the Go exporter's ``caarlos0/env`` v11 reads them: exactly as given, never trimmed (so
+``SHARE_NAMESPACES=" "`` shares nothing, as there), an empty value meaning the default; booleans are Go's
+``strconv.ParseBool`` spellings, integers what ``strconv.ParseInt(v, 10, 64)`` accepts (an optional sign and ASCII
+digits: no ``1_000``, no spaces, no other scripts' digits) and the multiplier a decimal ``strconv.ParseFloat``
+accepts (``.85``, ``1e3``). The deliberate differences (finite numbers only, no hexadecimal floats, ranges,
+``DEFAULT_CURRENCY`` a three-letter code) are listed in the README's migration table.
 Unlike the Go program every value is validated up front (defect D20): a bad value fails the invocation at once with
 one message that names every offending variable, the value given and what is allowed. Secrets are never read
 from the environment, only the ARNs of the Secrets Manager secrets that hold them.
@@ -18,6 +24,7 @@ from typing import TYPE_CHECKING, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from kubecost_flexera.errors import ConfigurationError
+from kubecost_flexera.events import currency_code
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -36,7 +43,9 @@ BILL_CONNECT_PREFIX: Final = "cbi-oi-kubecost"
 # Go's strconv.ParseBool, which caarlos0/env uses for the reference exporter's booleans.
 _GO_TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _GO_FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
-_CURRENCY_RE: Final = re.compile(r"^[A-Z]{3}$")
+# strconv.ParseInt base 10 and ParseFloat's decimal form; \Z, not $, which would let a final newline through.
+_GO_INT_RE: Final = re.compile(r"^[+-]?[0-9]+\Z")
+_GO_DECIMAL_RE: Final = re.compile(r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _SOURCE_RE: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _ORG_RE: Final = re.compile(r"^[0-9]+$")
 _BUCKET_RE: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -52,8 +61,9 @@ class _Env:
         self.problems: list[str] = []
 
     def raw(self, name: str) -> str:
-        # An empty value counts as unset, as in the Go exporter (the Helm chart sets every variable, often to "").
-        return self._environ.get(name, "").strip()
+        # As given, untrimmed; an empty value counts as unset, as in the Go exporter (the Helm chart sets every
+        # variable, often to "").
+        return self._environ.get(name, "")
 
     def _parse(self, name: str, default: T, parse: Callable[[str], T], allowed: str) -> T:
         value = self.raw(name)
@@ -86,10 +96,15 @@ class _Env:
         return self._parse(name, default, _parse_go_bool, "true or false (also 1/0, t/f, TRUE/FALSE, True/False)")
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
-        return self._parse(name, default, lambda v: _in_range(int(v), low, high), f"an integer from {low} to {high}")
+        return self._parse(
+            name, default, lambda v: _in_range(_go_int(v), low, high), f"an integer from {low} to {high} (digits 0-9)"
+        )
 
     def number(self, name: str, default: float) -> float:
-        return self._parse(name, default, _finite_float, "a finite decimal number such as 1.0 or 0.85")
+        return self._parse(name, default, _go_float, "a finite decimal number such as 1.0, 0.85, .85 or 1e3")
+
+    def currency(self, name: str, default: str) -> str:
+        return self._parse(name, default, _currency, "an ISO 4217 code such as USD (three letters)")
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...], *, fold_case: bool = False) -> str:
         value = self.raw(name) or default
@@ -118,6 +133,27 @@ def _parse_go_bool(value: str) -> bool:
     if value in _GO_FALSE:
         return False
     raise ValueError(value)
+
+
+def _go_int(value: str) -> int:
+    """Go's ``strconv.ParseInt(value, 10, 64)``; ``int`` would also take ``1_000``, spaces, non-ASCII digits."""
+    if not _GO_INT_RE.match(value):
+        raise ValueError(value)
+    return int(value)
+
+
+def _go_float(value: str) -> float:
+    """A finite decimal as Go's ``strconv.ParseFloat(value, 64)`` reads it (``float`` would take ``1_0``, spaces)."""
+    if not _GO_DECIMAL_RE.match(value):
+        raise ValueError(value)
+    return _finite_float(value)
+
+
+def _currency(value: str) -> str:
+    code = currency_code(value)
+    if code is None:
+        raise ValueError(value)
+    return code
 
 
 def _in_range(value: int, low: int, high: int) -> int:
@@ -249,7 +285,7 @@ def _read_kubecost(env: _Env) -> KubecostSettings:
         multiplier=env.number("MULTIPLIER", 1.0),
         page_size=env.integer("PAGE_SIZE", 500, 1, 100_000),
         max_file_rows=env.integer("MAX_FILE_ROWS", 1_000_000, 1, 100_000_000),
-        default_currency=env.optional("DEFAULT_CURRENCY", _CURRENCY_RE, "an ISO 4217 code such as USD") or "USD",
+        default_currency=env.currency("DEFAULT_CURRENCY", "USD"),
         override_pod_labels=env.boolean("OVERRIDE_POD_LABELS", True),
         request_timeout_seconds=_timeout_seconds(env),
         secret_arn=env.optional("KUBECOST_SECRET_ARN", _ARN_RE, "a Secrets Manager secret ARN"),
