@@ -3,20 +3,29 @@
 ``python -m local.run`` creates the template's resources in moto (bucket, Flexera credentials secret, the three
 functions, the state machine), loads ``statemachine/export.asl.json`` with the template's ``DefinitionSubstitutions``
 and runs it with moto's Step Functions engine; every Lambda task runs the real handler in this process
-(``local/runner_lambda.py``). It then prints what happened: days exported, rows and cost per month, the upload of
-each month; the exit status is non-zero when the execution failed.
+(``local/runner_lambda.py``). It prints which Kubecost and which Flexera it talks to, then what happened: days
+exported, rows and cost per month, the upload of each month (judged across every attempt of the upload step,
+``runner_report``); the exit status is 1 when the execution failed, 2 when the flags are refused before it starts.
+stdout holds only that report: what the functions write (Powertools logs, EMF metric lines; CloudWatch's content in
+AWS) goes to stderr (:func:`functions_output`).
 
-Flags (see ``--help``): ``--kubecost-url`` (a base URL with scheme, host and port; the API path still comes from
-``KUBECOST_API_PATH``) and ``--flexera-url`` (one base URL for every Flexera host, i.e. an emulator); each one that
-is absent starts the embedded emulator (``local/kubecost_emulator.py``, ``local/flexera_emulator.py``). ``--today``,
-``--start``/``--end``, ``--dry-run`` and ``--force-upload`` build the execution input exactly as a manual run in
-AWS would (``events/*.json``). ``--out DIR`` copies the S3 exports to DIR with the bucket's layout.
-``--allocations N`` sizes the embedded Kubecost emulator's days (default 300).
-``--fast-retries`` does not sleep through retry waits: neither the state machine's ``Retry`` intervals nor the
-Kubecost and Flexera clients' backoff; the embedded Flexera emulator's clock is advanced by each wait instead, so its
-120-second cool-off between bill uploads still has to pass. With the flag, ``JitterStrategy: FULL`` waits the full
-interval (the longest wait jitter can give), so a run's outcome does not depend on chance. Without the flag every
-wait is slept for real.
+Flags (see ``--help``):
+
+- ``--kubecost-url`` (a base URL with scheme, host and port; the API path comes from ``KUBECOST_API_PATH``), else
+  ``KUBECOST_HOST`` as the deployed functions read it; ``--flexera-url`` (one base URL for every Flexera host, i.e.
+  an emulator), else ``FLEXERA_ENDPOINT_URL``. Only where neither is given is the embedded emulator started
+  (``local/kubecost_emulator.py``, ``local/flexera_emulator.py``; ``--allocations N`` sizes the Kubecost's days).
+- ``--input FILE|JSON`` is the execution input, as ``start-execution --input`` takes it (``events/*.json``);
+  without it ``--start``/``--end``, ``--dry-run`` and ``--force-upload`` build it as a manual run in AWS would.
+- ``--today D`` sets the clock every function reads (``calendar.use_clock``) to D, as a fake clock would for the Go
+  program: with the scheduler's input the run is exactly the scheduled run of D (its window, D's month current).
+- ``--out DIR`` is the persistent content of the emulated bucket, loaded before the run and mirrored after it
+  (``local/runner_state.py``), so repeated runs into one folder behave as repeated runs in AWS.
+- ``--fast-retries`` does not sleep through retry waits: neither the state machine's ``Retry`` intervals nor the
+  Kubecost and Flexera clients' backoff; the embedded Flexera emulator's clock is advanced by each wait instead, so
+  its 120-second cool-off between bill uploads still has to pass. With the flag, ``JitterStrategy: FULL`` waits the
+  full interval (the longest wait jitter can give), so a run's outcome does not depend on chance. Without the flag
+  every wait is slept for real.
 
 Every other setting comes from the same environment variables as the deployed functions (``config.py``); the
 runner sets only what it creates (``BUCKET_NAME``, ``FLEXERA_SECRET_ARN``, ``STATE_MACHINE_ARN``), the endpoints
@@ -58,23 +67,29 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Final, Self, cast
+from typing import TYPE_CHECKING, Any, Final, Self, TextIO, cast
 from unittest import mock
 
 import boto3
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
 
+from kubecost_flexera import calendar
+from kubecost_flexera.errors import InvalidRequest
+from kubecost_flexera.events import date_value
 from kubecost_flexera.flexera import FlexeraClient
 from kubecost_flexera.kubecost import KubecostClient
 from kubecost_flexera.observability import logger
+from kubecost_flexera.storage import UploadState
 from local.runner_emulators import EmbeddedEmulators
 from local.runner_lambda import InProcessLambda, Invocation, LocalFunction
 from local.runner_report import WorkflowRun, format_summary
+from local.runner_state import BucketFolder, FolderError, check_folder
 from local.runner_template import TemplateModel, load_template
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
+    from datetime import date, datetime
     from types import TracebackType
 
     from aws_lambda_powertools import Logger
@@ -89,11 +104,12 @@ STACK_NAME: Final = "kubecost-flexera-local"
 BUCKET: Final = f"{STACK_NAME}-exports"
 SECRET_NAME: Final = f"{STACK_NAME}/flexera-credentials"
 EXPORTS_PREFIX: Final = "exports/"
+UPLOAD_RECORDS_PREFIX: Final = "state/uploads/"
 POLL_SECONDS: Final = 0.02
 DEFAULT_TIMEOUT_SECONDS: Final = 900.0
 MOTO_CONFIG: Final[DefaultConfig] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
-# Local defaults for Powertools: no X-Ray daemon here, and no EMF metric lines or INFO logs between the summary's
-# lines. An explicit environment variable wins.
+# Local defaults for Powertools: no X-Ray daemon here, and only warnings and errors in the functions' output (stderr,
+# see functions_output). An explicit environment variable wins.
 LOCAL_POWERTOOLS_DEFAULTS: Final = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
@@ -132,6 +148,7 @@ class LocalWorkflow:
         self._lambda: InProcessLambda | None = None
         self.state_machine_arn = ""
         self.secret_arn = ""
+        self._records_before: dict[str, dict[str, UploadState]] = {}
 
     # --- lifecycle ---
 
@@ -230,12 +247,16 @@ class LocalWorkflow:
 
     # --- executions ---
 
-    def start(self, request: Mapping[str, Any], name: str | None = None) -> str:
-        """Starts an execution with ``request`` as its input (what ``start-execution --input`` sends)."""
+    def start(self, request: object, name: str | None = None) -> str:
+        """Starts an execution with ``request`` (any JSON value) as its input (what ``start-execution --input``
+        sends); the upload records as they are now are what :meth:`wait` compares with to see what it committed."""
         execution_name = name or f"local-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        return self.sfn.start_execution(
-            stateMachineArn=self.state_machine_arn, name=execution_name, input=json.dumps(dict(request))
+        records = self.upload_records()
+        execution_arn = self.sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=execution_name, input=json.dumps(request)
         )["executionArn"]
+        self._records_before[execution_arn] = records
+        return execution_arn
 
     def wait(self, execution_arn: str, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> WorkflowRun:
         deadline = time.monotonic() + timeout_seconds
@@ -246,15 +267,19 @@ class LocalWorkflow:
             if time.monotonic() > deadline:
                 raise LocalRunError(f"{execution_arn} still running after {timeout_seconds} s")
             time.sleep(POLL_SECONDS)
+        before = self._records_before.pop(execution_arn, {})
         return WorkflowRun.from_execution(
             execution_arn,
             status=description["status"],
             error=description.get("error"),
             cause=description.get("cause"),
             invocations=self.invocations(execution_arn),
+            commits={
+                record.month: record for key, record in self.upload_records().items() if before.get(key) != record
+            },
         )
 
-    def run(self, request: Mapping[str, Any], timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> WorkflowRun:
+    def run(self, request: object, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> WorkflowRun:
         return self.wait(self.start(request), timeout_seconds)
 
     def invocations(self, execution_arn: str | None = None) -> list[Invocation]:
@@ -268,15 +293,15 @@ class LocalWorkflow:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=EXPORTS_PREFIX)
         return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
 
-    def copy_exports(self, directory: Path) -> list[Path]:
-        """Copies every object under ``exports/`` to ``directory``/<key> and returns the paths written."""
-        written: list[Path] = []
-        for key in self.export_keys():
-            target = directory / key
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
-            written.append(target)
-        return written
+    def upload_records(self) -> dict[str, UploadState]:
+        """The last commit of each month (``state/uploads/``), by key: an execution that commits a month rewrites
+        its record, whichever attempt of the upload step did it."""
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=UPLOAD_RECORDS_PREFIX)
+        return {
+            item["Key"]: UploadState.from_json(self.s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
+            for page in pages
+            for item in page.get("Contents", [])
+        }
 
 
 def _longest(_shortest: float, longest: float) -> float:
@@ -333,10 +358,48 @@ def _placeholder_zip(module: str) -> bytes:
 # --- command line ---
 
 
-def build_request(args: argparse.Namespace) -> dict[str, Any]:
-    """The execution input for the flags, as a manual run in AWS would send it; the plan validates it."""
+class UsageError(ValueError):
+    """The flags ask for something the runner cannot do; nothing was started or changed."""
+
+
+REQUEST_FLAGS: Final = ("start", "end", "dry_run", "force_upload")
+
+
+def read_input(text: str) -> object:
+    """``--input``: a JSON text (it starts with ``{``) or the path of a file holding one, as ``--input`` of
+    ``aws stepfunctions start-execution`` takes ``'{...}'`` or ``file://events/x.json``."""
+    source = "--input"
+    body = text
+    if not text.lstrip().startswith("{"):
+        path = Path(text.removeprefix("file://"))
+        try:
+            body = path.read_text()
+        except OSError as exc:
+            raise UsageError(
+                f"--input {text}: cannot read the file ({exc.strerror}): allowed a JSON text or a file path"
+            ) from None
+        source = f"--input {path}"
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise UsageError(
+            f"{source} is not JSON ({exc}): allowed an execution input such as events/backfill.json"
+        ) from None
+
+
+def build_request(args: argparse.Namespace) -> object:
+    """The execution input: ``--input`` as it is, or the flags as a manual run in AWS would send them.
+
+    The plan validates it, as in AWS. ``--today`` is not part of it: it sets the clock (see :func:`pinned_clock`).
+    """
+    flags = [name for name in REQUEST_FLAGS if getattr(args, name) not in (None, False)]
+    if args.input is not None:
+        if flags:
+            named = ", ".join(f"--{name.replace('_', '-')}" for name in flags)
+            raise UsageError(f"--input gives the whole execution input: allowed without {named} (put them in it)")
+        return read_input(args.input)
     request: dict[str, Any] = {}
-    for name in ("today", "start", "end"):
+    for name in ("start", "end"):
         value = getattr(args, name)
         if value is not None:
             request[name] = value
@@ -347,20 +410,57 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     return request
 
 
+def pinned_clock(day: date) -> Callable[[], datetime]:
+    """The real clock moved by whole days so that its UTC date is ``day`` now; it keeps running from there."""
+    shift = day - calendar.now().date()
+    return lambda: calendar.system_clock() + shift
+
+
+def _day_argument(text: str) -> date:
+    """``--today``: what the plan accepts as ``today``, an existing date not after the current UTC date."""
+    try:
+        day = date_value(text, "--today")
+    except InvalidRequest:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed an existing calendar date YYYY-MM-DD") from None
+    real_today = calendar.now().date()
+    if day > real_today:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is invalid: allowed a date not after the current UTC date {real_today.isoformat()}"
+        )
+    return day
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m local.run",
         description="Run the export workflow locally: moto for AWS, the real handlers, Kubecost and Flexera "
         "emulators unless URLs are given. Other settings come from the deployed functions' environment variables.",
     )
-    parser.add_argument("--kubecost-url", help="Kubecost/OpenCost base URL (scheme://host:port); default: emulator")
-    parser.add_argument("--flexera-url", help="one base URL for every Flexera endpoint; default: emulator")
-    parser.add_argument("--today", help="run as on this UTC date (YYYY-MM-DD)")
+    parser.add_argument(
+        "--kubecost-url",
+        help="Kubecost/OpenCost base URL (scheme://host:port); default: KUBECOST_HOST, else the embedded emulator",
+    )
+    parser.add_argument(
+        "--flexera-url",
+        help="one base URL for every Flexera endpoint; default: FLEXERA_ENDPOINT_URL, else the embedded emulator",
+    )
+    parser.add_argument(
+        "--input", help="the execution input: a JSON text or a file (events/*.json); default: built from the flags"
+    )
+    parser.add_argument(
+        "--today",
+        type=_day_argument,
+        help="set the functions' clock to this UTC date (YYYY-MM-DD): the run is the scheduled run of that day",
+    )
     parser.add_argument("--start", help="backfill from this date (YYYY-MM-DD), with --end")
     parser.add_argument("--end", help="backfill up to this date (YYYY-MM-DD), with --start")
     parser.add_argument("--dry-run", action="store_true", help="export, but upload nothing")
     parser.add_argument("--force-upload", action="store_true", help="upload months even when unchanged")
-    parser.add_argument("--out", type=Path, help="copy the S3 exports to this directory (same layout)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="the emulated bucket's content: loaded before the run, made to mirror the bucket after it",
+    )
     parser.add_argument(
         "--fast-retries",
         action="store_true",
@@ -373,9 +473,35 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@contextlib.contextmanager
+def functions_output(stream: TextIO) -> Iterator[None]:
+    """What the functions write (Powertools logs and EMF metric lines, CloudWatch's content in AWS) goes to
+    ``stream`` while the block runs, so that stdout holds only the runner's own report."""
+    handler = logger.registered_handler
+    if not isinstance(handler, logging.StreamHandler):
+        raise LocalRunError("the Powertools logger no longer writes to a stream; update functions_output")
+    previous = handler.setStream(stream)
+    try:
+        with contextlib.redirect_stdout(stream):
+            yield
+    finally:
+        handler.setStream(previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    with EmbeddedEmulators.for_args(args, os.environ) as emulators:
+    try:
+        request = build_request(args)
+        if args.out is not None:
+            check_folder(args.out)
+    except (UsageError, FolderError) as exc:
+        print(f"python -m local.run: error: {exc}", file=sys.stderr)
+        return 2
+    with ExitStack() as stack:
+        if args.today is not None:
+            stack.enter_context(calendar.use_clock(pinned_clock(args.today)))
+        emulators = stack.enter_context(EmbeddedEmulators.for_args(args, os.environ, request))
+        print("\n".join(emulators.describe()))
         settings = LocalSettings(
             kubecost_url=emulators.kubecost_url,
             flexera_url=emulators.flexera_url,
@@ -384,11 +510,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             retry_sleep=emulators.retry_sleep if args.fast_retries else None,
         )
         with LocalWorkflow(settings) as workflow:
-            run = workflow.run(build_request(args))
-            print(format_summary(run))
+            folder = None
             if args.out is not None:
-                written = workflow.copy_exports(args.out)
-                print(f"\nCopied {len(written)} export file(s) to {args.out}")
+                folder = BucketFolder(args.out, workflow.s3, BUCKET, workflow.template.bucket_expirations)
+                print(folder.load().describe(args.out))
+            with functions_output(sys.stderr):
+                run = workflow.run(request)
+            print(format_summary(run))
+            if folder is not None:
+                print(folder.save().describe(args.out))
         report = emulators.report(run, os.environ)
         if report:
             print(report)

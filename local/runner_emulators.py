@@ -1,5 +1,10 @@
 """The emulators a local run starts when no URL is given, and the reconciliation it prints after the run.
 
+A Kubecost is given by ``--kubecost-url`` or, as deployed, by ``KUBECOST_HOST``; a Flexera by ``--flexera-url`` or
+``FLEXERA_ENDPOINT_URL``. Only where neither is set is the embedded emulator started: a run never exports the
+emulator's data while the environment names a real Kubecost. The embedded Kubecost holds data for every day the
+execution input can ask for (its retention reaches back to the month before the earliest date the input names).
+
 With both emulators embedded the run is checkable end to end: what the Flexera emulator committed for each month
 is compared with what the Kubecost emulator says the same days hold (``KubecostEmulator.expected``, computed with
 the exporter's own query parameters): the same number of CSV rows (eight per allocation) and the same total cost
@@ -10,11 +15,13 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING, Final, Self
 from urllib.parse import parse_qsl
 
+from kubecost_flexera import calendar
 from kubecost_flexera.config import load_kubecost
 from kubecost_flexera.errors import ConfigurationError
 from kubecost_flexera.kubecost import allocation_query
@@ -79,10 +86,13 @@ class EmbeddedEmulators:
         allocations_per_day: int,
         fast_retries: bool,
         today: date | None = None,
+        earliest_day: date | None = None,
+        origins: tuple[str, str] = ("--kubecost-url", "--flexera-url"),
     ) -> None:
+        """``origins`` names what gave each URL (a flag or a variable), for :meth:`describe`."""
         self.environ: dict[str, str] = {}
         secret = flexera_secret_from_environment(environ)
-        config = _kubecost_config(environ, allocations_per_day, today)
+        config = _kubecost_config(environ, allocations_per_day, today, earliest_day)
         self.kubecost = None if kubecost_url else KubecostEmulator(config)
         self.flexera: FlexeraEmulator | None = None
         if flexera_url is None:
@@ -96,16 +106,23 @@ class EmbeddedEmulators:
         self.flexera_secret: Mapping[str, str] = secret or {}
         self._kubecost_url = kubecost_url
         self._flexera_url = flexera_url
+        self._origins = origins
 
     @classmethod
-    def for_args(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> EmbeddedEmulators:
+    def for_args(cls, args: argparse.Namespace, environ: Mapping[str, str], request: object) -> EmbeddedEmulators:
+        """The flags win over the environment variables the deployed functions read; ``request`` is the input."""
         return cls(
             environ,
-            kubecost_url=args.kubecost_url,
-            flexera_url=args.flexera_url,
+            kubecost_url=args.kubecost_url or environ.get("KUBECOST_HOST", "").strip() or None,
+            flexera_url=args.flexera_url or environ.get("FLEXERA_ENDPOINT_URL", "").strip() or None,
             allocations_per_day=args.allocations,
             fast_retries=args.fast_retries,
-            today=_date_or_none(args.today),
+            today=args.today,
+            earliest_day=_earliest_day(request),
+            origins=(
+                "--kubecost-url" if args.kubecost_url else "KUBECOST_HOST",
+                "--flexera-url" if args.flexera_url else "FLEXERA_ENDPOINT_URL",
+            ),
         )
 
     def __enter__(self) -> Self:
@@ -129,6 +146,26 @@ class EmbeddedEmulators:
     @property
     def flexera_url(self) -> str:
         return self.flexera.url if self.flexera is not None else str(self._flexera_url)
+
+    def describe(self) -> list[str]:
+        """Which Kubecost and which Flexera the run talks to, and what chose them."""
+        kubecost_origin, flexera_origin = self._origins
+        if self.kubecost is None:
+            kubecost = f"Kubecost: {self.kubecost_url} ({kubecost_origin})"
+        else:
+            config = self.kubecost.config
+            kubecost = (
+                f"Kubecost: {self.kubecost.url} (embedded {config.flavour} emulator, {config.allocations_per_day} "
+                f"allocations a day; set KUBECOST_HOST or --kubecost-url for a real one)"
+            )
+        if self.flexera is None:
+            flexera = f"Flexera: {self.flexera_url} ({flexera_origin})"
+        else:
+            flexera = (
+                f"Flexera: {self.flexera.url} (embedded emulator, org {self.environ['ORG_ID']}, bill connect "
+                f"{self.environ['BILL_CONNECT_ID']}: nothing leaves this machine)"
+            )
+        return [kubecost, flexera]
 
     def retry_sleep(self, seconds: float) -> None:
         """A retry wait under ``--fast-retries``: no sleep; the embedded Flexera emulator's time moves instead."""
@@ -169,7 +206,7 @@ class EmbeddedEmulators:
         months = self.reconcile(run, environ)
         if self.flexera is None or self.kubecost is None:
             return ""
-        lines = ["", f"Flexera emulator, bill connect {self.environ['BILL_CONNECT_ID']}: committed months"]
+        lines = ["", f"Flexera emulator, bill connect {self.environ['BILL_CONNECT_ID']}: months this run committed"]
         if not months:
             lines.append("  none")
             return "\n".join(lines)
@@ -186,10 +223,14 @@ class EmbeddedEmulators:
 
 
 def _kubecost_config(
-    environ: Mapping[str, str], allocations_per_day: int, today: date | None
+    environ: Mapping[str, str], allocations_per_day: int, today: date | None, earliest_day: date | None
 ) -> KubecostEmulatorConfig:
     """The embedded emulator is the product the functions' settings name, at the API path they will ask for."""
     config = KubecostEmulatorConfig(allocations_per_day=allocations_per_day, today=today)
+    if earliest_day is not None:
+        oldest = calendar.month_before(calendar.first_of_month(earliest_day))
+        needed = ((today or calendar.now().date()) - oldest).days + 1
+        config = replace(config, retention_days=max(config.retention_days, needed))
     try:
         settings = load_kubecost(environ)
     except ConfigurationError:
@@ -209,12 +250,17 @@ def _flexera_config(
     return replace(config, clients={secret["client_id"]: secret["client_secret"]})
 
 
-def _date_or_none(text: str | None) -> date | None:
-    """The emulator's "today" for a pinned run; a malformed date is left for the plan to refuse."""
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
+def _earliest_day(request: object) -> date | None:
+    """The earliest of the input's ``today`` and ``start``; malformed values are left for the plan to refuse."""
+    if not isinstance(request, dict):
         return None
+    days = []
+    for name in ("today", "start"):
+        value = request.get(name)
+        if isinstance(value, str):
+            with suppress(ValueError):
+                days.append(date.fromisoformat(value))
+    return min(days, default=None)
 
 
 def _file_day(name: str) -> date:

@@ -3,6 +3,11 @@
 The outcome is rebuilt from what the state machine actually passed between the steps: the plan function's result,
 the upload's event (whose ``dayResults`` include the days the Map caught as failed) and the upload's result or
 error, all recorded by the in-process Lambda (``runner_lambda``), plus the execution's status, error and cause.
+
+A month's upload is judged across every attempt of the upload step, not by the last one alone: when Flexera
+throttles one month, the step fails and the state machine calls it again after the cool-off; the months the first
+attempt committed are then unchanged, and the last attempt reports them ``skipped-unchanged`` (or nothing, when it
+failed too). The months whose upload record (``state/uploads/``) this execution rewrote are the ones it committed.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from kubecost_flexera.storage import UploadState
     from local.runner_lambda import Invocation
 
 PLAN_FUNCTION = "PlanFunction"
@@ -58,6 +64,7 @@ class MonthOutcome:
     files: int
     bytes: int
     error: str | None
+    earlier_attempt: bool = False  # committed by an attempt of the upload step before the last one
 
     @classmethod
     def from_result(cls, result: Mapping[str, Any]) -> MonthOutcome:
@@ -112,7 +119,9 @@ class WorkflowRun:
         error: str | None,
         cause: str | None,
         invocations: Sequence[Invocation],
+        commits: Mapping[str, UploadState] | None = None,
     ) -> WorkflowRun:
+        """``commits``: the upload records the execution wrote, by month (see the module docstring)."""
         plans = [i for i in invocations if i.function == PLAN_FUNCTION and i.error_type is None]
         uploads = [i for i in invocations if i.function == UPLOAD_FUNCTION]
         last_upload = uploads[-1] if uploads else None
@@ -125,6 +134,7 @@ class WorkflowRun:
                 months = tuple(MonthOutcome.from_result(month) for month in last_upload.result["months"])
             else:
                 upload_error = f"{last_upload.error_type}: {last_upload.error_message}"
+            months = _with_earlier_commits(months, commits or {})
         return cls(
             execution_arn=execution_arn,
             status=status,
@@ -136,6 +146,27 @@ class WorkflowRun:
             upload_error=upload_error,
             invocations=tuple(invocations),
         )
+
+
+def _with_earlier_commits(
+    months: Sequence[MonthOutcome], commits: Mapping[str, UploadState]
+) -> tuple[MonthOutcome, ...]:
+    """The last attempt's month results, with each month an earlier attempt committed shown as committed."""
+    by_month = {outcome.month: outcome for outcome in months}
+    for month, record in commits.items():
+        last = by_month.get(month)
+        if last is not None and last.status == "committed" and last.bill_upload_id == record.bill_upload_id:
+            continue
+        by_month[month] = MonthOutcome(
+            month=month,
+            status="committed",
+            bill_upload_id=record.bill_upload_id,
+            files=len(record.files),
+            bytes=last.bytes if last is not None else 0,
+            error=None,
+            earlier_attempt=True,
+        )
+    return tuple(by_month[month] for month in sorted(by_month))
 
 
 def _caught_error(error: object) -> str | None:
@@ -183,7 +214,9 @@ def _upload_text(outcome: MonthOutcome | None) -> str:
         return "-"
     text = outcome.status
     if outcome.status == "committed":
-        text += f" ({outcome.files} file(s), {outcome.bytes:,} bytes, bill upload {outcome.bill_upload_id})"
+        size = f", {outcome.bytes:,} bytes" if outcome.bytes else ""
+        attempt = ", by an earlier attempt of the upload" if outcome.earlier_attempt else ""
+        text += f" ({outcome.files} file(s){size}, bill upload {outcome.bill_upload_id}{attempt})"
     if outcome.error:
         text += f": {outcome.error}"
     return text

@@ -1,5 +1,5 @@
 """What the local runner takes from ``template.yaml``: the functions (handlers, memory), the parameters' defaults,
-the state machine's name, definition file and ``DefinitionSubstitutions``.
+the state machine's name, definition file and ``DefinitionSubstitutions``, and the exports bucket's expiration rules.
 
 The template is the source of truth, so a local run exercises exactly the wiring ``sam deploy`` creates: a renamed
 function, a moved handler or a new substitution key changes the local run too, or breaks it loudly. The template is
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 ROOT: Final = Path(__file__).resolve().parent.parent
 TEMPLATE: Final = ROOT / "template.yaml"
 STATE_MACHINE_ID: Final = "ExportStateMachine"
+BUCKET_ID: Final = "ExportsBucket"
 LAMBDA_DEFAULT_MEMORY_MB: Final = 128  # Lambda's MemorySize when neither the function nor Globals sets one
 
 
@@ -66,10 +67,20 @@ class StateMachineSpec:
 
 
 @dataclass(frozen=True)
+class Expiration:
+    """A lifecycle rule of the bucket that expires the objects under ``prefix`` ``days`` after their last write."""
+
+    rule_id: str
+    prefix: str
+    days: int
+
+
+@dataclass(frozen=True)
 class TemplateModel:
     functions: Mapping[str, FunctionSpec]
     state_machine: StateMachineSpec
     parameter_defaults: Mapping[str, str]  # every template parameter that has a Default
+    bucket_expirations: tuple[Expiration, ...] = ()  # the exports bucket's enabled expiration rules
 
 
 def load_template(path: Path = TEMPLATE, *, stack_name: str) -> TemplateModel:
@@ -90,7 +101,24 @@ def load_template(path: Path = TEMPLATE, *, stack_name: str) -> TemplateModel:
         functions=functions,
         state_machine=_state_machine(machine["Properties"], parameters, defaults, functions, stack_name),
         parameter_defaults=defaults,
+        bucket_expirations=_expirations(resources.get(BUCKET_ID, {}).get("Properties", {}), defaults),
     )
+
+
+def _expirations(properties: Mapping[str, Any], parameter_defaults: Mapping[str, str]) -> tuple[Expiration, ...]:
+    """The enabled ``ExpirationInDays`` rules; a ``!Ref`` to a parameter takes the parameter's default."""
+    rules: list[Expiration] = []
+    for rule in properties.get("LifecycleConfiguration", {}).get("Rules", []):
+        days = rule.get("ExpirationInDays")
+        if rule.get("Status") != "Enabled" or days is None:
+            continue
+        if isinstance(days, dict) and "Ref" in days:
+            days = parameter_defaults.get(str(days["Ref"]))
+        try:
+            rules.append(Expiration(str(rule.get("Id", "")), str(rule.get("Prefix", "")), int(str(days))))
+        except ValueError:
+            raise TemplateError(f"{BUCKET_ID} rule {rule.get('Id')!r}: ExpirationInDays must be a number") from None
+    return tuple(rules)
 
 
 def _function(logical_id: str, properties: Mapping[str, Any], globals_: Mapping[str, Any]) -> FunctionSpec:

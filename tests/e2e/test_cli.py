@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 from local.run import main
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable
 
     import pytest
+
+    from local.kubecost_emulator import KubecostEmulator
+
+ROOT: Final = Path(__file__).resolve().parents[2]
 
 
 def test_run_prints_the_summary_reconciles_and_copies_the_exports(
@@ -51,11 +60,78 @@ def test_opencost_setting_runs_against_an_embedded_opencost(
 
 
 def test_failed_execution_exits_non_zero_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    # Given a malformed date
+    # Given an execution input with a malformed date
     # When the runner runs
-    status = main(["--today", "2025-13-01", "--fast-retries"])
+    status = main(["--input", '{"today": "2025-13-01"}', "--fast-retries"])
     # Then the execution fails in the plan, the reason is printed and the exit status is 1
     output = capsys.readouterr().out
     assert status == 1
     assert "FAILED" in output
     assert "InvalidRequest: today='2025-13-01' is invalid" in output
+
+
+def test_kubecost_host_in_the_environment_is_the_kubecost_of_the_run(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    kubecost_emulator: Callable[..., KubecostEmulator],
+) -> None:
+    # Given KUBECOST_HOST naming a Kubecost (the deployed setting) and no --kubecost-url
+    kubecost = kubecost_emulator(allocations_per_day=2, today=date(2025, 3, 2))
+    monkeypatch.setenv("KUBECOST_HOST", kubecost.url)
+    monkeypatch.setenv("INCLUDE_PREVIOUS_MONTH", "false")
+    # When the runner runs
+    status = main(["--today", "2025-03-02", "--fast-retries", "--dry-run"])
+    # Then the run exports that Kubecost's days, says so first, and starts no embedded Kubecost
+    output = capsys.readouterr().out
+    assert status == 0, output
+    kubecost_line, flexera_line = output.splitlines()[:2]
+    assert kubecost_line == f"Kubecost: {kubecost.url} (KUBECOST_HOST)"
+    assert flexera_line.startswith("Flexera: http://127.0.0.1:")
+    assert "embedded emulator" in flexera_line
+    allocation_days = {r.query["window"][0][:10] for r in kubecost.requests if r.path.endswith("/allocation")}
+    assert allocation_days == {"2025-03-01", "2025-03-02"}
+
+
+def test_the_url_flag_wins_over_kubecost_host(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    kubecost_emulator: Callable[..., KubecostEmulator],
+) -> None:
+    # Given KUBECOST_HOST naming an address nothing listens on, and --kubecost-url naming a Kubecost
+    kubecost = kubecost_emulator(allocations_per_day=2, today=date(2025, 3, 2))
+    monkeypatch.setenv("KUBECOST_HOST", "http://127.0.0.1:9")
+    monkeypatch.setenv("INCLUDE_PREVIOUS_MONTH", "false")
+    # When the runner runs
+    status = main(["--today", "2025-03-02", "--fast-retries", "--dry-run", "--kubecost-url", kubecost.url])
+    # Then the flag's Kubecost is used and named
+    output = capsys.readouterr().out
+    assert status == 0, output
+    assert output.splitlines()[0] == f"Kubecost: {kubecost.url} (--kubecost-url)"
+
+
+def test_stdout_holds_only_the_runner_s_report_and_the_functions_output_goes_to_stderr(tmp_path: Path) -> None:
+    # Given the functions set to log at INFO and to emit their metrics (the most they can print)
+    environ = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join((str(ROOT), str(ROOT / "layers/kubecost_flexera"))),
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "POWERTOOLS_METRICS_DISABLED": "false",
+        "INCLUDE_PREVIOUS_MONTH": "false",
+    }
+    environ.pop("KUBECOST_HOST", None)
+    # When the runner runs as a user runs it
+    argv = ["--today", "2025-03-02", "--allocations", "2", "--fast-retries"]
+    done = subprocess.run(  # noqa: S603 - this interpreter, fixed arguments
+        [sys.executable, "-m", "local.run", *argv],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # Then stdout is the report alone: no log line, no EMF document; stderr has both
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stdout.splitlines() if line.lstrip().startswith("{")] == []
+    assert "SUCCEEDED" in done.stdout
+    assert '"message":"Planned the run"' in done.stderr
+    assert '"CloudWatchMetrics"' in done.stderr

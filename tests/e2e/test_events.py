@@ -1,113 +1,173 @@
-"""Every workflow input in ``events/`` is accepted by the deployed workflow and does what its name says.
+"""Every execution input in ``events/`` runs locally as the README shows, ``python -m local.run --input FILE``, and
+does what its name says; ``--today`` makes a run the scheduled run of that date.
 
 ``scheduler.json`` is what the schedule passes (a run for the current UTC date), ``run-today.json`` pins the date,
-``backfill.json`` exports a range, ``dry-run.json`` exports without uploading. ``plan.json`` (the plan function's own
-event) is checked by ``tests/integration/test_plan_handler.py``.
+``backfill.json`` exports a range, ``dry-run.json`` exports without uploading. The other files are one function's
+own event, checked by that function's tests (``tests/integration/test_plan_handler.py``,
+``test_export_day_handler.py``, ``test_upload.py``).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Final
 
 import pytest
 
 from kubecost_flexera.calendar import scheduled_window
+from local.run import main
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.flexera_emulator import FlexeraEmulator
-    from local.kubecost_emulator import KubecostEmulator
-    from local.runner_report import WorkflowRun
-    from tests.fixtures.workflow import LocalWorkflowFactory
-
-EVENTS = Path(__file__).resolve().parents[2] / "events"
+EVENTS: Final = Path(__file__).resolve().parents[2] / "events"
+EXECUTION_INPUTS: Final = ("scheduler.json", "run-today.json", "backfill.json", "dry-run.json")
+FUNCTION_EVENTS: Final = ("plan.json", "export-day.json", "upload.json")
+FLAGS: Final = ("--allocations", "2", "--fast-retries")
 
 
-def _event(name: str) -> dict[str, Any]:
-    body = json.loads((EVENTS / name).read_text())
-    assert isinstance(body, dict)
-    return body
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    status = main([*argv, *FLAGS])
+    return status, capsys.readouterr().out
 
 
-def _run(
-    name: str,
-    local_workflow: LocalWorkflowFactory,
-    kubecost_emulator: Callable[..., KubecostEmulator],
-    flexera_emulator: Callable[..., FlexeraEmulator],
-) -> WorkflowRun:
-    # The emulator keeps every day up to the real date, so the pinned dates of the events have data.
-    kubecost = kubecost_emulator(allocations_per_day=2, retention_days=100_000)
-    return local_workflow(kubecost, flexera_emulator()).run(_event(name))
+def _plan_line(output: str) -> str:
+    (line,) = [line for line in output.splitlines() if line.startswith("Plan: ")]
+    return line
 
 
-def _day_list(first: date, last: date) -> list[str]:
-    return [(first + timedelta(days=offset)).isoformat() for offset in range((last - first).days + 1)]
+def _uploads(output: str) -> dict[str, str]:
+    """The Upload column of the summary, by month."""
+    return {line[:7]: line.split(" USD  ", 1)[1] for line in output.splitlines() if " USD  " in line}
 
 
-def test_scheduler_event_runs_the_scheduled_window_of_the_current_utc_date(
-    local_workflow: LocalWorkflowFactory,
-    kubecost_emulator: Callable[..., KubecostEmulator],
-    flexera_emulator: Callable[..., FlexeraEmulator],
-) -> None:
-    # Given the scheduler's input
+def _statuses(output: str) -> dict[str, str]:
+    return {month: text.split(" ", 1)[0] for month, text in _uploads(output).items()}
+
+
+def test_every_file_in_events_is_an_execution_input_or_a_function_event() -> None:
+    # Given the files in events/ / Then each is known to be one or the other, so a new one gets a test here or there
+    assert sorted(path.name for path in EVENTS.glob("*.json")) == sorted((*EXECUTION_INPUTS, *FUNCTION_EVENTS))
+
+
+def _scheduler(output: str) -> None:
     today = datetime.now(UTC).date()
-    # When the workflow runs it
-    run = _run("scheduler.json", local_workflow, kubecost_emulator, flexera_emulator)
-    # Then it plans today's window (previous month included by default) and commits its months
-    assert run.plan is not None
-    if run.plan["today"] != today.isoformat():  # the test straddled midnight UTC: nothing to compare with
+    if f"today {today.isoformat()}," not in _plan_line(output):
         pytest.skip("UTC midnight passed during the run")
     window = scheduled_window(today, include_previous_month=True)
-    assert run.plan["days"] == [day.isoformat() for day in window.days]
-    assert [m.status for m in run.months] == ["committed"] * len(window.months)
-    assert run.succeeded, run
+    assert f"{len(window.days)} day(s) {window.days[0]} .. {window.days[-1]}" in _plan_line(output)
+    assert _statuses(output) == dict.fromkeys(window.months, "committed")
 
 
-def test_run_today_event_pins_the_date(
-    local_workflow: LocalWorkflowFactory,
-    kubecost_emulator: Callable[..., KubecostEmulator],
-    flexera_emulator: Callable[..., FlexeraEmulator],
+def _run_today(output: str) -> None:
+    # The pinned date is in the past: June is complete; July has ended by the real clock and has only 15 days
+    assert "today 2025-07-15, 45 day(s) 2025-06-01 .. 2025-07-15" in _plan_line(output)
+    assert _statuses(output) == {"2025-06": "committed", "2025-07": "skipped-incomplete"}
+
+
+def _backfill(output: str) -> None:
+    assert "31 day(s) 2025-05-01 .. 2025-05-31, months 2025-05" in _plan_line(output)
+    assert _statuses(output) == {"2025-05": "committed"}
+
+
+def _dry_run(output: str) -> None:
+    assert "dry run" in _plan_line(output)
+    assert set(_statuses(output).values()) == {"dry-run"}
+
+
+CHECKS: Final[dict[str, Callable[[str], None]]] = {
+    "scheduler.json": _scheduler,
+    "run-today.json": _run_today,
+    "backfill.json": _backfill,
+    "dry-run.json": _dry_run,
+}
+
+
+@pytest.mark.parametrize("name", EXECUTION_INPUTS)
+def test_execution_input_runs_locally_with_input(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given one execution input of events/
+    # When the runner starts the execution with it, as the README shows
+    status, output = _run(capsys, "--input", str(EVENTS / name))
+    # Then the execution succeeds and does what the input says
+    assert status == 0, output
+    CHECKS[name](output)
+
+
+def test_today_flag_makes_the_run_the_scheduled_run_of_that_date(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    # Given the pinned-date input (2025-07-15)
-    # When the workflow runs it
-    run = _run("run-today.json", local_workflow, kubecost_emulator, flexera_emulator)
-    # Then it exports June 1 to July 15 and commits June (complete) and July (current)
-    assert run.plan is not None
-    assert run.plan["days"] == _day_list(date(2025, 6, 1), date(2025, 7, 15))
-    assert [(m.month, m.status) for m in run.months] == [("2025-06", "committed"), ("2025-07", "committed")]
-    assert run.succeeded, run
+    # Given the scheduler's input, with the functions' clock set to Jul 15, 2025
+    # When the runner runs it
+    status, output = _run(
+        capsys, "--today", "2025-07-15", "--input", str(EVENTS / "scheduler.json"), "--out", str(tmp_path)
+    )
+    # Then it is that day's scheduled run: June and July 1-15, July being the current month, uploaded as it is
+    assert status == 0, output
+    assert "today 2025-07-15, 45 day(s) 2025-06-01 .. 2025-07-15" in _plan_line(output)
+    assert _statuses(output) == {"2025-06": "committed", "2025-07": "committed"}
+    # And every function saw that clock: the export ids and the commit time are of that date
+    export_ids = {path.parent.name[:9] for path in (tmp_path / "exports").rglob("*.csv.gz")}
+    assert export_ids == {"20250715T"}
+    record = json.loads((tmp_path / "state/uploads/default/2025-07.json").read_text())
+    assert record["committed_at"].startswith("2025-07-15T")
 
 
-def test_backfill_event_exports_the_range(
-    local_workflow: LocalWorkflowFactory,
-    kubecost_emulator: Callable[..., KubecostEmulator],
-    flexera_emulator: Callable[..., FlexeraEmulator],
+def test_today_flag_with_a_pinned_input_uses_the_clock_for_the_current_month(
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # Given the backfill input (May 2025)
-    # When the workflow runs it
-    run = _run("backfill.json", local_workflow, kubecost_emulator, flexera_emulator)
-    # Then it exports exactly May and commits it, complete
-    assert run.plan is not None
-    assert run.plan["days"] == _day_list(date(2025, 5, 1), date(2025, 5, 31))
-    assert [(m.month, m.status) for m in run.months] == [("2025-05", "committed")]
-    assert run.succeeded, run
+    # Given run-today.json (today 2025-07-15) run on that same date
+    # When the runner runs it with --today 2025-07-15
+    status, output = _run(capsys, "--today", "2025-07-15", "--input", str(EVENTS / "run-today.json"))
+    # Then July is the current month and uploaded with its 15 days, unlike the same input run later (above)
+    assert status == 0, output
+    assert _statuses(output) == {"2025-06": "committed", "2025-07": "committed"}
 
 
-def test_dry_run_event_exports_without_uploading(
-    local_workflow: LocalWorkflowFactory,
-    kubecost_emulator: Callable[..., KubecostEmulator],
-    flexera_emulator: Callable[..., FlexeraEmulator],
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--today", "2025-13-01"], "argument --today: '2025-13-01' is invalid"),
+        (["--today", "2999-01-01"], "argument --today: '2999-01-01' is invalid: allowed a date not after"),
+    ],
+)
+def test_today_flag_refuses_what_the_plan_would_refuse(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given the dry-run input
-    # When the workflow runs it
-    run = _run("dry-run.json", local_workflow, kubecost_emulator, flexera_emulator)
-    # Then every day is written and every month reports a dry run
-    assert run.plan is not None
-    assert run.plan["options"] == {"dryRun": True, "forceUpload": False}
-    assert {d.status for d in run.days} == {"written"}
-    assert {m.status for m in run.months} == {"dry-run"}
-    assert run.succeeded, run
+    # Given a date that does not exist, or is in the future / When the runner parses it
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    # Then it stops with the usage status, naming the flag and what is allowed
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_input_takes_json_text_too(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given an input written inline, as start-execution --input '{...}' takes it
+    # When the runner runs it
+    status, output = _run(capsys, "--today", "2025-03-02", "--input", '{"start": "2025-03-01", "end": "2025-03-02"}')
+    # Then the execution gets exactly that input
+    assert status == 0, output
+    assert "today 2025-03-02, 2 day(s) 2025-03-01 .. 2025-03-02, months 2025-03" in _plan_line(output)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--input", "{not json"], "--input is not JSON"),
+        (["--input", "no-such-file.json"], "--input no-such-file.json: cannot read the file"),
+        (["--input", "{}", "--dry-run"], "--input gives the whole execution input: allowed without --dry-run"),
+    ],
+)
+def test_input_that_cannot_be_an_execution_input_is_refused_before_anything_starts(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an input that is not JSON, a missing file, or an input combined with a request flag
+    # When the runner is started with it
+    status = main(argv)
+    # Then it stops with the usage status and says why, before any emulator or execution starts
+    captured = capsys.readouterr()
+    assert status == 2
+    assert message in captured.err
+    assert captured.out == ""
