@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import boto3
@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities import parameters
 from functions.export_day.app import lambda_handler as export_day_handler
 from functions.plan.app import lambda_handler as plan_handler
 from functions.upload.app import lambda_handler as upload_handler
+from kubecost_flexera.calendar import use_clock
 from kubecost_flexera.errors import ConfigurationError, ExporterError, InvalidRequest
 from kubecost_flexera.observability import metrics
 from tests.fixtures.logs import capture_powertools_logs
@@ -61,6 +62,7 @@ EXECUTION: Final = "arn:aws:states:us-east-1:123456789012:execution:export:bad-i
 ROLE: Final = "arn:aws:iam::123456789012:role/export"
 SEEDED_DAYS: Final = (date(2025, 7, 1), date(2025, 7, 2))
 TODAY: Final = SEEDED_DAYS[-1]
+CLOCK_DAY: Final = date(2025, 7, 20)
 NO_SUCH_SECRET: Final = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kubecost-flexera/no-such-secret-AbCdEf"
 VALID_FLEXERA_SECRET: Final[dict[str, object]] = {"refresh_token": SECRET_REFRESH}
 FLEXERA_SHAPE: Final = ("refresh_token", "client_id", "client_secret")
@@ -240,9 +242,10 @@ def world(  # noqa: PLR0917 -- pytest passes fixtures positionally
     kubecost_emulator: Callable[..., KubecostEmulator],
     flexera_emulator: FlexeraEmulatorFactory,
     lambda_context: FakeLambdaContext,
-) -> World:
-    """A valid configuration as the template sets it, and the bucket seeded by real exports of two days."""
-    kubecost = kubecost_emulator(allocations_per_day=3, today=date(2025, 7, 20))
+) -> Iterator[World]:
+    """A valid configuration as the template sets it, the bucket seeded by real exports of two days, and the real
+    clock on CLOCK_DAY (so July is the current month)."""
+    kubecost = kubecost_emulator(allocations_per_day=3, today=CLOCK_DAY)
     flexera = flexera_emulator(
         refresh_tokens=frozenset({SECRET_REFRESH}), clients={SECRET_CLIENT_ID: SECRET_CLIENT_SECRET}
     )
@@ -259,9 +262,10 @@ def world(  # noqa: PLR0917 -- pytest passes fixtures positionally
         "POWERTOOLS_METRICS_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)
-    for day in SEEDED_DAYS:
-        export_day_handler({**VALID_EVENTS["export_day"], "day": day.isoformat()}, lambda_context)
-    return World(s3, bucket, kubecost, flexera)
+    with use_clock(lambda: datetime.combine(CLOCK_DAY, time(12), UTC)):
+        for day in SEEDED_DAYS:
+            export_day_handler({**VALID_EVENTS["export_day"], "day": day.isoformat()}, lambda_context)
+        yield World(s3, bucket, kubecost, flexera)
 
 
 def configure(case: Case, monkeypatch: pytest.MonkeyPatch, make_secret: MakeSecret) -> None:
