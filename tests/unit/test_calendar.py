@@ -3,10 +3,13 @@ of several years checked against an independent formulation of the rule."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import pytest
 
+from kubecost_flexera import calendar
 from kubecost_flexera.calendar import (
     MAX_BACKFILL_DAYS,
     Window,
@@ -15,6 +18,9 @@ from kubecost_flexera.calendar import (
     utc_today,
 )
 from kubecost_flexera.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _month_index(day: date) -> int:
@@ -201,3 +207,30 @@ def test_backfill_refuses_an_end_after_today() -> None:
     # Then the request is refused, naming end
     with pytest.raises(InvalidRequest, match=r"end=2025-07-16 is after today"):
         backfill_window(date(2025, 7, 1), date(2025, 7, 16), today=date(2025, 7, 15))
+
+
+# --- the clock every function reads ---
+
+
+def _at(day: int) -> Callable[[], datetime]:
+    return lambda: datetime(2025, 7, day, 12, tzinfo=UTC)
+
+
+def test_use_clock_sets_the_clock_for_the_block_and_restores_the_real_one() -> None:
+    with calendar.use_clock(_at(15)):
+        assert calendar.now() == datetime(2025, 7, 15, 12, tzinfo=UTC)
+    assert abs(calendar.now() - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+def test_a_block_that_ends_before_an_inner_one_does_not_leave_its_clock_behind() -> None:
+    # Given two blocks, the outer ending first (a test's block inside a fixture's lifetime, say)
+    stack = ExitStack()
+    outer = calendar.use_clock(_at(1))
+    outer.__enter__()
+    stack.enter_context(calendar.use_clock(_at(2)))
+    # When the outer block ends / Then the inner clock still holds
+    outer.__exit__(None, None, None)
+    assert calendar.now().day == 2
+    # And when the inner one ends, the real clock is back
+    stack.close()
+    assert calendar.now().year == datetime.now(UTC).year

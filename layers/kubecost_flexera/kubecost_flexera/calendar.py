@@ -52,29 +52,25 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class _ClockSetting:
-    """The process-wide clock: one mutable object rather than a ``global``, replaced only through :func:`use_clock`."""
-
-    read: Clock
-
-
-_CLOCK: Final = _ClockSetting(system_clock)
+# The clocks use_clock set, latest last; each entry is removed by the block that added it, whatever the order in
+# which blocks end (a test's block may end before a fixture's), so an ended block never leaves its clock behind.
+_CLOCKS: Final[list[tuple[object, Clock]]] = []
 
 
 def now() -> datetime:
     """The real clock as every function reads it: an aware UTC datetime."""
-    return _CLOCK.read()
+    return _CLOCKS[-1][1]() if _CLOCKS else system_clock()
 
 
 @contextmanager
 def use_clock(clock: Clock) -> Iterator[None]:
     """Replaces the clock :func:`now` reads, process-wide, for the ``with`` block (tests, local --today)."""
-    previous, _CLOCK.read = _CLOCK.read, clock
+    entry = (object(), clock)
+    _CLOCKS.append(entry)
     try:
         yield
     finally:
-        _CLOCK.read = previous
+        _CLOCKS.remove(entry)
 
 
 def utc_today(now: datetime) -> date:
