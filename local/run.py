@@ -75,6 +75,7 @@ from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
 
 from kubecost_flexera import calendar
+from kubecost_flexera.config import DEFAULT_API_PATH, normalise_base_url
 from kubecost_flexera.errors import InvalidRequest
 from kubecost_flexera.events import date_value
 from kubecost_flexera.flexera import FlexeraClient
@@ -410,6 +411,15 @@ def build_request(args: argparse.Namespace) -> object:
     return request
 
 
+def check_kubecost_url(url: str, environ: Mapping[str, str]) -> None:
+    """``--kubecost-url`` is the functions' ``KUBECOST_HOST``: refused as they would refuse it, naming the flag."""
+    api_path = environ.get("KUBECOST_API_PATH", "") or DEFAULT_API_PATH
+    try:
+        normalise_base_url(url, bare_host_scheme="https", api_path=("KUBECOST_API_PATH", api_path))
+    except ValueError as exc:
+        raise UsageError(f"--kubecost-url {url!r} is invalid: {exc}") from None
+
+
 def pinned_clock(day: date) -> Callable[[], datetime]:
     """The real clock moved by whole days so that its UTC date is ``day`` now; it keeps running from there."""
     shift = day - calendar.now().date()
@@ -492,6 +502,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         request = build_request(args)
+        if args.kubecost_url is not None:
+            check_kubecost_url(args.kubecost_url, os.environ)
         if args.out is not None:
             check_folder(args.out)
     except (UsageError, FolderError) as exc:

@@ -135,3 +135,35 @@ def test_stdout_holds_only_the_runner_s_report_and_the_functions_output_goes_to_
     assert "SUCCEEDED" in done.stdout
     assert '"message":"Planned the run"' in done.stderr
     assert '"CloudWatchMetrics"' in done.stderr
+
+
+def test_a_kubecost_url_with_a_path_is_refused_naming_the_flag_and_the_api_path_to_use(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a Kubecost URL with the API path written into it
+    # When the runner is started with it
+    status = main(["--kubecost-url", "http://127.0.0.1:9090/model", "--fast-retries"])
+    # Then it stops before anything starts, saying which values to use instead
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.out == ""
+    assert (
+        "--kubecost-url 'http://127.0.0.1:9090/model' is invalid: allowed scheme://host[:port] without a path, since "
+        "the path prefix is KUBECOST_API_PATH (now '/model/'): use 'http://127.0.0.1:9090' and "
+        "KUBECOST_API_PATH='/model/'"
+    ) in captured.err
+
+
+def test_a_kubecost_host_with_a_path_fails_the_run_at_configuration_naming_the_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given KUBECOST_HOST with a path (the deployed setting), as the plan reads it
+    monkeypatch.setenv("KUBECOST_HOST", "http://127.0.0.1:9/model")
+    # When the runner runs
+    status = main(["--fast-retries", "--dry-run"])
+    # Then the plan refuses the configuration before any request, naming the variable and the path to use
+    output = capsys.readouterr().out
+    assert status == 1
+    assert "ConfigurationError" in output
+    assert "KUBECOST_HOST='http://127.0.0.1:9/model' is invalid" in output
+    assert "KUBECOST_API_PATH='/model/'" in output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -200,7 +201,7 @@ def test_token_expiry_mid_run_renews_once_and_continues(harness: MakeHarness, po
     assert len(h.calls("POST", "/oidc/token")) == 2
     assert status_of(h, upload_id) == "complete"
     renewals = [r for r in powertools_logs.records() if r["message"].startswith("Flexera refused the access token")]
-    assert [r["call"] for r in renewals] == ["uploading kubecost-2025-07-01.csv.gz"]
+    assert [r["call"].split(" (POST ")[0] for r in renewals] == ["uploading kubecost-2025-07-01.csv.gz"]
 
 
 def test_wrong_credentials_raise_auth_error_naming_grant_and_role(harness: MakeHarness) -> None:
@@ -259,7 +260,9 @@ def test_refused_bill_connect_reports_status_and_body(harness: MakeHarness) -> N
     # Given a bill identifier Flexera's pattern refuses (400)
     h = harness(settings={"create_bill_connect": True, "bill_connect_id": "cbi-oi-kubecost-bad.id"})
     # When it is ensured / Then FlexeraRejected carries the status and the answer
-    with pytest.raises(FlexeraRejected, match=r"cbi-oi-kubecost-bad\.id failed with HTTP 400: .*billIdentifier"):
+    with pytest.raises(
+        FlexeraRejected, match=r"cbi-oi-kubecost-bad\.id \(POST .*\) failed with HTTP 400: .*billIdentifier"
+    ):
         h.client.ensure_bill_connect_once()
 
 
@@ -456,6 +459,79 @@ def test_commit_that_failed_in_transit_is_sent_again_after_checking_the_status(h
     # Then the client looked at the upload, saw it still in progress, and committed it
     assert status_of(h, upload_id) == "complete"
     assert len(h.calls("GET", upload_id)) == 1
+
+
+def test_a_missing_bill_connect_says_which_setting_to_fix(harness: MakeHarness) -> None:
+    # Given BILL_CONNECT_ID naming a bill connect the organization does not have, and creation not enabled
+    h = harness(settings={"bill_connect_id": "cbi-oi-kubecost-9"})
+    # When the month's bill upload is created / Then Flexera's 404 comes with the two ways to fix it
+    with pytest.raises(FlexeraRejected) as raised:
+        h.client.create_bill_upload(MONTH)
+    message = str(raised.value)
+    assert f"(POST {h.emulator.url}/optima/orgs/12345/billUploads) failed with HTTP 404" in message
+    assert (
+        "Flexera has no bill connect cbi-oi-kubecost-9 in org 12345: set CREATE_BILL_CONNECT_IF_NOT_EXIST=true to "
+        "create it, or fix BILL_CONNECT_ID (and ORG_ID) to name an existing one"
+    ) in message
+
+
+def _wrong_token(h: Harness) -> object:
+    client = FlexeraClient(flexera_settings(h.emulator), RefreshTokenGrant("zz-unknown"), sleep=h.sleeps.append)
+    return client.create_bill_upload(MONTH)
+
+
+def _unavailable_create(h: Harness) -> object:
+    h.emulator.inject(FlexeraFault(endpoint="create", kind="http_502", times=None))
+    return h.client.create_bill_upload(MONTH)
+
+
+def _throttled_create(h: Harness) -> object:
+    h.client.commit(upload_one(h))
+    return h.client.create_bill_upload(MONTH)
+
+
+def _unavailable_file(h: Harness) -> object:
+    h.emulator.inject(FlexeraFault(endpoint="file", kind="http_500", times=None))
+    return upload_one(h)
+
+
+def _closed_commit(h: Harness) -> object:
+    upload_id = upload_one(h)
+    h.client.commit(upload_id)
+    h.client.commit(upload_id)
+    return None
+
+
+def _refused_bill_connect(h: Harness) -> object:
+    settings = flexera_settings(h.emulator, create_bill_connect=True, bill_connect_id="cbi-oi-kubecost-bad.id")
+    FlexeraClient(settings, RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)).ensure_bill_connect_once()
+    return None
+
+
+@pytest.mark.parametrize(
+    ("fail", "error", "path"),
+    [
+        (_wrong_token, FlexeraAuthError, r"/oidc/token"),
+        (_unavailable_create, FlexeraUnavailable, r"/optima/orgs/12345/billUploads"),
+        (_throttled_create, FlexeraThrottled, r"/optima/orgs/12345/billUploads"),
+        (
+            _unavailable_file,
+            FlexeraUnavailable,
+            r"/optima/orgs/12345/billUploads/[0-9a-f-]{36}/files/kubecost-2025-07-01\.csv\.gz",
+        ),
+        (_closed_commit, FlexeraRejected, r"/optima/orgs/12345/billUploads/[0-9a-f-]{36}/operations"),
+        (_refused_bill_connect, FlexeraRejected, r"/finops-onboarding/v1/orgs/12345/bill-connects/cbi"),
+    ],
+)
+def test_every_flexera_http_error_names_the_method_and_full_url(
+    harness: MakeHarness, fail: Callable[[Harness], object], error: type[Exception], path: str
+) -> None:
+    # Given a call Flexera refuses, throttles or fails / When it is made
+    h = harness()
+    with pytest.raises(error) as raised:
+        fail(h)
+    # Then the error names the request: method and the whole URL
+    assert re.search(rf"\((POST|GET) {re.escape(h.emulator.url)}{path}\)", str(raised.value)), str(raised.value)
 
 
 def test_commit_of_a_closed_upload_is_rejected(harness: MakeHarness) -> None:

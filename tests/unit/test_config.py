@@ -192,7 +192,7 @@ def test_cost_source_is_case_insensitive() -> None:
             "https://kubecost-cost-analyzer.kubecost.svc.cluster.local:9090",
         ),
         ("https://kubecost.example.com", "https://kubecost.example.com"),
-        ("https://kubecost.example.com:8443/kubecost/", "https://kubecost.example.com:8443/kubecost"),
+        ("https://kubecost.example.com:8443/", "https://kubecost.example.com:8443"),
         ("http://10.0.0.5:9003", "http://10.0.0.5:9003"),
     ],
 )
@@ -211,6 +211,38 @@ def test_config_host_and_path_are_separate_when_given() -> None:
     )
     assert (settings.base_url, settings.api_path) == ("https://a:9090", "/")
     assert (settings.config_base_url, settings.config_api_path) == ("https://b:9090", "/model/")
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (  # the API path written into the host as well: every request would go to /model/model/...
+            {"KUBECOST_HOST": "http://kubecost:9090/model"},
+            "KUBECOST_HOST='http://kubecost:9090/model' is invalid: allowed scheme://host[:port] without a path, "
+            "since the path prefix is KUBECOST_API_PATH (now '/model/'): use 'http://kubecost:9090' and "
+            "KUBECOST_API_PATH='/model/'",
+        ),
+        (  # an ingress prefix: it goes before the API path
+            {"KUBECOST_HOST": "https://ingress.example.com/kubecost/"},
+            "use 'https://ingress.example.com' and KUBECOST_API_PATH='/kubecost/model/'",
+        ),
+        (  # OpenCost at / behind a prefix
+            {"KUBECOST_HOST": "opencost:9003/oc", "KUBECOST_API_PATH": "/"},
+            "since the path prefix is KUBECOST_API_PATH (now '/'): use 'https://opencost:9003' and "
+            "KUBECOST_API_PATH='/oc/'",
+        ),
+        (
+            {"KUBECOST_HOST": "a:9090", "KUBECOST_CONFIG_HOST": "http://b:9090/model/"},
+            "KUBECOST_CONFIG_HOST='http://b:9090/model/' is invalid: allowed scheme://host[:port] without a path, "
+            "since the path prefix is KUBECOST_CONFIG_API_PATH (now '/model/'): use 'http://b:9090' and "
+            "KUBECOST_CONFIG_API_PATH='/model/'",
+        ),
+    ],
+)
+def test_a_path_in_a_kubecost_host_is_refused_naming_the_path_variable_to_use(
+    env: dict[str, str], expected: str
+) -> None:
+    assert expected in kubecost_error(**env)
 
 
 def test_config_path_falls_back_to_the_api_path() -> None:

@@ -140,8 +140,8 @@ def test_window_is_the_utc_day_across_a_year_end() -> None:
 def test_client_urls_use_the_separate_config_host_and_path() -> None:
     settings = load_kubecost(
         {
-            "KUBECOST_HOST": "https://kubecost.example.com/kc/",
-            "KUBECOST_API_PATH": "model",
+            "KUBECOST_HOST": "https://kubecost.example.com/",
+            "KUBECOST_API_PATH": "kc/model",
             "KUBECOST_CONFIG_HOST": "config:9003",
             "KUBECOST_CONFIG_API_PATH": "/",
         }
@@ -342,6 +342,43 @@ def test_not_found_is_rejected(fake: Any) -> None:
     server = fake(lambda _request: Response.text(404, "404 page not found\n"))
     with pytest.raises(KubecostRejected, match="HTTP 404"):
         server.names()
+
+
+def test_not_found_names_the_url_and_the_settings_that_make_it(fake: Any) -> None:
+    # Given a server without the Allocation API at the path asked (KUBECOST_API_PATH is /model/ by default)
+    server = fake(lambda _request: Response.text(404, "404 page not found\n"))
+    # When a day is asked / Then the error names the URL asked and both settings to check, with the path in force
+    with pytest.raises(KubecostRejected) as raised:
+        server.names()
+    message = str(raised.value)
+    assert f"Kubecost at {server.server.url}/model/allocation?accumulate=true&" in message
+    assert "HTTP 404 (404 page not found)" in message
+    assert "check KUBECOST_HOST (scheme://host[:port]) and KUBECOST_API_PATH (now '/model/'" in message
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (lambda: Response.text(502, "bad gateway"), KubecostUnavailable),
+        (lambda: Response.text(400, "bad window"), KubecostRejected),
+        (lambda: Response.text(401, "Unauthorized"), KubecostRejected),
+        (lambda: Response.text(200, "<html>"), KubecostRejected),
+        (lambda: Response.json(200, [1]), KubecostRejected),
+        (lambda: Response.json(200, {"code": 500, "message": "boom"}), KubecostRejected),
+        (lambda: Response.json(200, {"code": 200, "data": {"a": 1}}), KubecostRejected),
+        (lambda: Response.json(200, {"code": 200, "data": [{"a": 1}]}), KubecostRejected),
+    ],
+)
+def test_every_error_about_an_answer_names_the_full_url_asked(
+    fake: Any, answer: Callable[[], Response], error: type[Exception]
+) -> None:
+    # Given a server answering with a failure, a refusal or an unusable body
+    server = fake(lambda _request: answer())
+    # When a day is asked / Then the error names the URL with its query (the day's window)
+    with pytest.raises(error) as raised:
+        server.names()
+    assert f"Kubecost at {server.server.url}/model/allocation?accumulate=true&" in str(raised.value)
+    assert "window=2025-07-15T00%3A00%3A00Z" in str(raised.value)
 
 
 @pytest.mark.parametrize("status", [401, 403])

@@ -40,6 +40,7 @@ AGGREGATE_CHAINS: Final[Mapping[str, str]] = {
     "pod": "cluster,namespace,controllerKind,controller,node,pod",
 }
 BILL_CONNECT_PREFIX: Final = "cbi-oi-kubecost"
+DEFAULT_API_PATH: Final = "/model/"
 # Go's strconv.ParseBool, which caarlos0/env uses for the reference exporter's booleans.
 _GO_TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _GO_FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
@@ -114,10 +115,12 @@ class _Env:
             return default
         return candidate
 
-    def url(self, name: str, default: str, *, bare_host_scheme: str | None) -> str:
+    def url(
+        self, name: str, default: str, *, bare_host_scheme: str | None, api_path: tuple[str, str] | None = None
+    ) -> str:
         value = self.raw(name) or default
         try:
-            return normalise_base_url(value, bare_host_scheme=bare_host_scheme)
+            return normalise_base_url(value, bare_host_scheme=bare_host_scheme, api_path=api_path)
         except ValueError as exc:
             self.problems.append(f"{name}={value!r} is invalid: {exc}")
             return value
@@ -169,12 +172,16 @@ def _finite_float(value: str) -> float:
     return number
 
 
-def normalise_base_url(value: str, *, bare_host_scheme: str | None) -> str:
+def normalise_base_url(value: str, *, bare_host_scheme: str | None, api_path: tuple[str, str] | None = None) -> str:
     """Returns ``scheme://host[:port][/path]`` without a trailing slash.
 
     ``bare_host_scheme`` is the scheme assumed for a value without one; ``None`` requires an explicit scheme. For
     ``KUBECOST_HOST`` it is ``https``: the Go exporter spoke plain HTTP inside the cluster, but from Lambda the API
     crosses a network, so TLS is the default and plain HTTP must be asked for explicitly with ``http://``.
+
+    ``api_path`` (the variable that holds the path prefix, and its value) refuses a path: the request path is that
+    variable's alone, so ``http://host:9090/model`` with the default ``/model/`` would ask ``/model/model/...``
+    and every day would fail with a 404 that names neither setting. The error says which values to use instead.
     """
     if "://" not in value:
         if bare_host_scheme is None:
@@ -189,7 +196,25 @@ def normalise_base_url(value: str, *, bare_host_scheme: str | None) -> str:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError as exc:
         raise ValueError("the port must be a number from 1 to 65535") from exc
+    if api_path is not None and parts.path.strip("/"):
+        raise ValueError(_path_advice(f"{parts.scheme}://{parts.netloc}", parts.path, *api_path))
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _path_advice(origin: str, path: str, api_path_name: str, api_path: str) -> str:
+    """What to set instead of a host with a path: the origin, and the path prefix in ``api_path_name``.
+
+    A host path that already ends with the API path (``/model`` and ``/model/``) was meant as the whole prefix;
+    any other (``/kubecost`` behind an ingress) goes before it.
+    """
+    host_path, prefix = path.strip("/"), api_path.strip("/")
+    whole = (
+        host_path if not prefix or host_path == prefix or host_path.endswith(f"/{prefix}") else f"{host_path}/{prefix}"
+    )
+    return (
+        f"allowed scheme://host[:port] without a path, since the path prefix is {api_path_name} "
+        f"(now {api_path!r}): use {origin!r} and {api_path_name}='/{whole}/'"
+    )
 
 
 @dataclass(frozen=True)
@@ -266,15 +291,28 @@ def _timeout_seconds(env: _Env) -> float:
 
 
 def _read_kubecost(env: _Env) -> KubecostSettings:
-    base_url = env.url("KUBECOST_HOST", "localhost:9090", bare_host_scheme="https")
-    api_path = env.string("KUBECOST_API_PATH", "/model/")
+    api_path = env.string("KUBECOST_API_PATH", DEFAULT_API_PATH)
+    base_url = env.url(
+        "KUBECOST_HOST", "localhost:9090", bare_host_scheme="https", api_path=("KUBECOST_API_PATH", api_path)
+    )
     cost_source = env.choice("COST_SOURCE", "kubecost", COST_SOURCES, fold_case=True)
     config_host = env.raw("KUBECOST_CONFIG_HOST")
+    config_api_path = env.string("KUBECOST_CONFIG_API_PATH", api_path)
+    config_base_url = (
+        env.url(
+            "KUBECOST_CONFIG_HOST",
+            "",
+            bare_host_scheme="https",
+            api_path=("KUBECOST_CONFIG_API_PATH", config_api_path),
+        )
+        if config_host
+        else base_url
+    )
     return KubecostSettings(
         base_url=base_url,
         api_path=api_path,
-        config_base_url=env.url("KUBECOST_CONFIG_HOST", "", bare_host_scheme="https") if config_host else base_url,
-        config_api_path=env.string("KUBECOST_CONFIG_API_PATH", api_path),
+        config_base_url=config_base_url,
+        config_api_path=config_api_path,
         cost_source="opencost" if cost_source == "opencost" else "kubecost",
         aggregation=env.choice("AGGREGATION", "pod", tuple(AGGREGATE_CHAINS), fold_case=True),
         idle=env.boolean("IDLE", True),

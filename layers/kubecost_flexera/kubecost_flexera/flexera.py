@@ -269,23 +269,23 @@ class TokenSource:
         # Exactly as the reference: form-encoded, keys sorted (Go's url.Values.Encode), no Authorization, no scope.
         body = urlencode(sorted(self._credentials.form().items()))
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        what = _doing("the access token request", "POST", self._url)
         response = self._retrying(
-            lambda: self._session.post(self._url, data=body, headers=headers, timeout=self._timeout),
-            f"requesting an access token from {self._url}",
+            lambda: self._session.post(self._url, data=body, headers=headers, timeout=self._timeout), what
         )
         if response.status_code in (400, 401, 403):
-            raise self.auth_error(response.status_code, "the access token request")
+            raise self.auth_error(response.status_code, what)
         if response.status_code == 429:
-            raise _throttled(response, "the access token request")
+            raise _throttled(response, what)
         if response.status_code != 200:
-            raise FlexeraUnavailable(f"The Flexera token service answered HTTP {response.status_code}")
+            raise FlexeraUnavailable(f"{what}: the Flexera token service answered HTTP {response.status_code}")
         try:
             answer = response.json()
         except ValueError:
             answer = None
         token = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(token, str) or not token:
-            raise FlexeraRejected("The Flexera token service answered 200 without an access_token")
+            raise FlexeraRejected(f"{what}: the Flexera token service answered 200 without an access_token")
         return token, _lifetime_seconds(answer.get("expires_in") if isinstance(answer, dict) else None)
 
 
@@ -312,6 +312,11 @@ def _throttled(response: requests.Response, what: str) -> FlexeraThrottled:
     header = response.headers.get("Retry-After", "")
     seconds = int(header) if header.strip().isdigit() else DEFAULT_COOLOFF_SECONDS
     return FlexeraThrottled(f"Flexera throttled {what} (HTTP 429); retry after {seconds} s", seconds)
+
+
+def _doing(action: str, method: str, url: str) -> str:
+    """An action and the request that makes it, as every error and log line about it names it."""
+    return f"{action} ({method} {url})"
 
 
 def _succeeded(response: requests.Response) -> bool:
@@ -417,23 +422,22 @@ class FlexeraClient:
             "name": identifier,
             "params": {"displayName": vendor, "vendorName": vendor},
         }
-        response = self._call("POST", self._urls.bill_connects, "creating the bill connect", json_body=body)
+        url = self._urls.bill_connects
+        what = _doing(f"creating the bill connect {self._settings.bill_connect_id}", "POST", url)
+        response = self._call("POST", url, what, json_body=body)
         if response.status_code == 201:
             logger.info("Created the Flexera bill connect", bill_connect_id=self._settings.bill_connect_id)
         elif response.status_code == 409:
             logger.info("The Flexera bill connect exists", bill_connect_id=self._settings.bill_connect_id)
         else:
-            raise FlexeraRejected(
-                f"Creating the bill connect {self._settings.bill_connect_id} failed with HTTP "
-                f"{response.status_code}: {_excerpt(response)}"
-            )
+            raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {_excerpt(response)}")
 
     # --- bill uploads ---
 
     def create_bill_upload(self, month: str) -> str:
         """Creates the month's bill upload; a conflicting in-progress one is aborted (bounded) and logged."""
         body = {"billConnectId": self._settings.bill_connect_id, "billingPeriod": month}
-        what = f"creating the bill upload of {month}"
+        what = _doing(f"creating the bill upload of {month}", "POST", self._urls.bill_uploads)
         for recovery in range(MAX_CONFLICT_RECOVERIES + 1):
             response = self._call("POST", self._urls.bill_uploads, what, json_body=body)
             if response.status_code == 429:
@@ -450,6 +454,8 @@ class FlexeraClient:
                 )
             self._operation(blocking.group(1), "abort")
             logger.warning("Aborted the in-progress bill upload that blocked the month", aborted=blocking.group(1))
+        if response.status_code == 404:
+            raise FlexeraRejected(f"{what} failed with HTTP 404: {_excerpt(response)}: {self._missing_bill_connect()}")
         if not _succeeded(response):
             raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {_excerpt(response)}")
         upload_id = _json_field(response, "id")
@@ -466,7 +472,7 @@ class FlexeraClient:
             return readers[-1]
 
         url = f"{self._urls.bill_uploads}/{upload_id}/files/{quote(name, safe='')}"
-        what = f"uploading {name}"
+        what = _doing(f"uploading {name}", "POST", url)
         try:
             response = self._call("POST", url, what, body=body)
         finally:
@@ -510,14 +516,28 @@ class FlexeraClient:
 
     def _operation(self, upload_id: str, operation: str, attempts: int | None = None) -> None:
         url = f"{self._urls.bill_uploads}/{upload_id}/operations"
-        what = f"{operation} of bill upload {upload_id}"
+        what = _doing(f"{operation} of bill upload {upload_id}", "POST", url)
         response = self._call("POST", url, what, json_body={"operation": operation}, attempts=attempts)
         if not _succeeded(response):
             raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {_excerpt(response)}")
 
     def _status(self, upload_id: str) -> str | None:
-        response = self._call("GET", f"{self._urls.bill_uploads}/{upload_id}", f"reading bill upload {upload_id}")
+        url = f"{self._urls.bill_uploads}/{upload_id}"
+        response = self._call("GET", url, _doing(f"reading bill upload {upload_id}", "GET", url))
         return _json_field(response, "status") if response.status_code == 200 else None
+
+    def _missing_bill_connect(self) -> str:
+        """What to fix when Flexera has no bill connect ``BILL_CONNECT_ID`` in the organization."""
+        bill_connect, org = self._settings.bill_connect_id, self._settings.org_id
+        if self._settings.create_bill_connect:
+            return (
+                f"Flexera has no bill connect {bill_connect} in org {org} although CREATE_BILL_CONNECT_IF_NOT_EXIST "
+                "is true: check BILL_CONNECT_ID and ORG_ID"
+            )
+        return (
+            f"Flexera has no bill connect {bill_connect} in org {org}: set CREATE_BILL_CONNECT_IF_NOT_EXIST=true to "
+            "create it, or fix BILL_CONNECT_ID (and ORG_ID) to name an existing one"
+        )
 
     # --- one authenticated call ---
 

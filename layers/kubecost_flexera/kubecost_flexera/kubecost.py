@@ -190,6 +190,7 @@ _NEGATIVE_ZERO_INTEGER: Final = re.compile(rb"-0[,}\]\s]")
 
 @dataclass(frozen=True)
 class _Answer:
+    url: str  # the full URL asked, named in every error about the answer
     status: int
     body: bytes
 
@@ -304,7 +305,9 @@ class KubecostClient:
             answer = self._get(self.config_url)
             body = answer.json() if answer.status == 200 else None
         except (requests.RequestException, ValueError) as exc:
-            logger.warning("Kubecost currency unavailable; using the default", error=type(exc).__name__)
+            logger.warning(
+                "Kubecost currency unavailable; using the default", error=type(exc).__name__, url=self.config_url
+            )
             return default
         data = body.get("data") if isinstance(body, dict) else None
         code = data.get("currencyCode") if isinstance(data, dict) else None
@@ -330,13 +333,17 @@ class KubecostClient:
         if data is None:
             return []
         if not isinstance(data, list):
-            raise KubecostRejected(f"Kubecost answered with 'data' of type {type(data).__name__}, expected a list")
+            raise KubecostRejected(
+                f"Kubecost at {url} answered with 'data' of type {type(data).__name__}, expected a list"
+            )
         sets: list[dict[str, Allocation]] = []
         for allocation_set in data:
             if allocation_set is None:
                 continue
             if not isinstance(allocation_set, dict) or not all(isinstance(i, dict) for i in allocation_set.values()):
-                raise KubecostRejected("Kubecost answered with an allocation set that is not a map of objects")
+                raise KubecostRejected(
+                    f"Kubecost at {url} answered with an allocation set that is not a map of objects"
+                )
             sets.append(allocation_set)
         return sets
 
@@ -345,7 +352,7 @@ class KubecostClient:
         with self._session.get(url, timeout=timeout, stream=True) as response:
             # One read of the whole body: requests' default 10 KiB chunks cost 4 % of the export's CPU.
             body = b"".join(response.iter_content(chunk_size=None))
-        return _Answer(response.status_code, body)
+        return _Answer(url, response.status_code, body)
 
     def _get_with_retries(self, url: str) -> _Answer:
         attempts = len(self._retry_delays) + 1
@@ -362,26 +369,32 @@ class KubecostClient:
             if attempt < len(self._retry_delays):
                 count_retry()
                 self._sleep(self._retry_delays[attempt])
-        raise KubecostUnavailable(f"Kubecost at {self.allocation_url} failed {attempts} times; last: {failure}")
+        raise KubecostUnavailable(f"Kubecost at {url} failed {attempts} times; last: {failure}")
 
     def _checked_json(self, answer: _Answer) -> dict[str, Any]:
-        status = answer.status
+        status, where = answer.status, f"Kubecost at {answer.url}"
         if status in (401, 403):
             raise KubecostRejected(
-                f"Kubecost refused authentication (HTTP {status}): check the credentials in KUBECOST_SECRET_ARN"
+                f"{where} refused authentication (HTTP {status}): check the credentials in KUBECOST_SECRET_ARN"
+            )
+        if status == 404:
+            raise KubecostRejected(
+                f"{where} answered HTTP 404 ({answer.excerpt()}): no Allocation API at that path; check KUBECOST_HOST "
+                f"(scheme://host[:port]) and KUBECOST_API_PATH (now {self._settings.api_path!r}; Kubecost serves "
+                "/model/, OpenCost /)"
             )
         if status != 200:
-            raise KubecostRejected(f"Kubecost refused the query (HTTP {status}): {answer.excerpt()}")
+            raise KubecostRejected(f"{where} refused the query (HTTP {status}): {answer.excerpt()}")
         try:
             body = answer.json()
         except ValueError as exc:
             raise KubecostRejected(
-                f"Kubecost answered with a body that is not JSON ({exc}): {answer.excerpt()}"
+                f"{where} answered with a body that is not JSON ({exc}): {answer.excerpt()}"
             ) from exc
         if not isinstance(body, dict):
-            raise KubecostRejected(f"Kubecost answered with JSON that is not an object: {answer.excerpt()}")
+            raise KubecostRejected(f"{where} answered with JSON that is not an object: {answer.excerpt()}")
         if body.get("code") != 200:
-            raise KubecostRejected(f"Kubecost refused the query (code {body.get('code')}): {body.get('message', '')}")
+            raise KubecostRejected(f"{where} refused the query (code {body.get('code')}): {body.get('message', '')}")
         return body
 
     def close(self) -> None:
