@@ -156,6 +156,22 @@ def test_multipliers_outside_go_parse_float_or_not_finite_are_refused(value: str
     assert f"MULTIPLIER={value!r} is invalid" in kubecost_error(MULTIPLIER=value)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ORG_ID", "12345\n"),
+        ("ORG_ID", " 12345"),
+        ("FLEXERA_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:flexera-AbCdEf\n"),
+        ("BUCKET_NAME", "kubecost-exports\n"),
+    ],
+)
+def test_untrimmed_values_must_match_their_pattern_whole(name: str, value: str) -> None:
+    # A value with a trailing newline or a leading blank would end up in URLs and requests as given
+    environ = {**FLEXERA_REQUIRED, "BUCKET_NAME": "kubecost-exports", name: value}
+    with pytest.raises(ConfigurationError, match=f"{name}="):
+        load_settings({"KUBECOST_HOST": "kubecost.example.com:9090", **environ})
+
+
 @pytest.mark.parametrize(("value", "code"), [("usd", "USD"), (" eur ", "EUR"), ("Chf", "CHF")])
 def test_default_currency_is_normalised_like_kubecosts(value: str, code: str) -> None:
     assert load_kubecost({"DEFAULT_CURRENCY": value}).default_currency == code

@@ -83,13 +83,13 @@ class _Env:
         value = self.raw(name)
         if not value:
             self.problems.append(f"{name} is required: {allowed}")
-        elif not pattern.match(value):
+        elif not pattern.fullmatch(value):
             self.problems.append(f"{name}={value!r} is invalid: allowed {allowed}")
         return value
 
     def optional(self, name: str, pattern: re.Pattern[str], allowed: str) -> str | None:
         value = self.raw(name)
-        if value and not pattern.match(value):
+        if value and not pattern.fullmatch(value):
             self.problems.append(f"{name}={value!r} is invalid: allowed {allowed}")
         return value or None
 
