@@ -563,6 +563,20 @@ def test_outputs_tell_how_to_store_credentials_and_run_manually(translated: dict
 
 # --- parameter constraints accept what the Go exporter (and config.py) accepts ---
 
+# Base URLs: with or without scheme, a trailing slash; refused: a path (its prefix belongs in the API path setting),
+# another scheme, credentials, a query, a malformed port.
+_HOSTS: Final = [
+    "kubecost.example.com:9090",
+    "https://kubecost.example.com",
+    "http://10.0.1.20:9090",
+    "https://kubecost.example.com/",
+    "http://kubecost:9090/model",
+    "kubecost:9090/kubecost/",
+    "ftp://kubecost",
+    "http://user:pw@kubecost",
+    "http://kubecost?x=1",
+    "kubecost:port",
+]
 _SAMPLES: Final = {
     "Idle": [
         "true",
@@ -585,6 +599,8 @@ _SAMPLES: Final = {
     "Aggregation": ["pod", "POD", "Pod", "namespace", "NameSpace", "controller", "NODE", "daily", "pods", " pod"],
     "Multiplier": ["1.0", "0.85", ".85", "1e3", "1.", "8.5E-1", "+1", "-0.5", "1_000", " 0.85", ".", "abc", "0x1p-2"],
     "DefaultCurrency": ["USD", "usd", "Eur", " EUR ", "dollars", "US", "U$D"],
+    "KubecostHost": _HOSTS,
+    "KubecostConfigHost": ["", *_HOSTS],
 }
 _REQUIRED_ENV: Final = {
     "KUBECOST_HOST": "kubecost.example.com:9090",
