@@ -422,7 +422,7 @@ def check_kubecost_url(url: str, environ: Mapping[str, str]) -> None:
 
 def pinned_clock(day: date) -> Callable[[], datetime]:
     """The real clock moved by whole days so that its UTC date is ``day`` now; it keeps running from there."""
-    shift = day - calendar.now().date()
+    shift = day - calendar.system_clock().date()
     return lambda: calendar.system_clock() + shift
 
 
@@ -432,7 +432,7 @@ def _day_argument(text: str) -> date:
         day = date_value(text, "--today")
     except InvalidRequest:
         raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed an existing calendar date YYYY-MM-DD") from None
-    real_today = calendar.now().date()
+    real_today = calendar.system_clock().date()
     if day > real_today:
         raise argparse.ArgumentTypeError(
             f"{text!r} is invalid: allowed a date not after the current UTC date {real_today.isoformat()}"

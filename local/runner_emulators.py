@@ -117,7 +117,7 @@ class EmbeddedEmulators:
             flexera_url=args.flexera_url or environ.get("FLEXERA_ENDPOINT_URL", "").strip() or None,
             allocations_per_day=args.allocations,
             fast_retries=args.fast_retries,
-            today=args.today,
+            today=calendar.now().date(),  # the date the functions see: --today's, or the real one
             earliest_day=_earliest_day(request),
             origins=(
                 "--kubecost-url" if args.kubecost_url else "KUBECOST_HOST",
@@ -229,7 +229,7 @@ def _kubecost_config(
     config = KubecostEmulatorConfig(allocations_per_day=allocations_per_day, today=today)
     if earliest_day is not None:
         oldest = calendar.month_before(calendar.first_of_month(earliest_day))
-        needed = ((today or calendar.now().date()) - oldest).days + 1
+        needed = ((today or calendar.system_clock().date()) - oldest).days + 1
         config = replace(config, retention_days=max(config.retention_days, needed))
     try:
         settings = load_kubecost(environ)
