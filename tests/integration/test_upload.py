@@ -224,7 +224,7 @@ def test_forced_upload_commits_an_incomplete_ended_month_with_the_days_it_has(
     # Then it is committed with the 22 days that exist, the result names the 9 missing days, and a warning says so
     assert (result.status, result.files) == ("committed", 22)
     assert [day.isoformat() for day in result.missing_days] == [f"2025-07-0{n}" for n in range(1, 10)]
-    assert result.to_json()["missingDays"][0] == "2025-07-01"
+    assert result.to_json()["missingDays"] == [day.isoformat() for day in result.missing_days]
     committed = emu.committed(CONNECT, "2025-07")
     assert committed is not None
     assert sorted(committed.files) == [f"kubecost-{day}.csv.gz" for day in JULY[9:]]
