@@ -261,6 +261,27 @@ def test_server_ignoring_paging_gives_each_allocation_once(
     )
 
 
+def test_server_honouring_limit_but_ignoring_offset_gets_each_day_whole(
+    emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
+) -> None:
+    # Given a Kubecost that honours limit but answers every offset with the first page
+    stack = emulated_deployment(kubecost={"ignore_offset": True})
+    # When pages become smaller than a day
+    faulty, pages = _run_with_small_pages(stack)
+    # Then each day is read in 3 requests (page 0, its repeat, the day unpaged), and every allocation is written once
+    assert set(pages.values()) == {3}
+    matrix_row.record(
+        FaultCase(
+            "Kubecost",
+            "Offset ignored, limit honoured",
+            "Kubecost flavour with ignore_offset, PAGE_SIZE=7: every page is the first page",
+        ),
+        fault_run=faulty,
+        signal="no failure: the repeated full page is detected and the day read once unpaged; no short day",
+        next_run=stack.next_run(),
+    )
+
+
 def test_idle_items_repeated_on_every_page_are_written_once(
     emulated_deployment: DeploymentFactory, matrix_row: MatrixRow
 ) -> None:
