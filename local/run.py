@@ -19,7 +19,7 @@ interval (the longest wait jitter can give), so a run's outcome does not depend 
 wait is slept for real.
 
 Every other setting comes from the same environment variables as the deployed functions (``config.py``); the
-runner sets only what it creates (``BUCKET_NAME``, ``FLEXERA_SECRET_ARN``, ``STATE_MACHINE_ARN``), the endpoints
+runner sets only what it creates (``BUCKET_NAME``, ``FLEXERA_SECRET_ARN``), the endpoints
 (``KUBECOST_HOST``, ``FLEXERA_ENDPOINT_URL``) and, for the embedded Flexera emulator, its org and bill connect when
 ``ORG_ID``/``BILL_CONNECT_ID`` are unset. Flexera credentials come from ``REFRESH_TOKEN``, or
 ``SERVICE_APP_CLIENT_ID`` and ``SERVICE_APP_CLIENT_SECRET`` (the Go exporter's names), and are stored in the emulated
@@ -55,7 +55,7 @@ import time
 import uuid
 import zipfile
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final, Self, cast
@@ -68,10 +68,14 @@ from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy
 from kubecost_flexera.flexera import FlexeraClient
 from kubecost_flexera.kubecost import KubecostClient
 from kubecost_flexera.observability import logger
+from local.iam_enforcer import Principal, enforced
 from local.runner_emulators import EmbeddedEmulators
 from local.runner_lambda import InProcessLambda, Invocation, LocalFunction
 from local.runner_report import WorkflowRun, format_summary
-from local.runner_template import TemplateModel, load_template
+from local.runner_roles import StackRoles, local_parameters, stack_roles
+from local.runner_states import HISTORY_EVENT_LIMIT, strict_engine
+from local.runner_template import LOCAL_PSEUDO_PARAMETERS, STATE_MACHINE_ID, TemplateModel, load_template
+from local.template_policies import Deployment
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -84,7 +88,8 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_stepfunctions import SFNClient
 
-REGION: Final = "us-east-1"
+REGION: Final = LOCAL_PSEUDO_PARAMETERS["AWS::Region"]
+ACCOUNT: Final = LOCAL_PSEUDO_PARAMETERS["AWS::AccountId"]  # moto's default account
 STACK_NAME: Final = "kubecost-flexera-local"
 BUCKET: Final = f"{STACK_NAME}-exports"
 SECRET_NAME: Final = f"{STACK_NAME}/flexera-credentials"
@@ -111,6 +116,12 @@ class LocalSettings:
 
     ``environ`` holds the settings variables the functions read (as deployed); ``retry_sleep`` replaces every
     retry wait when set (``--fast-retries``); ``handlers`` replaces handlers by logical id (tests wrap the real ones).
+    ``lambda_time_scale`` scales each function's ``Timeout`` (``runner_lambda``); ``parameters`` gives template
+    parameters that no function variable carries (the others follow ``environ``, ``runner_roles.local_parameters``).
+    ``kubecost_secret`` is stored in a secret of its own, given as ``KubecostSecretArn``. With
+    ``customer_managed_key`` both secrets are encrypted with a customer-managed KMS key and given as existing secrets
+    with their key (``FlexeraSecretArn``/``FlexeraSecretKmsKeyArn``, ``KubecostSecretArn``/``KubecostSecretKmsKeyArn``),
+    as a user who brings their own secrets deploys.
     """
 
     kubecost_url: str
@@ -120,6 +131,10 @@ class LocalSettings:
     retry_sleep: Callable[[float], object] | None = None
     handlers: Mapping[str, Callable[[dict[str, Any], Any], Any]] = field(default_factory=dict)
     max_concurrency: int | None = None
+    lambda_time_scale: float = 1.0
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    kubecost_secret: Mapping[str, str] | None = None
+    customer_managed_key: bool = False
 
 
 class LocalWorkflow:
@@ -132,6 +147,8 @@ class LocalWorkflow:
         self._lambda: InProcessLambda | None = None
         self.state_machine_arn = ""
         self.secret_arn = ""
+        self.kubecost_secret_arn: str | None = None
+        self.roles: StackRoles | None = None
 
     # --- lifecycle ---
 
@@ -154,28 +171,82 @@ class LocalWorkflow:
         stack.enter_context(mock.patch.dict(os.environ, self._base_environment()))
         # The shared logger read its level when first imported, usually before this run set the environment.
         stack.enter_context(_log_level(logger, os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO")))
-        self.secret_arn = self._secrets().create_secret(
-            Name=SECRET_NAME, SecretString=json.dumps(dict(self.settings.flexera_secret))
-        )["ARN"]
+        parameters = self._create_secrets()
         self.s3.create_bucket(Bucket=BUCKET)
         role = self._role()
         functions = self._create_functions(role)
+        self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.template.state_machine.name}"
+        self.roles = stack_roles(self.template, self._deployment(functions, parameters))
         definition = self.template.state_machine.definition(
             {function.logical_id: function.arn for function in functions.values()},
             {"MaxConcurrency": str(self.settings.max_concurrency)} if self.settings.max_concurrency else None,
         )
-        self.state_machine_arn = self.sfn.create_state_machine(
+        created = self.sfn.create_state_machine(
             name=self.template.state_machine.name, definition=definition, roleArn=role
         )["stateMachineArn"]
-        os.environ.update(
-            {"BUCKET_NAME": BUCKET, "FLEXERA_SECRET_ARN": self.secret_arn, "STATE_MACHINE_ARN": self.state_machine_arn}
-        )
-        self._lambda = InProcessLambda(functions)
+        if created != self.state_machine_arn:
+            raise LocalRunError(f"moto named the state machine {created}, not {self.state_machine_arn}")
+        os.environ.update({"BUCKET_NAME": BUCKET, "FLEXERA_SECRET_ARN": self.secret_arn})
+        functions = {
+            name: replace(function, role=self.roles.functions[function.logical_id])
+            for name, function in functions.items()
+        }
+        self._lambda = InProcessLambda(functions, self.roles.state_machine, self.settings.lambda_time_scale)
         stack.enter_context(self._lambda.installed())
+        stack.enter_context(enforced(self.roles.world))
+        stack.enter_context(strict_engine())
         if self.settings.retry_sleep is not None:
             stack.enter_context(_fast_retries(self.settings.retry_sleep))
         # moto logs every failed state with its whole parse tree; the run's outcome is reported by the summary.
         stack.enter_context(_quiet("moto.stepfunctions"))
+
+    def _create_secrets(self) -> dict[str, str]:
+        """The Flexera secret (and the Kubecost one when given), and the template parameters that name them."""
+        secrets = self._secrets()
+        encryption: dict[str, str] = {}
+        parameters: dict[str, str] = {}
+        if self.settings.customer_managed_key:
+            key = boto3.client("kms", region_name=REGION).create_key(Description=f"{STACK_NAME} secrets")
+            encryption["KmsKeyId"] = key["KeyMetadata"]["Arn"]
+        self.secret_arn = secrets.create_secret(
+            Name=SECRET_NAME, SecretString=json.dumps(dict(self.settings.flexera_secret)), **encryption
+        )["ARN"]
+        if encryption:
+            parameters.update({"FlexeraSecretArn": self.secret_arn, "FlexeraSecretKmsKeyArn": encryption["KmsKeyId"]})
+        if self.settings.kubecost_secret is not None:
+            self.kubecost_secret_arn = secrets.create_secret(
+                Name=f"{STACK_NAME}/kubecost-credentials",
+                SecretString=json.dumps(dict(self.settings.kubecost_secret)),
+                **encryption,
+            )["ARN"]
+            os.environ["KUBECOST_SECRET_ARN"] = self.kubecost_secret_arn
+            if encryption:
+                parameters["KubecostSecretKmsKeyArn"] = encryption["KmsKeyId"]
+        return parameters
+
+    def _deployment(self, functions: Mapping[str, LocalFunction], parameters: Mapping[str, str]) -> Deployment:
+        """What CloudFormation would know of the stack the runner made: names and ARNs, parameters as configured."""
+        resources: Mapping[str, Any] = self.template.document.get("Resources", {})
+        refs: dict[str, str] = {"ExportsBucket": BUCKET, "FlexeraCredentialsSecret": self.secret_arn}
+        attributes = {"ExportsBucket.Arn": f"arn:aws:s3:::{BUCKET}"}
+        refs[STATE_MACHINE_ID] = self.state_machine_arn
+        attributes[f"{STATE_MACHINE_ID}.Name"] = self.template.state_machine.name
+        attributes[f"{STATE_MACHINE_ID}.Arn"] = self.state_machine_arn
+        for function in functions.values():
+            refs[function.logical_id] = function.name
+            attributes[f"{function.logical_id}.Arn"] = function.arn
+        for logical_id, resource in resources.items():
+            if resource.get("Type") == "AWS::IAM::Role":
+                refs[logical_id] = f"{STACK_NAME}-{logical_id}"
+                attributes[f"{logical_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{STACK_NAME}-{logical_id}"
+        return Deployment(
+            stack_name=STACK_NAME,
+            region=REGION,
+            account=ACCOUNT,
+            parameters=local_parameters(self.template.document, os.environ, {**parameters, **self.settings.parameters}),
+            refs=refs,
+            attributes=attributes,
+        )
 
     def _base_environment(self) -> dict[str, str]:
         environ = {name: value for name, value in LOCAL_POWERTOOLS_DEFAULTS.items() if name not in os.environ}
@@ -212,7 +283,11 @@ class LocalWorkflow:
             handler = self.settings.handlers.get(spec.logical_id) or getattr(
                 importlib.import_module(spec.module), spec.attribute
             )
-            functions[name] = LocalFunction(spec.logical_id, name, arn, handler)
+            # The role is replaced by the function's own once the roles are resolved (they need every ARN).
+            unresolved = Principal(role.rsplit("/", 1)[-1], name, ACCOUNT, ())
+            functions[name] = LocalFunction(
+                spec.logical_id, name, arn, handler, unresolved, spec.timeout_seconds, spec.memory_size
+            )
         return functions
 
     # --- AWS clients (valid only inside the context; made once: a boto3 client costs ~10 ms of CPU) ---
@@ -231,7 +306,10 @@ class LocalWorkflow:
     # --- executions ---
 
     def start(self, request: Mapping[str, Any], name: str | None = None) -> str:
-        """Starts an execution with ``request`` as its input (what ``start-execution --input`` sends)."""
+        """Starts an execution with ``request`` as its input (what ``start-execution --input`` sends), as the schedule
+        does: refused when the schedule's role may not start this state machine."""
+        if self.roles is None or not self.roles.may_schedule(self.state_machine_arn):
+            raise LocalRunError(f"the schedule's role may not start {self.state_machine_arn} (template.yaml)")
         execution_name = name or f"local-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         return self.sfn.start_execution(
             stateMachineArn=self.state_machine_arn, name=execution_name, input=json.dumps(dict(request))
@@ -246,13 +324,23 @@ class LocalWorkflow:
             if time.monotonic() > deadline:
                 raise LocalRunError(f"{execution_arn} still running after {timeout_seconds} s")
             time.sleep(POLL_SECONDS)
+        events = self.history_events(execution_arn)
+        if events > HISTORY_EVENT_LIMIT:
+            raise LocalRunError(
+                f"{execution_arn} has {events} history events; AWS fails a standard execution at {HISTORY_EVENT_LIMIT}"
+            )
         return WorkflowRun.from_execution(
             execution_arn,
             status=description["status"],
             error=description.get("error"),
             cause=description.get("cause"),
             invocations=self.invocations(execution_arn),
+            history_events=events,
         )
+
+    def history_events(self, execution_arn: str) -> int:
+        pages = self.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+        return sum(len(page["events"]) for page in pages)
 
     def run(self, request: Mapping[str, Any], timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> WorkflowRun:
         return self.wait(self.start(request), timeout_seconds)

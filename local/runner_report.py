@@ -84,6 +84,7 @@ class WorkflowRun:
     months: tuple[MonthOutcome, ...]
     upload_error: str | None
     invocations: tuple[Invocation, ...]
+    history_events: int = 0  # events in the execution's history (AWS's limit: 25,000)
 
     @property
     def succeeded(self) -> bool:
@@ -112,6 +113,7 @@ class WorkflowRun:
         error: str | None,
         cause: str | None,
         invocations: Sequence[Invocation],
+        history_events: int = 0,
     ) -> WorkflowRun:
         plans = [i for i in invocations if i.function == PLAN_FUNCTION and i.error_type is None]
         uploads = [i for i in invocations if i.function == UPLOAD_FUNCTION]
@@ -135,6 +137,7 @@ class WorkflowRun:
             months=months,
             upload_error=upload_error,
             invocations=tuple(invocations),
+            history_events=history_events,
         )
 
 
