@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 _PARAMS_KEY: Final = "local_iam_api_params"
 _DENIED_KEYS: Final = "local_iam_denied_keys"
+_NONE_ALLOWED: Final = "local_iam_no_key_allowed"
 _AWS_MANAGED_SECRETS_KEY: Final = "alias/aws/secretsmanager"
 # Calls that need no permission (STS's GetCallerIdentity) or that this stack's policies grant on "*".
 _UNSCOPED: Final = {"xray", "cloudwatch", "logs"}
@@ -118,7 +119,7 @@ def acting_as(principal: Principal) -> Iterator[None]:
 def enforced(world: World) -> Iterator[None]:
     """Judges every call of every client while active (clients made before, on the default session, included)."""
     hooks = [
-        ("before-parameter-build", _remember_params),
+        ("before-parameter-build", _preparer(world)),
         ("before-call", _authorizer(world)),
         ("after-call.s3.DeleteObjects", _report_denied_deletes),
     ]
@@ -137,9 +138,16 @@ def enforced(world: World) -> Iterator[None]:
                 session.events.unregister(event, handler)
 
 
-def _remember_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-    if current() is not None:
+def _preparer(world: World) -> Any:
+    def prepare(params: dict[str, Any], model: OperationModel, context: dict[str, Any], **_: Any) -> None:
+        principal = current()
+        if principal is None:
+            return
         context[_PARAMS_KEY] = params
+        if model.service_model.service_name == "s3" and model.name == "DeleteObjects":
+            _authorize_deletes(world, principal, params, context)
+
+    return prepare
 
 
 def _authorizer(world: World) -> Any:
@@ -163,7 +171,7 @@ def _authorize(
         return None
     resource_policies = world.bucket_policies.get(params.get("Bucket", ""), ()) if service == "s3" else ()
     if service == "s3" and model.name == "DeleteObjects":
-        return _authorize_deletes(world, principal, params, context, resource_policies)
+        return _deletes_answer(context)
     for request in _requests(world, principal, service, model.name, params):
         decision = principal.decide(request, resource_policies)
         if decision is not Decision.ALLOWED:
@@ -309,29 +317,29 @@ def _kms_rule(
     return _denied(model, "Access to KMS is not allowed", "secretsmanager")
 
 
-def _authorize_deletes(
-    world: World,
-    principal: Principal,
-    params: dict[str, Any],
-    context: dict[str, Any],
-    resource_policies: Sequence[Policy],
-) -> tuple[AWSResponse, Any] | None:
-    """S3 authorises each key of a DeleteObjects: refused keys are left out of the call and reported in Errors."""
-    objects = params.get("Delete", {}).get("Objects", [])
+def _authorize_deletes(world: World, principal: Principal, params: dict[str, Any], context: dict[str, Any]) -> None:
+    """S3 authorises each key of a DeleteObjects: refused keys are left out of the call (its parameters, before
+    they are serialised) and reported in its ``Errors``."""
+    resource_policies = world.bucket_policies.get(str(params.get("Bucket", "")), ())
     allowed: list[dict[str, Any]] = []
     denied: list[dict[str, Any]] = []
-    for item in objects:
+    for item in params.get("Delete", {}).get("Objects", []):
         request = _requests(world, principal, "s3", "DeleteObject", {**params, "Key": item["Key"]})[0]
         (allowed if principal.decide(request, resource_policies) is Decision.ALLOWED else denied).append(item)
-    if not denied:
+    if denied:
+        params["Delete"]["Objects"] = allowed
+        context[_DENIED_KEYS] = [
+            {"Key": item["Key"], "Code": "AccessDenied", "Message": "Access Denied"} for item in denied
+        ]
+        context[_NONE_ALLOWED] = not allowed
+
+
+def _deletes_answer(context: dict[str, Any]) -> tuple[AWSResponse, Any] | None:
+    """When every key was refused there is nothing to send: S3's answer is the list of refusals."""
+    if not context.get(_NONE_ALLOWED):
         return None
-    errors = [{"Key": item["Key"], "Code": "AccessDenied", "Message": "Access Denied"} for item in denied]
-    if not allowed:
-        response = AWSResponse("https://s3.amazonaws.com", 200, HTTPHeaders(), _Raw(b""))
-        return response, {"Errors": errors, "ResponseMetadata": {"HTTPStatusCode": 200}}
-    params["Delete"]["Objects"] = allowed
-    context[_DENIED_KEYS] = errors
-    return None
+    response = AWSResponse("https://s3.amazonaws.com", 200, HTTPHeaders(), _Raw(b""))
+    return response, {"Errors": context.pop(_DENIED_KEYS), "ResponseMetadata": {"HTTPStatusCode": 200}}
 
 
 def _report_denied_deletes(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:

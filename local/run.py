@@ -203,25 +203,26 @@ class LocalWorkflow:
     def _create_secrets(self) -> dict[str, str]:
         """The Flexera secret (and the Kubecost one when given), and the template parameters that name them."""
         secrets = self._secrets()
-        encryption: dict[str, str] = {}
-        parameters: dict[str, str] = {}
+        key_arn = ""
         if self.settings.customer_managed_key:
             key = boto3.client("kms", region_name=REGION).create_key(Description=f"{STACK_NAME} secrets")
-            encryption["KmsKeyId"] = key["KeyMetadata"]["Arn"]
-        self.secret_arn = secrets.create_secret(
-            Name=SECRET_NAME, SecretString=json.dumps(dict(self.settings.flexera_secret)), **encryption
-        )["ARN"]
-        if encryption:
-            parameters.update({"FlexeraSecretArn": self.secret_arn, "FlexeraSecretKmsKeyArn": encryption["KmsKeyId"]})
+            key_arn = key["KeyMetadata"]["Arn"]
+
+        def create(name: str, value: Mapping[str, str]) -> str:
+            body = json.dumps(dict(value))
+            if key_arn:
+                return secrets.create_secret(Name=name, SecretString=body, KmsKeyId=key_arn)["ARN"]
+            return secrets.create_secret(Name=name, SecretString=body)["ARN"]
+
+        parameters: dict[str, str] = {}
+        self.secret_arn = create(SECRET_NAME, self.settings.flexera_secret)
+        if key_arn:
+            parameters.update({"FlexeraSecretArn": self.secret_arn, "FlexeraSecretKmsKeyArn": key_arn})
         if self.settings.kubecost_secret is not None:
-            self.kubecost_secret_arn = secrets.create_secret(
-                Name=f"{STACK_NAME}/kubecost-credentials",
-                SecretString=json.dumps(dict(self.settings.kubecost_secret)),
-                **encryption,
-            )["ARN"]
+            self.kubecost_secret_arn = create(f"{STACK_NAME}/kubecost-credentials", self.settings.kubecost_secret)
             os.environ["KUBECOST_SECRET_ARN"] = self.kubecost_secret_arn
-            if encryption:
-                parameters["KubecostSecretKmsKeyArn"] = encryption["KmsKeyId"]
+            if key_arn:
+                parameters["KubecostSecretKmsKeyArn"] = key_arn
         return parameters
 
     def _deployment(self, functions: Mapping[str, LocalFunction], parameters: Mapping[str, str]) -> Deployment:
