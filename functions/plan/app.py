@@ -11,45 +11,20 @@ fetch the currency once; return the plan output of the workflow contract.
 from __future__ import annotations
 
 import os
-import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
 from kubecost_flexera import flexera, kubecost
 from kubecost_flexera.calendar import utc_today
-from kubecost_flexera.config import Settings, load_settings
-from kubecost_flexera.errors import ConfigurationError
+from kubecost_flexera.config import load_settings
 from kubecost_flexera.observability import logger, metrics, tracer
 from kubecost_flexera.plan import Plan, choose_window, parse_plan_event, refuse_concurrent
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-_STATE_MACHINE_ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9_-]+$")
-
-
-def load_environment(environ: Mapping[str, str]) -> tuple[Settings, str]:
-    """The whole configuration and ``STATE_MACHINE_ARN``; one ``ConfigurationError`` lists every problem."""
-    problems: list[str] = []
-    settings: Settings | None = None
-    try:
-        settings = load_settings(environ)
-    except ConfigurationError as exc:
-        problems.append(str(exc))
-    arn = environ.get("STATE_MACHINE_ARN", "").strip()
-    if not _STATE_MACHINE_ARN_RE.match(arn):
-        problems.append(
-            f"STATE_MACHINE_ARN={arn!r} is invalid: allowed the ARN of this workflow's state machine "
-            "(arn:aws:states:<region>:<account>:stateMachine:<name>)"
-        )
-    if settings is None or problems:
-        raise ConfigurationError("; ".join(problems))
-    return settings, arn
 
 
 def running_executions(state_machine_arn: str) -> list[str]:
@@ -65,11 +40,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     now = datetime.now(UTC)
     plan_event = parse_plan_event(event)
     request = plan_event.request
-    settings, state_machine_arn = load_environment(os.environ)
+    settings = load_settings(os.environ)
     window = choose_window(
         request, clock_today=utc_today(now), include_previous_month=settings.plan.include_previous_month
     )
-    refuse_concurrent(running_executions(state_machine_arn), plan_event.execution_id)
+    refuse_concurrent(running_executions(plan_event.state_machine_arn), plan_event.execution_id)
     if not request.dry_run:
         flexera.load_credentials(settings.flexera.secret_arn)
     credentials = kubecost.load_credentials(settings.kubecost.secret_arn)

@@ -27,6 +27,14 @@ class ConcurrentExecution(ExporterError):
     """Another execution of the workflow is running; starting a second one could commit a month twice."""
 
 
+class StorageAccessDenied(ConfigurationError):
+    """S3 answered 403 to a read: the role, the bucket policy or a key policy does not allow it.
+
+    Never read as "absent": with ``s3:ListBucket`` granted for the prefix S3 answers 404 for a missing object, so
+    a 403 means a permission is missing, and treating it as absent could replace a day or upload a month again.
+    """
+
+
 class KubecostRejected(ExporterError):
     """Kubecost answered, but refused the query (HTTP 4xx, JSON ``code`` other than 200, undecodable body)."""
 
@@ -72,3 +80,4 @@ class FlexeraThrottled(ExporterError):
     def __init__(self, message: str, retry_after_seconds: int = 120) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
