@@ -7,6 +7,19 @@ definition. Messages must never contain a secret.
 
 from __future__ import annotations
 
+import json
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+# A failed day's result carries its error's message into the Map's output, which Step Functions limits to 256 KiB
+# with every other day's result: 366 failed days with messages of this size take under half of it
+# (tests/integration/test_failed_day_results.py measures it; docs/design-decisions.md).
+MAX_DAY_ERROR_MESSAGE_BYTES: Final = 200
+_ELLIPSIS: Final = "..."
+
 
 class ExporterError(Exception):
     """Base class of every error the exporter raises on purpose."""
@@ -81,3 +94,30 @@ class FlexeraThrottled(ExporterError):
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
 
+
+def truncated(text: str, limit_bytes: int) -> str:
+    """``text`` cut so that its JSON string encoding (UTF-8, escapes included) fits in ``limit_bytes``."""
+
+    def size(value: str) -> int:
+        return len(json.dumps(value, ensure_ascii=False).encode()) - 2  # without the quotes
+
+    if size(text) <= limit_bytes:
+        return text
+    budget = limit_bytes - len(_ELLIPSIS)
+    kept: list[str] = []
+    for char in text:
+        budget -= size(char)
+        if budget < 0:
+            break
+        kept.append(char)
+    return "".join(kept) + _ELLIPSIS
+
+
+@contextmanager
+def messages_bounded(limit_bytes: int) -> Iterator[None]:
+    """A typed error leaving the block has its message cut to ``limit_bytes``; its type and attributes are kept."""
+    try:
+        yield
+    except ExporterError as exc:
+        exc.args = (truncated(str(exc), limit_bytes),)
+        raise
