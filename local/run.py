@@ -11,7 +11,8 @@ Flags (see ``--help``): ``--kubecost-url`` (a base URL with scheme, host and por
 is absent starts the embedded emulator (``local/kubecost_emulator.py``, ``local/flexera_emulator.py``). ``--today``,
 ``--start``/``--end``, ``--dry-run`` and ``--force-upload`` build the execution input exactly as a manual run in
 AWS would (``events/*.json``). ``--out DIR`` copies the S3 exports to DIR with the bucket's layout.
-``--allocations N`` sizes the embedded Kubecost emulator's days (default 300).
+``--allocations N`` sizes the embedded Kubecost emulator's days (default 300). ``--lambda-time-scale F`` runs each
+function's ``Timeout`` on a clock F times Lambda's (``runner_lambda``).
 ``--fast-retries`` does not sleep through retry waits: neither the state machine's ``Retry`` intervals nor the
 Kubecost and Flexera clients' backoff; the embedded Flexera emulator's clock is advanced by each wait instead, so its
 120-second cool-off between bill uploads still has to pass. With the flag, ``JitterStrategy: FULL`` waits the full
@@ -459,6 +460,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--allocations", type=int, default=300, help="allocations per day of the embedded Kubecost emulator"
     )
+    parser.add_argument(
+        "--lambda-time-scale",
+        type=float,
+        default=1.0,
+        help="each function's Timeout times this factor (default 1: Lambda's real seconds; 0.01: 900 s in 9 s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -471,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             flexera_secret=emulators.flexera_secret,
             environ=emulators.environ,
             retry_sleep=emulators.retry_sleep if args.fast_retries else None,
+            lambda_time_scale=args.lambda_time_scale,
         )
         with LocalWorkflow(settings) as workflow:
             run = workflow.run(build_request(args))
