@@ -5,7 +5,8 @@ Thin on purpose: the request rules, the calendar and the plan's shape live in ``
 known to be valid: read the clock once (defect D7), validate the event, the whole configuration and the date range;
 refuse to start while another execution of the state machine runs; check that the credentials secrets are readable
 and well formed (the Flexera one only when the run uploads), so a run does not export for an hour and then fail;
-fetch the currency once; return the plan output of the workflow contract.
+fetch the currency once (within the invocation's time: a hung Kubecost gives the default currency, not a timeout);
+return the plan output of the workflow contract.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from kubecost_flexera import flexera, kubecost
 from kubecost_flexera.calendar import utc_today
 from kubecost_flexera.config import load_settings
+from kubecost_flexera.deadline import invocation_deadline
 from kubecost_flexera.observability import logger, metrics, tracer
 from kubecost_flexera.plan import Plan, choose_window, parse_plan_event, refuse_concurrent
 
@@ -36,7 +38,8 @@ def running_executions(state_machine_arn: str) -> list[str]:
 @logger.inject_lambda_context(correlation_id_path="executionId")
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 -- Lambda's signature
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deadline = invocation_deadline(context.get_remaining_time_in_millis())
     now = datetime.now(UTC)
     plan_event = parse_plan_event(event)
     request = plan_event.request
@@ -48,7 +51,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not request.dry_run:
         flexera.load_credentials(settings.flexera.secret_arn)
     credentials = kubecost.load_credentials(settings.kubecost.secret_arn)
-    with kubecost.KubecostClient(settings.kubecost, credentials) as client:
+    with kubecost.KubecostClient(settings.kubecost, credentials, deadline=deadline) as client:
         currency = client.currency()
     plan = Plan(window=window, currency=currency, dry_run=request.dry_run, force_upload=request.force_upload)
     metrics.add_metric(name="PlannedDays", unit=MetricUnit.Count, value=len(window.days))

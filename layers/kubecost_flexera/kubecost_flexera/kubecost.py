@@ -13,6 +13,9 @@ at all.
   bounded number of times with backoff, then raise :class:`KubecostUnavailable` (the workflow retries the day); 4xx,
   a JSON ``code`` other than 200 and an undecodable body raise :class:`KubecostRejected`, since asking again gives
   the same answer.
+- Time: each request ends within ``REQUEST_TIMEOUT`` as a whole and by the invocation's deadline
+  (``deadline.HttpTransport``); a retry whose wait does not fit before the deadline is not started, so a slow or
+  hung Kubecost ends in :class:`KubecostUnavailable` while the function still runs.
 - ``NaN``/``Infinity`` literals are refused and numbers are read as Go's ``float64`` decoding reads them (integers
   may stay ``int`` where that prints the same; ``-0`` keeps its sign); ``null`` numbers are left to the CSV
   formatter, which reads them as 0.
@@ -37,6 +40,7 @@ import orjson
 import requests
 from aws_lambda_powertools.utilities import parameters
 
+from kubecost_flexera.deadline import NO_DEADLINE, HttpTransport
 from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
 from kubecost_flexera.observability import count_retry, logger
 
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from kubecost_flexera.config import KubecostSettings
+    from kubecost_flexera.deadline import Deadline
 
 Allocation = dict[str, Any]
 
@@ -200,19 +205,22 @@ class KubecostClient:
         settings: KubecostSettings,
         credentials: KubecostCredentials | None = None,
         *,
+        deadline: Deadline = NO_DEADLINE,
         retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
         max_pages: int = MAX_PAGES,
     ) -> None:
         self._settings = settings
+        self._deadline = deadline
         self._retry_delays = tuple(retry_delays)
         self._sleep = sleep
         self._max_pages = max_pages
-        self._session = requests.Session()
-        self._session.headers["Accept"] = "application/json"
+        self._http = HttpTransport(settings.request_timeout_seconds, deadline)
+        session = self._http.session
+        session.headers["Accept"] = "application/json"
         if credentials is not None:
-            self._session.headers.update(credentials.headers)
-        self._session.verify = settings.ca_bundle or True
+            session.headers.update(credentials.headers)
+        session.verify = settings.ca_bundle or True
         self.allocation_url = join_url(settings.base_url, settings.api_path, "allocation")
         self.config_url = join_url(settings.config_base_url, settings.config_api_path, "getConfigs")
 
@@ -284,27 +292,32 @@ class KubecostClient:
         return sets
 
     def _get(self, url: str) -> _Answer:
-        timeout = self._settings.request_timeout_seconds
-        with self._session.get(url, timeout=timeout, stream=True) as response:
-            # One read of the whole body: requests' default 10 KiB chunks cost 4 % of the export's CPU.
-            body = b"".join(response.iter_content(chunk_size=None))
-        return _Answer(response.status_code, body)
+        # One read of the whole body: requests' default 10 KiB chunks cost 4 % of the export's CPU.
+        return _Answer(*self._http.get_body(url))
 
     def _get_with_retries(self, url: str) -> _Answer:
         attempts = len(self._retry_delays) + 1
         for attempt in range(attempts):
+            started = time.monotonic()
             try:
                 answer = self._get(url)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                failure = f"{type(exc).__name__}: {exc}"
+                failure = f"{type(exc).__name__}: {exc} (after {time.monotonic() - started:.1f} s)"
             else:
                 if answer.status < 500:
                     return answer
                 failure = f"HTTP {answer.status}: {answer.excerpt()}"
             logger.warning("Kubecost request failed", attempt=attempt + 1, attempts=attempts, failure=failure)
-            if attempt < len(self._retry_delays):
-                count_retry()
-                self._sleep(self._retry_delays[attempt])
+            if attempt == len(self._retry_delays):
+                break
+            delay = self._retry_delays[attempt]
+            if not self._deadline.fits(delay):
+                raise KubecostUnavailable(
+                    f"Kubecost at {self.allocation_url} failed {attempt + 1} time(s), and the invocation has no time "
+                    f"left for another attempt ({self._deadline.remaining():.0f} s); last: {failure}"
+                )
+            count_retry()
+            self._sleep(delay)
         raise KubecostUnavailable(f"Kubecost at {self.allocation_url} failed {attempts} times; last: {failure}")
 
     def _checked_json(self, answer: _Answer) -> dict[str, Any]:
@@ -328,7 +341,7 @@ class KubecostClient:
         return body
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
     def __enter__(self) -> Self:
         return self
