@@ -124,5 +124,5 @@ def test_whole_lambda_error_as_a_day_result_is_refused() -> None:
     cause = json.dumps({"errorMessage": "504", "errorType": "KubecostUnavailable", "stackTrace": ["  File ..."] * 80})
     event = mutated(("dayResults", 1, "error", "Cause"), cause)
     # Then the contract is refused, naming the field and the bound
-    with pytest.raises(InvalidRequest, match=r"dayResults\[1\].error.Cause must be a message of at most 200 bytes"):
+    with pytest.raises(InvalidRequest, match=r"dayResults\[1\].error.Cause must be a message of at most 256 bytes"):
         UploadRequest.from_event(event)
