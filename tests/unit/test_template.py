@@ -17,7 +17,7 @@ import pytest
 from kubecost_flexera import flexera
 from kubecost_flexera.config import load_settings
 from kubecost_flexera.errors import ConfigurationError
-from tests.unit.test_template_model import ROOT, Deployment, load_template, translated_template
+from tests.unit.test_template_model import ROOT, Deployment
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -63,16 +63,6 @@ class RecordingEnviron(dict[str, str]):
     def __getitem__(self, key: str) -> str:
         self.asked.add(key)
         return super().__getitem__(key)
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template()
-
-
-@pytest.fixture(scope="module")
-def translated() -> dict[str, Any]:
-    return translated_template()
 
 
 def variable_parameters(template: dict[str, Any]) -> dict[str, str]:

@@ -21,7 +21,6 @@ from tests.unit.test_template_model import (
     Grant,
     managed_policies,
     role_grants,
-    translated_template,
 )
 
 KUBECOST_SECRET: Final = Deployment.secret_arn("existing-kubecost")
@@ -46,11 +45,6 @@ AWS_MANAGED: Final = {
     "xray": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
     "vpc": "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
 }
-
-
-@pytest.fixture(scope="module")
-def translated() -> dict[str, Any]:
-    return translated_template()
 
 
 def deployment_with_secrets(translated: dict[str, Any]) -> Deployment:

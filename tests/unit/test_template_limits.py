@@ -18,7 +18,6 @@ import pytest
 from tests.unit.test_template_model import (
     ROOT,
     Deployment,
-    load_template,
     refused_by_rules,
     translated_template,
 )
@@ -37,16 +36,6 @@ BUCKET_NAME_MAX: Final = 63
 SUBNETS: Final = "subnet-0a1b2c3d,subnet-4e5f6a7b"
 KMS_KEY: Final = Deployment.kms_key_arn()
 FUNCTIONS: Final = ("PlanFunction", "ExportDayFunction", "UploadFunction")
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template()
-
-
-@pytest.fixture(scope="module")
-def translated() -> dict[str, Any]:
-    return translated_template()
 
 
 # --- Rules: combinations no single parameter's range can refuse ---
