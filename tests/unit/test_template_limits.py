@@ -170,6 +170,28 @@ def test_function_environment_fits_lambdas_4_kb_at_the_longest_parameters(
     assert total <= LAMBDA_ENVIRONMENT_MAX_BYTES, total
 
 
+# Limits of the services the numeric parameters reach: an inline Map runs at most 40 iterations at a time, a request
+# cannot outlive a Lambda invocation (15 minutes), CloudWatch Logs accepts only these retentions, and a month must
+# stay complete (62 days) until it was last uploaded.
+NUMERIC_LIMITS: Final = {"MaxConcurrency": (1, 40), "RequestTimeout": (1, 15), "RetentionDays": (62, 3650)}
+LOG_RETENTIONS: Final = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+
+
+@pytest.mark.parametrize(("name", "limits"), NUMERIC_LIMITS.items())
+def test_numeric_range_is_within_its_services_limit(
+    template: dict[str, Any], name: str, limits: tuple[int, int]
+) -> None:
+    spec = template["Parameters"][name]
+    low, high = limits
+    assert low <= spec["MinValue"] <= spec["Default"] <= spec["MaxValue"] <= high
+
+
+def test_log_retention_is_one_cloudwatch_accepts(template: dict[str, Any]) -> None:
+    assert set(template["Parameters"]["LogRetentionDays"]["AllowedValues"]) <= LOG_RETENTIONS
+
+
 def test_functions_timeouts_and_memory_are_within_lambdas_limits(template: dict[str, Any]) -> None:
     function_globals = template["Globals"]["Function"]
     for function in FUNCTIONS:
