@@ -26,6 +26,12 @@ runner sets only what it creates (``BUCKET_NAME``, ``FLEXERA_SECRET_ARN``), the 
 ``SERVICE_APP_CLIENT_ID`` and ``SERVICE_APP_CLIENT_SECRET`` (the Go exporter's names), and are stored in the emulated
 secret, so the functions read them from Secrets Manager as deployed.
 
+The local world is as strict as AWS where it can be (docs/local-world.md): each handler's AWS calls are judged by its
+own role in the template (``runner_roles``, ``iam_enforcer``), the state machine's role before each invoke and the
+schedule's before each execution; each function has its ``Timeout`` and Lambda's error payload (``runner_lambda``);
+every state is held to 256 KiB and ``States.ALL`` catches no terminal error (``runner_states``); a run past 25,000
+history events is refused.
+
 What moto 5.2.5's engine does differently from AWS, and how the runner deals with it:
 
 - Lambda without Docker answers every invoke with a canned payload: the runner routes invokes to the handlers.

@@ -7,18 +7,21 @@ imposes (a hung Kubecost must end in our typed, retried error before Lambda's ti
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
 from local.kubecost_emulator import KubecostFault
-from local.run import BUCKET
+from local.run import BUCKET, LocalRunError
 from local.runner_lambda import TIMEOUT_ERROR
 from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION
 from local.runner_states import PAYLOAD_LIMIT_BYTES
-from tests.fixtures.strict_world import granting, with_whole_error_in_failed_days, without_statements
+from local.runner_template import load_template
+from tests.fixtures.strict_world import STACK_NAME, granting, with_whole_error_in_failed_days, without_statements
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -223,3 +226,37 @@ def test_without_kms_decrypt_a_secret_under_a_customer_managed_key_cannot_be_rea
     # Then Secrets Manager refuses the plan's read (Access to KMS is not allowed) and nothing is exported
     assert run.error == "ConfigurationError", (run.error, run.cause)
     assert workflow.export_keys() == []
+
+
+# --- the state machine's and the schedule's roles ---
+
+
+def test_the_state_machine_may_invoke_only_the_functions_its_role_names(
+    local_workflow: LocalWorkflowFactory, kubecost: KubecostEmulator, flexera: FlexeraEmulator
+) -> None:
+    # Given the state machine's role without the LambdaInvokePolicy of the upload function
+    model = load_template(stack_name=STACK_NAME)
+    document = copy.deepcopy(dict(model.document))
+    policies = document["Resources"]["ExportStateMachine"]["Properties"]["Policies"]
+    document["Resources"]["ExportStateMachine"]["Properties"]["Policies"] = [
+        policy for policy in policies if policy != {"LambdaInvokePolicy": {"FunctionName": {"Ref": "UploadFunction"}}}
+    ]
+    workflow = local_workflow(
+        kubecost, flexera, template=replace(model, document=document), INCLUDE_PREVIOUS_MONTH="false"
+    )
+    # When a run reaches the upload
+    run = workflow.run({"today": TODAY.isoformat()})
+    # Then Lambda refuses the invoke: the days were exported, the upload never ran
+    assert (run.error or "").startswith("Lambda."), (run.error, run.cause)
+    assert "lambda:InvokeFunction" in (run.cause or "")
+    assert run.attempts("UploadFunction") == 0
+    assert run.attempts(EXPORT_DAY_FUNCTION) == 3
+
+
+def test_an_execution_starts_only_if_the_schedules_role_may_start_it(
+    local_workflow: LocalWorkflowFactory, kubecost: KubecostEmulator, flexera: FlexeraEmulator
+) -> None:
+    template = without_statements(granting("states:StartExecution"))
+    workflow = local_workflow(kubecost, flexera, template=template)
+    with pytest.raises(LocalRunError, match="schedule's role may not start"):
+        workflow.start({"today": TODAY.isoformat()})
