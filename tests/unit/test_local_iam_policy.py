@@ -25,18 +25,24 @@ def test_nothing_allowed_is_an_implicit_deny() -> None:
     assert _decide(policy, "s3:PutObject", f"{BUCKET}/exports/a") is Decision.IMPLICIT_DENY
 
 
-def test_action_wildcards_ignore_case_and_resource_wildcards_span_slashes() -> None:
-    policy = _policy({"Effect": "Allow", "Action": "S3:Get*", "Resource": f"{BUCKET}/exports/*"})
-    assert _decide(policy, "s3:GetObject", f"{BUCKET}/exports/default/2025-03/a.csv.gz") is Decision.ALLOWED
-    assert _decide(policy, "s3:getobjectversion", f"{BUCKET}/exports/x") is Decision.ALLOWED
-    assert _decide(policy, "s3:GetObject", f"{BUCKET}/state/days/x.json") is Decision.IMPLICIT_DENY
-
-
-def test_resources_are_case_sensitive_and_question_mark_is_one_character() -> None:
-    policy = _policy({"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{BUCKET}/day-?.json"})
-    assert _decide(policy, "s3:GetObject", f"{BUCKET}/day-1.json") is Decision.ALLOWED
-    assert _decide(policy, "s3:GetObject", f"{BUCKET}/day-10.json") is Decision.IMPLICIT_DENY
-    assert _decide(policy, "s3:GetObject", f"{BUCKET.upper()}/day-1.json") is Decision.IMPLICIT_DENY
+@pytest.mark.parametrize(
+    ("action_pattern", "resource_pattern", "action", "resource", "expected"),
+    [
+        # Actions ignore case; * in a resource spans "/"
+        ("S3:Get*", "exports/*", "s3:GetObject", "exports/default/2025-03/a.csv.gz", Decision.ALLOWED),
+        ("S3:Get*", "exports/*", "s3:getobjectversion", "exports/x", Decision.ALLOWED),
+        ("S3:Get*", "exports/*", "s3:GetObject", "state/days/x.json", Decision.IMPLICIT_DENY),
+        # ? is exactly one character; resources are case-sensitive
+        ("s3:GetObject", "day-?.json", "s3:GetObject", "day-1.json", Decision.ALLOWED),
+        ("s3:GetObject", "day-?.json", "s3:GetObject", "day-10.json", Decision.IMPLICIT_DENY),
+        ("s3:GetObject", "day-?.json", "s3:GetObject", "DAY-1.json", Decision.IMPLICIT_DENY),
+    ],
+)
+def test_wildcards_in_actions_and_resources(
+    action_pattern: str, resource_pattern: str, action: str, resource: str, expected: Decision
+) -> None:
+    policy = _policy({"Effect": "Allow", "Action": action_pattern, "Resource": f"{BUCKET}/{resource_pattern}"})
+    assert _decide(policy, action, f"{BUCKET}/{resource}") is expected
 
 
 def test_an_explicit_deny_wins_over_any_allow() -> None:
