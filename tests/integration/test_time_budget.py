@@ -18,18 +18,23 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import pytest
 
 from functions.export_day.app import lambda_handler as export_day_handler
+from functions.upload.app import lambda_handler as upload_handler
 from kubecost_flexera.config import load_flexera, load_kubecost
 from kubecost_flexera.deadline import Deadline, invocation_deadline
 from kubecost_flexera.errors import FlexeraUnavailable, KubecostUnavailable
 from kubecost_flexera.flexera import FlexeraClient, RefreshTokenGrant
 from kubecost_flexera.kubecost import KubecostClient
+from kubecost_flexera.storage import Storage
 from local.kubecost_emulator import KubecostFault
+from tests.integration.test_upload import AUGUST, JULY, sample_event, write_days
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from mypy_boto3_s3 import S3Client
+
     from local.kubecost_emulator import KubecostEmulator
-    from tests.fixtures.aws import FakeLambdaContext
+    from tests.fixtures.aws import FakeLambdaContext, MakeSecret
 
 BYTE_INTERVAL_SECONDS: Final = 0.02
 TRICKLED_BYTES: Final = 400  # 8 s for the whole answer
@@ -201,3 +206,27 @@ def test_handlers_keep_a_margin_of_the_remaining_time(lambda_context: FakeLambda
     # Then the work ends 10 s before Lambda's limit, or 10 % before it for short budgets
     assert invocation_deadline(lambda_context.get_remaining_time_in_millis(), clock).at == 890.0
     assert invocation_deadline(9000, clock).at == pytest.approx(8.1)
+
+
+def test_upload_handler_ends_a_trickling_flexera_in_flexera_unavailable_before_its_timeout(
+    trickler: Trickler, s3: S3Client, bucket: str, make_secret: MakeSecret, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two complete months to upload, a Flexera that trickles every answer, and 2 s left in the invocation
+    write_days(s3, Storage(s3, bucket, "default"), JULY + AUGUST)
+    for name, value in {
+        "ORG_ID": "12345",
+        "BILL_CONNECT_ID": "cbi-oi-kubecost-1",
+        "FLEXERA_SECRET_ARN": make_secret("flexera-time-budget", {"refresh_token": "token"}),
+        "FLEXERA_ENDPOINT_URL": trickler.url,
+        "REQUEST_TIMEOUT": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+    # When the upload handler runs
+    took, error = elapsed(lambda: upload_handler(sample_event(), ShortContext(2000)))
+
+    # Then every month fails with the retried error while the function still runs (the state machine tries again)
+    assert isinstance(error, FlexeraUnavailable)
+    assert "2025-07" in str(error)
+    assert "2025-08" in str(error)
+    assert took < 2.0
