@@ -9,22 +9,31 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final
+from unittest import mock
 
 import pytest
+from moto.core.exceptions import JsonRESTError
 
 from local.kubecost_emulator import KubecostFault
 from local.run import BUCKET, LocalRunError
-from local.runner_lambda import TIMEOUT_ERROR
+from local.runner_lambda import TIMEOUT_ERROR, InProcessLambda
 from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION
 from local.runner_states import PAYLOAD_LIMIT_BYTES
 from local.runner_template import load_template
-from tests.fixtures.strict_world import STACK_NAME, granting, with_whole_error_in_failed_days, without_statements
+from tests.fixtures.strict_world import (
+    STACK_NAME,
+    granting,
+    with_whole_error_in_failed_days,
+    without_retried_error,
+    without_statements,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from local.flexera_emulator import FlexeraEmulator
     from local.kubecost_emulator import KubecostEmulator
@@ -260,3 +269,48 @@ def test_an_execution_starts_only_if_the_schedules_role_may_start_it(
     workflow = local_workflow(kubecost, flexera, template=template)
     with pytest.raises(LocalRunError, match="schedule's role may not start"):
         workflow.start({"today": TODAY.isoformat()})
+
+
+# --- defect 4: Lambda's client execution timeout is a transient service error ---
+
+CLIENT_TIMEOUT: Final = "ClientExecutionTimeoutException"
+
+
+@pytest.fixture
+def client_timeout_once() -> Iterator[None]:
+    """The Lambda service answers the first invoke of TODAY's export with ClientExecutionTimeoutException, as AWS
+    does when its own call to the function times out (the function never ran)."""
+    original = InProcessLambda.invoke
+    fired = threading.Event()
+
+    def invoke(self: InProcessLambda, function_name: str, body: str | bytes | None) -> tuple[bytes, bool]:
+        if "ExportDayFunction" in function_name and TODAY.isoformat() in str(body) and not fired.is_set():
+            fired.set()
+            raise JsonRESTError(CLIENT_TIMEOUT, "Client execution did not complete before the timeout")
+        return original(self, function_name, body)
+
+    with mock.patch.object(InProcessLambda, "invoke", invoke):
+        yield
+
+
+@pytest.mark.usefixtures("client_timeout_once")
+def test_a_lambda_client_execution_timeout_is_retried(
+    local_workflow: LocalWorkflowFactory, kubecost: KubecostEmulator, flexera: FlexeraEmulator
+) -> None:
+    workflow = local_workflow(kubecost, flexera, INCLUDE_PREVIOUS_MONTH="false")
+    run = workflow.run({"today": TODAY.isoformat(), "dry_run": True})
+    # Then the state machine retried the invoke and the day was exported
+    assert run.day(TODAY.isoformat()).status == "written", run
+    assert run.succeeded, run
+
+
+@pytest.mark.usefixtures("client_timeout_once")
+def test_without_retrying_it_the_client_execution_timeout_fails_the_day(
+    local_workflow: LocalWorkflowFactory, kubecost: KubecostEmulator, flexera: FlexeraEmulator
+) -> None:
+    template = without_retried_error(f"Lambda.{CLIENT_TIMEOUT}")
+    workflow = local_workflow(kubecost, flexera, template=template, INCLUDE_PREVIOUS_MONTH="false")
+    run = workflow.run({"today": TODAY.isoformat(), "dry_run": True})
+    outcome = run.day(TODAY.isoformat())
+    assert outcome.status == "failed"
+    assert (outcome.error or "").startswith(f"Lambda.{CLIENT_TIMEOUT}"), outcome.error
