@@ -9,11 +9,13 @@ STAMP := $(VENV)/.installed-stamp
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 CHECKOV_VERSION := 3.3.30
+# npm tools (asl-validator) live in a repo-local node_modules, pinned by package.json and package-lock.json.
+NODE_STAMP := node_modules/.installed-stamp
 # No usage reports from SAM CLI during builds and tests.
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/kubecost_flexera
 
-.PHONY: setup test lint typecheck unit demo clean build validate security bench cost
+.PHONY: setup test lint typecheck unit demo clean build validate security bench cost smoke
 
 setup: $(STAMP)
 
@@ -37,9 +39,15 @@ unit: $(STAMP)
 build: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
 
-validate: $(STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# sam validate and cfn-lint check the template; asl-validator (npm) checks the substituted definition on its own.
+validate: $(STAMP) $(NODE_STAMP)
 	$(BIN)/sam validate --lint
 	$(BIN)/cfn-lint template.yaml
+	$(BIN)/python -m local.asl_validate
 
 $(CHECKOV_STAMP): | $(STAMP)
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
@@ -59,6 +67,11 @@ test: lint typecheck validate build security
 demo: $(STAMP)
 	$(BIN)/python -m local.run --fast-retries --allocations 300
 
+# Right after `sam deploy`: checks the deployed stack STACK (outputs, Flexera secret), runs a dry run and reports it.
+smoke: $(STAMP)
+	@test -n "$(STACK)" || { echo "usage: make smoke STACK=<stack name> [REGION=<region>]"; exit 2; }
+	$(BIN)/python -m local.smoke --stack "$(STACK)" $(if $(REGION),--region "$(REGION)")
+
 # Benchmarks print figures and exit non-zero when a target is missed; they are not tests (shared, noisy machines).
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.export_day
@@ -70,4 +83,4 @@ cost: $(STAMP)
 	$(BIN)/python -m benchmarks.cost_model --write
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -21,6 +21,7 @@ Flags (see ``--help``):
   program: with the scheduler's input the run is exactly the scheduled run of D (its window, D's month current).
 - ``--out DIR`` is the persistent content of the emulated bucket, loaded before the run and mirrored after it
   (``local/runner_state.py``), so repeated runs into one folder behave as repeated runs in AWS.
+- ``--lambda-time-scale F`` runs each function's ``Timeout`` on a clock F times Lambda's (``runner_lambda``).
 - ``--fast-retries`` does not sleep through retry waits: neither the state machine's ``Retry`` intervals nor the
   Kubecost and Flexera clients' backoff; the embedded Flexera emulator's clock is advanced by each wait instead, so
   its 120-second cool-off between bill uploads still has to pass. With the flag, ``JitterStrategy: FULL`` waits the
@@ -28,11 +29,17 @@ Flags (see ``--help``):
   every wait is slept for real.
 
 Every other setting comes from the same environment variables as the deployed functions (``config.py``); the
-runner sets only what it creates (``BUCKET_NAME``, ``FLEXERA_SECRET_ARN``, ``STATE_MACHINE_ARN``), the endpoints
+runner sets only what it creates (``BUCKET_NAME``, ``FLEXERA_SECRET_ARN``), the endpoints
 (``KUBECOST_HOST``, ``FLEXERA_ENDPOINT_URL``) and, for the embedded Flexera emulator, its org and bill connect when
 ``ORG_ID``/``BILL_CONNECT_ID`` are unset. Flexera credentials come from ``REFRESH_TOKEN``, or
 ``SERVICE_APP_CLIENT_ID`` and ``SERVICE_APP_CLIENT_SECRET`` (the Go exporter's names), and are stored in the emulated
 secret, so the functions read them from Secrets Manager as deployed.
+
+The local world is as strict as AWS where it can be (docs/local-world.md): each handler's AWS calls are judged by its
+own role in the template (``runner_roles``, ``iam_enforcer``), the state machine's role before each invoke and the
+schedule's before each execution; each function has its ``Timeout`` and Lambda's error payload (``runner_lambda``);
+every state is held to 256 KiB and ``States.ALL`` catches no terminal error (``runner_states``); a run past 25,000
+history events is refused.
 
 What moto 5.2.5's engine does differently from AWS, and how the runner deals with it:
 
@@ -64,7 +71,7 @@ import time
 import uuid
 import zipfile
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final, Self, TextIO, cast
@@ -82,11 +89,15 @@ from kubecost_flexera.flexera import FlexeraClient
 from kubecost_flexera.kubecost import KubecostClient
 from kubecost_flexera.observability import logger
 from kubecost_flexera.storage import UploadState
+from local.iam_enforcer import Principal, enforced
 from local.runner_emulators import EmbeddedEmulators
 from local.runner_lambda import InProcessLambda, Invocation, LocalFunction
 from local.runner_report import WorkflowRun, format_summary
+from local.runner_roles import StackRoles, local_parameters, stack_roles
 from local.runner_state import BucketFolder, FolderError, check_folder
-from local.runner_template import TemplateModel, load_template
+from local.runner_states import HISTORY_EVENT_LIMIT, strict_engine
+from local.runner_template import LOCAL_PSEUDO_PARAMETERS, STATE_MACHINE_ID, TemplateModel, load_template
+from local.template_policies import Deployment
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -100,7 +111,8 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_stepfunctions import SFNClient
 
-REGION: Final = "us-east-1"
+REGION: Final = LOCAL_PSEUDO_PARAMETERS["AWS::Region"]
+ACCOUNT: Final = LOCAL_PSEUDO_PARAMETERS["AWS::AccountId"]  # moto's default account
 STACK_NAME: Final = "kubecost-flexera-local"
 BUCKET: Final = f"{STACK_NAME}-exports"
 SECRET_NAME: Final = f"{STACK_NAME}/flexera-credentials"
@@ -128,6 +140,12 @@ class LocalSettings:
 
     ``environ`` holds the settings variables the functions read (as deployed); ``retry_sleep`` replaces every
     retry wait when set (``--fast-retries``); ``handlers`` replaces handlers by logical id (tests wrap the real ones).
+    ``lambda_time_scale`` scales each function's ``Timeout`` (``runner_lambda``); ``parameters`` gives template
+    parameters that no function variable carries (the others follow ``environ``, ``runner_roles.local_parameters``).
+    ``kubecost_secret`` is stored in a secret of its own, given as ``KubecostSecretArn``. With
+    ``customer_managed_key`` both secrets are encrypted with a customer-managed KMS key and given as existing secrets
+    with their key (``FlexeraSecretArn``/``FlexeraSecretKmsKeyArn``, ``KubecostSecretArn``/``KubecostSecretKmsKeyArn``),
+    as a user who brings their own secrets deploys.
     """
 
     kubecost_url: str
@@ -137,6 +155,10 @@ class LocalSettings:
     retry_sleep: Callable[[float], object] | None = None
     handlers: Mapping[str, Callable[[dict[str, Any], Any], Any]] = field(default_factory=dict)
     max_concurrency: int | None = None
+    lambda_time_scale: float = 1.0
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    kubecost_secret: Mapping[str, str] | None = None
+    customer_managed_key: bool = False
 
 
 class LocalWorkflow:
@@ -149,6 +171,8 @@ class LocalWorkflow:
         self._lambda: InProcessLambda | None = None
         self.state_machine_arn = ""
         self.secret_arn = ""
+        self.kubecost_secret_arn: str | None = None
+        self.roles: StackRoles | None = None
         self._records_before: dict[str, dict[str, UploadState]] = {}
 
     # --- lifecycle ---
@@ -172,28 +196,83 @@ class LocalWorkflow:
         stack.enter_context(mock.patch.dict(os.environ, self._base_environment()))
         # The shared logger read its level when first imported, usually before this run set the environment.
         stack.enter_context(_log_level(logger, os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO")))
-        self.secret_arn = self._secrets().create_secret(
-            Name=SECRET_NAME, SecretString=json.dumps(dict(self.settings.flexera_secret))
-        )["ARN"]
+        parameters = self._create_secrets()
         self.s3.create_bucket(Bucket=BUCKET)
         role = self._role()
         functions = self._create_functions(role)
+        self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.template.state_machine.name}"
+        self.roles = stack_roles(self.template, self._deployment(functions, parameters))
         definition = self.template.state_machine.definition(
             {function.logical_id: function.arn for function in functions.values()},
             {"MaxConcurrency": str(self.settings.max_concurrency)} if self.settings.max_concurrency else None,
         )
-        self.state_machine_arn = self.sfn.create_state_machine(
+        created = self.sfn.create_state_machine(
             name=self.template.state_machine.name, definition=definition, roleArn=role
         )["stateMachineArn"]
-        os.environ.update(
-            {"BUCKET_NAME": BUCKET, "FLEXERA_SECRET_ARN": self.secret_arn, "STATE_MACHINE_ARN": self.state_machine_arn}
-        )
-        self._lambda = InProcessLambda(functions)
+        if created != self.state_machine_arn:
+            raise LocalRunError(f"moto named the state machine {created}, not {self.state_machine_arn}")
+        os.environ.update({"BUCKET_NAME": BUCKET, "FLEXERA_SECRET_ARN": self.secret_arn})
+        functions = {
+            name: replace(function, role=self.roles.functions[function.logical_id])
+            for name, function in functions.items()
+        }
+        self._lambda = InProcessLambda(functions, self.roles.state_machine, self.settings.lambda_time_scale)
         stack.enter_context(self._lambda.installed())
+        stack.enter_context(enforced(self.roles.world))
+        stack.enter_context(strict_engine())
         if self.settings.retry_sleep is not None:
             stack.enter_context(_fast_retries(self.settings.retry_sleep))
         # moto logs every failed state with its whole parse tree; the run's outcome is reported by the summary.
         stack.enter_context(_quiet("moto.stepfunctions"))
+
+    def _create_secrets(self) -> dict[str, str]:
+        """The Flexera secret (and the Kubecost one when given), and the template parameters that name them."""
+        secrets = self._secrets()
+        key_arn = ""
+        if self.settings.customer_managed_key:
+            key = boto3.client("kms", region_name=REGION).create_key(Description=f"{STACK_NAME} secrets")
+            key_arn = key["KeyMetadata"]["Arn"]
+
+        def create(name: str, value: Mapping[str, str]) -> str:
+            body = json.dumps(dict(value))
+            if key_arn:
+                return secrets.create_secret(Name=name, SecretString=body, KmsKeyId=key_arn)["ARN"]
+            return secrets.create_secret(Name=name, SecretString=body)["ARN"]
+
+        parameters: dict[str, str] = {}
+        self.secret_arn = create(SECRET_NAME, self.settings.flexera_secret)
+        if key_arn:
+            parameters.update({"FlexeraSecretArn": self.secret_arn, "FlexeraSecretKmsKeyArn": key_arn})
+        if self.settings.kubecost_secret is not None:
+            self.kubecost_secret_arn = create(f"{STACK_NAME}/kubecost-credentials", self.settings.kubecost_secret)
+            os.environ["KUBECOST_SECRET_ARN"] = self.kubecost_secret_arn
+            if key_arn:
+                parameters["KubecostSecretKmsKeyArn"] = key_arn
+        return parameters
+
+    def _deployment(self, functions: Mapping[str, LocalFunction], parameters: Mapping[str, str]) -> Deployment:
+        """What CloudFormation would know of the stack the runner made: names and ARNs, parameters as configured."""
+        resources: Mapping[str, Any] = self.template.document.get("Resources", {})
+        refs: dict[str, str] = {"ExportsBucket": BUCKET, "FlexeraCredentialsSecret": self.secret_arn}
+        attributes = {"ExportsBucket.Arn": f"arn:aws:s3:::{BUCKET}"}
+        refs[STATE_MACHINE_ID] = self.state_machine_arn
+        attributes[f"{STATE_MACHINE_ID}.Name"] = self.template.state_machine.name
+        attributes[f"{STATE_MACHINE_ID}.Arn"] = self.state_machine_arn
+        for function in functions.values():
+            refs[function.logical_id] = function.name
+            attributes[f"{function.logical_id}.Arn"] = function.arn
+        for logical_id, resource in resources.items():
+            if resource.get("Type") == "AWS::IAM::Role":
+                refs[logical_id] = f"{STACK_NAME}-{logical_id}"
+                attributes[f"{logical_id}.Arn"] = f"arn:aws:iam::{ACCOUNT}:role/{STACK_NAME}-{logical_id}"
+        return Deployment(
+            stack_name=STACK_NAME,
+            region=REGION,
+            account=ACCOUNT,
+            parameters=local_parameters(self.template.document, os.environ, {**parameters, **self.settings.parameters}),
+            refs=refs,
+            attributes=attributes,
+        )
 
     def _base_environment(self) -> dict[str, str]:
         environ = {name: value for name, value in LOCAL_POWERTOOLS_DEFAULTS.items() if name not in os.environ}
@@ -230,7 +309,11 @@ class LocalWorkflow:
             handler = self.settings.handlers.get(spec.logical_id) or getattr(
                 importlib.import_module(spec.module), spec.attribute
             )
-            functions[name] = LocalFunction(spec.logical_id, name, arn, handler)
+            # The role is replaced by the function's own once the roles are resolved (they need every ARN).
+            unresolved = Principal(role.rsplit("/", 1)[-1], name, ACCOUNT, ())
+            functions[name] = LocalFunction(
+                spec.logical_id, name, arn, handler, unresolved, spec.timeout_seconds, spec.memory_size
+            )
         return functions
 
     # --- AWS clients (valid only inside the context; made once: a boto3 client costs ~10 ms of CPU) ---
@@ -250,7 +333,10 @@ class LocalWorkflow:
 
     def start(self, request: object, name: str | None = None) -> str:
         """Starts an execution with ``request`` (any JSON value) as its input (what ``start-execution --input``
-        sends); the upload records as they are now are what :meth:`wait` compares with to see what it committed."""
+        sends), as the schedule does: refused when the schedule's role may not start this state machine. The upload
+        records as they are now are what :meth:`wait` compares with to see what it committed."""
+        if self.roles is None or not self.roles.may_schedule(self.state_machine_arn):
+            raise LocalRunError(f"the schedule's role may not start {self.state_machine_arn} (template.yaml)")
         execution_name = name or f"local-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         records = self.upload_records()
         execution_arn = self.sfn.start_execution(
@@ -268,6 +354,11 @@ class LocalWorkflow:
             if time.monotonic() > deadline:
                 raise LocalRunError(f"{execution_arn} still running after {timeout_seconds} s")
             time.sleep(POLL_SECONDS)
+        events = self.history_events(execution_arn)
+        if events > HISTORY_EVENT_LIMIT:
+            raise LocalRunError(
+                f"{execution_arn} has {events} history events; AWS fails a standard execution at {HISTORY_EVENT_LIMIT}"
+            )
         before = self._records_before.pop(execution_arn, {})
         return WorkflowRun.from_execution(
             execution_arn,
@@ -275,10 +366,15 @@ class LocalWorkflow:
             error=description.get("error"),
             cause=description.get("cause"),
             invocations=self.invocations(execution_arn),
+            history_events=events,
             commits={
                 record.month: record for key, record in self.upload_records().items() if before.get(key) != record
             },
         )
+
+    def history_events(self, execution_arn: str) -> int:
+        pages = self.sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+        return sum(len(page["events"]) for page in pages)
 
     def run(self, request: object, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> WorkflowRun:
         return self.wait(self.start(request), timeout_seconds)
@@ -480,6 +576,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--allocations", type=int, default=300, help="allocations per day of the embedded Kubecost emulator"
     )
+    parser.add_argument(
+        "--lambda-time-scale",
+        type=float,
+        default=1.0,
+        help="each function's Timeout times this factor (default 1: Lambda's real seconds; 0.01: 900 s in 9 s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -520,6 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             flexera_secret=emulators.flexera_secret,
             environ=emulators.environ,
             retry_sleep=emulators.retry_sleep if args.fast_retries else None,
+            lambda_time_scale=args.lambda_time_scale,
         )
         with LocalWorkflow(settings) as workflow:
             folder = None

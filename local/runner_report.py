@@ -91,6 +91,7 @@ class WorkflowRun:
     months: tuple[MonthOutcome, ...]
     upload_error: str | None
     invocations: tuple[Invocation, ...]
+    history_events: int = 0  # events in the execution's history (AWS's limit: 25,000)
 
     @property
     def succeeded(self) -> bool:
@@ -119,6 +120,7 @@ class WorkflowRun:
         error: str | None,
         cause: str | None,
         invocations: Sequence[Invocation],
+        history_events: int = 0,
         commits: Mapping[str, UploadState] | None = None,
     ) -> WorkflowRun:
         """``commits``: the upload records the execution wrote, by month (see the module docstring)."""
@@ -145,6 +147,7 @@ class WorkflowRun:
             months=months,
             upload_error=upload_error,
             invocations=tuple(invocations),
+            history_events=history_events,
         )
 
 

@@ -1,5 +1,6 @@
-"""What the local runner takes from ``template.yaml``: the functions (handlers, memory), the parameters' defaults,
-the state machine's name, definition file and ``DefinitionSubstitutions``, and the exports bucket's expiration rules.
+"""What the local runner takes from ``template.yaml``: the functions (handlers, memory, timeout, role), the parameters'
+defaults, the state machine's name, definition file and ``DefinitionSubstitutions``, the exports bucket's expiration
+rules, and the whole document (for the roles' policies, ``local/template_policies.py``).
 
 The template is the source of truth, so a local run exercises exactly the wiring ``sam deploy`` creates: a renamed
 function, a moved handler or a new substitution key changes the local run too, or breaks it loudly. The template is
@@ -9,8 +10,9 @@ cost model reads the functions' memory and the parameters' defaults from the sam
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,6 +26,9 @@ TEMPLATE: Final = ROOT / "template.yaml"
 STATE_MACHINE_ID: Final = "ExportStateMachine"
 BUCKET_ID: Final = "ExportsBucket"
 LAMBDA_DEFAULT_MEMORY_MB: Final = 128  # Lambda's MemorySize when neither the function nor Globals sets one
+# The partition, region and account of every local run (moto's default account).
+LOCAL_PSEUDO_PARAMETERS: Final = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"}
+LAMBDA_DEFAULT_TIMEOUT_SECONDS: Final = 3  # Lambda's Timeout when neither the function nor Globals sets one
 
 
 class TemplateError(ValueError):
@@ -32,30 +37,37 @@ class TemplateError(ValueError):
 
 @dataclass(frozen=True)
 class FunctionSpec:
-    """One ``AWS::Serverless::Function``: its logical id, the Python module and attribute of its handler, its runtime
-    and its memory in MB (each the function's own setting, else the Globals one)."""
+    """One ``AWS::Serverless::Function``: its logical id, the Python module and attribute of its handler, its runtime,
+    its memory in MB and its timeout in seconds (each the function's own setting, else the Globals one), and its
+    ``Role`` and ``Policies`` as written (unresolved)."""
 
     logical_id: str
     module: str
     attribute: str
     runtime: str
     memory_size: int
+    timeout_seconds: int = LAMBDA_DEFAULT_TIMEOUT_SECONDS
+    role: Any = None
+    policies: Any = None
 
 
 @dataclass(frozen=True)
 class StateMachineSpec:
-    """The state machine: name (with the stack name substituted), definition text and its substitutions."""
+    """The state machine: name (with the stack name substituted, or CloudFormation's generated one when the template
+    names none), definition text and its substitutions."""
 
     name: str
     definition_template: str
     function_substitutions: Mapping[str, str]  # substitution key -> function logical id
-    parameter_substitutions: Mapping[str, str]  # substitution key -> template parameter name
+    parameter_substitutions: Mapping[str, str]  # substitution key -> template parameter or pseudo parameter name
     parameter_defaults: Mapping[str, str]
 
     def definition(self, function_arns: Mapping[str, str], parameters: Mapping[str, str] | None = None) -> str:
-        """The definition with every ``${Key}`` replaced, as CloudFormation does; refuses a leftover placeholder."""
+        """The definition with every ``${Key}`` replaced, as CloudFormation does; refuses a leftover placeholder.
+
+        Pseudo parameters take the local deployment's values (:data:`LOCAL_PSEUDO_PARAMETERS`)."""
         values = {key: function_arns[logical_id] for key, logical_id in self.function_substitutions.items()}
-        given = {**self.parameter_defaults, **(parameters or {})}
+        given = {**LOCAL_PSEUDO_PARAMETERS, **self.parameter_defaults, **(parameters or {})}
         values.update({key: given[name] for key, name in self.parameter_substitutions.items()})
         text = self.definition_template
         for key, value in values.items():
@@ -80,6 +92,7 @@ class TemplateModel:
     functions: Mapping[str, FunctionSpec]
     state_machine: StateMachineSpec
     parameter_defaults: Mapping[str, str]  # every template parameter that has a Default
+    document: Mapping[str, Any] = field(default_factory=dict)  # the parsed template, short tags as Fn:: mappings
     bucket_expirations: tuple[Expiration, ...] = ()  # the exports bucket's enabled expiration rules
 
 
@@ -101,6 +114,7 @@ def load_template(path: Path = TEMPLATE, *, stack_name: str) -> TemplateModel:
         functions=functions,
         state_machine=_state_machine(machine["Properties"], parameters, defaults, functions, stack_name),
         parameter_defaults=defaults,
+        document=template,
         bucket_expirations=_expirations(resources.get(BUCKET_ID, {}).get("Properties", {}), defaults),
     )
 
@@ -134,6 +148,9 @@ def _function(logical_id: str, properties: Mapping[str, Any], globals_: Mapping[
         attribute=attribute,
         runtime=str(properties.get("Runtime", globals_.get("Runtime", "python3.13"))),
         memory_size=int(properties.get("MemorySize", globals_.get("MemorySize", LAMBDA_DEFAULT_MEMORY_MB))),
+        timeout_seconds=int(properties.get("Timeout", globals_.get("Timeout", LAMBDA_DEFAULT_TIMEOUT_SECONDS))),
+        role=properties.get("Role"),
+        policies=properties.get("Policies"),
     )
 
 
@@ -150,13 +167,13 @@ def _state_machine(
         target = _substitution_target(key, value)
         if target in functions:
             function_keys[key] = target
-        elif target in parameters:
+        elif target in parameters or target in LOCAL_PSEUDO_PARAMETERS:
             parameter_keys[key] = target
         else:
             raise TemplateError(f"DefinitionSubstitutions.{key} refers to {target!r}: not a function or parameter")
     defaults = {name: parameter_defaults[name] for name in parameter_keys.values() if name in parameter_defaults}
     return StateMachineSpec(
-        name=_stack_sub(properties.get("Name"), stack_name),
+        name=_stack_sub(properties.get("Name"), stack_name) if "Name" in properties else _generated_name(stack_name),
         definition_template=(ROOT / str(properties["DefinitionUri"])).read_text(),
         function_substitutions=function_keys,
         parameter_substitutions=parameter_keys,
@@ -172,6 +189,12 @@ def _substitution_target(key: str, value: object) -> str:
     if isinstance(value, dict) and "Ref" in value:
         return str(value["Ref"])
     raise TemplateError(f"DefinitionSubstitutions.{key} must be !GetAtt <Function>.Arn or !Ref <Parameter>")
+
+
+def _generated_name(stack_name: str) -> str:
+    """CloudFormation names an unnamed state machine ``<LogicalId>-<12 random characters>``; here a stable one."""
+    suffix = hashlib.sha256(stack_name.encode()).hexdigest()[:12]
+    return f"{STATE_MACHINE_ID}-{suffix}"
 
 
 def _stack_sub(value: object, stack_name: str) -> str:

@@ -4,7 +4,9 @@ Thin on purpose: it validates the event (``{"day", "currency", "options", "execu
 loads the configuration, wires Powertools (the execution id as correlation id, the day on every log line) and hands
 the work to :func:`kubecost_flexera.export.export_day`. It returns the workflow's day result
 ``{day, status, parts, rows, allocations, cost}``; typed errors propagate so the state machine can retry
-(``KubecostUnavailable``) or record the day as failed.
+(``KubecostUnavailable``) or record the day as failed, their messages bounded (a failed day's result carries its
+message, and the results of every day share one state of at most 256 KiB; the full message is logged). Kubecost
+calls end before the invocation's time is up (``context.get_remaining_time_in_millis()``, minus a margin).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
 from kubecost_flexera.config import load_kubecost, load_storage
+from kubecost_flexera.deadline import invocation_deadline
+from kubecost_flexera.errors import MAX_DAY_ERROR_MESSAGE_BYTES, ExporterError, messages_bounded
 from kubecost_flexera.export import ExportRequest, ExportResult, export_day
 from kubecost_flexera.kubecost import KubecostClient, load_credentials
 from kubecost_flexera.observability import logger, metrics, tracer
@@ -24,20 +28,33 @@ from kubecost_flexera.storage import Storage
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from kubecost_flexera.deadline import Deadline
+
 
 @logger.inject_lambda_context(correlation_id_path="executionId", clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 -- Lambda's signature
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deadline = invocation_deadline(context.get_remaining_time_in_millis())
+    with messages_bounded(MAX_DAY_ERROR_MESSAGE_BYTES):
+        try:
+            result = _export(event, deadline)
+        except ExporterError as exc:
+            logger.error("Day failed", error_type=type(exc).__name__, error=str(exc))
+            raise
+    _record_metrics(result)
+    return result.to_event()
+
+
+def _export(event: dict[str, Any], deadline: Deadline) -> ExportResult:
     request = ExportRequest.from_event(event)
     logger.append_keys(day=request.day.isoformat())
     settings = load_kubecost(os.environ)
     storage_settings = load_storage(os.environ)
     storage = Storage(boto3.client("s3"), storage_settings.bucket, storage_settings.source)
-    with KubecostClient(settings, load_credentials(settings.secret_arn)) as client:
-        result = export_day(request, client=client, storage=storage, settings=settings)
-    _record_metrics(result)
-    return result.to_event()
+    credentials = load_credentials(settings.secret_arn)
+    with KubecostClient(settings, credentials, deadline=deadline) as client:
+        return export_day(request, client=client, storage=storage, settings=settings)
 
 
 def _record_metrics(result: ExportResult) -> None:

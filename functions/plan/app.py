@@ -5,50 +5,27 @@ Thin on purpose: the request rules, the calendar and the plan's shape live in ``
 known to be valid: read the clock once (defect D7), validate the event, the whole configuration and the date range;
 refuse to start while another execution of the state machine runs; check that the credentials secrets are readable
 and well formed (the Flexera one only when the run uploads), so a run does not export for an hour and then fail;
-fetch the currency once; return the plan output of the workflow contract.
+fetch the currency once (within the invocation's time: a hung Kubecost gives the default currency, not a timeout);
+return the plan output of the workflow contract.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
 from kubecost_flexera import calendar, flexera, kubecost
 from kubecost_flexera.calendar import utc_today
-from kubecost_flexera.config import Settings, load_settings
-from kubecost_flexera.errors import ConfigurationError
+from kubecost_flexera.config import load_settings
+from kubecost_flexera.deadline import invocation_deadline
 from kubecost_flexera.observability import logger, metrics, tracer
 from kubecost_flexera.plan import Plan, choose_window, parse_plan_event, refuse_concurrent
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from aws_lambda_powertools.utilities.typing import LambdaContext
-
-_STATE_MACHINE_ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9_-]+$")
-
-
-def load_environment(environ: Mapping[str, str]) -> tuple[Settings, str]:
-    """The whole configuration and ``STATE_MACHINE_ARN``; one ``ConfigurationError`` lists every problem."""
-    problems: list[str] = []
-    settings: Settings | None = None
-    try:
-        settings = load_settings(environ)
-    except ConfigurationError as exc:
-        problems.append(str(exc))
-    arn = environ.get("STATE_MACHINE_ARN", "").strip()
-    if not _STATE_MACHINE_ARN_RE.match(arn):
-        problems.append(
-            f"STATE_MACHINE_ARN={arn!r} is invalid: allowed the ARN of this workflow's state machine "
-            "(arn:aws:states:<region>:<account>:stateMachine:<name>)"
-        )
-    if settings is None or problems:
-        raise ConfigurationError("; ".join(problems))
-    return settings, arn
 
 
 def running_executions(state_machine_arn: str) -> list[str]:
@@ -60,19 +37,20 @@ def running_executions(state_machine_arn: str) -> list[str]:
 @logger.inject_lambda_context(correlation_id_path="executionId")
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 -- Lambda's signature
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deadline = invocation_deadline(context.get_remaining_time_in_millis())
     now = calendar.now()
     plan_event = parse_plan_event(event)
     request = plan_event.request
-    settings, state_machine_arn = load_environment(os.environ)
+    settings = load_settings(os.environ)
     window = choose_window(
         request, clock_today=utc_today(now), include_previous_month=settings.plan.include_previous_month
     )
-    refuse_concurrent(running_executions(state_machine_arn), plan_event.execution_id)
+    refuse_concurrent(running_executions(plan_event.state_machine_arn), plan_event.execution_id)
     if not request.dry_run:
         flexera.load_credentials(settings.flexera.secret_arn)
     credentials = kubecost.load_credentials(settings.kubecost.secret_arn)
-    with kubecost.KubecostClient(settings.kubecost, credentials) as client:
+    with kubecost.KubecostClient(settings.kubecost, credentials, deadline=deadline) as client:
         currency = client.currency()
     plan = Plan(window=window, currency=currency, dry_run=request.dry_run, force_upload=request.force_upload)
     metrics.add_metric(name="PlannedDays", unit=MetricUnit.Count, value=len(window.days))

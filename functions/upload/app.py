@@ -5,7 +5,8 @@ Thin on purpose: it validates the event (the plan output plus the day results, `
 :class:`kubecost_flexera.upload.MonthUploader`. It returns the per-month results, or raises once every month was
 tried (:func:`kubecost_flexera.upload.raise_for_failures`): a transient error when one stopped a month
 (:class:`FlexeraThrottled`, :class:`FlexeraUnavailable`, :class:`StorageUnavailable`: the state machine waits and
-calls again), :class:`UploadFailed` when a month failed for good.
+calls again), :class:`UploadFailed` when a month failed for good. Flexera calls end before the invocation's time is
+up (``context.get_remaining_time_in_millis()``, minus a margin), so a slow Flexera is a retried ``FlexeraUnavailable``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from kubecost_flexera import calendar
 from kubecost_flexera.calendar import utc_today
 from kubecost_flexera.config import load_flexera, load_storage
+from kubecost_flexera.deadline import invocation_deadline
 from kubecost_flexera.flexera import FlexeraClient
 from kubecost_flexera.observability import logger, metrics, tracer
 from kubecost_flexera.storage import Storage
@@ -50,7 +52,8 @@ def record_metrics(results: Sequence[MonthResult], failed_days: Sequence[str]) -
 @logger.inject_lambda_context(correlation_id_path="executionId")
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 -- Lambda's signature
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    deadline = invocation_deadline(context.get_remaining_time_in_millis())
     request = UploadRequest.from_event(event)
     flexera = load_flexera(os.environ)
     storage_settings = load_storage(os.environ)
@@ -59,7 +62,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.warning("Days failed to export; their last good export is uploaded", failed_days=request.failed_days)
     uploader = MonthUploader(
         storage,
-        partial(FlexeraClient.from_settings, flexera),
+        partial(FlexeraClient.from_settings, flexera, deadline),
         clock_today=utc_today(calendar.now()),
         options=request.options,
     )

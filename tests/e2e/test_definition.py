@@ -19,7 +19,10 @@ LAMBDA_SERVICE_ERRORS: Final = {
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
 }
+# A function out of time, or a task whose answer never came: the work does not fit, a retry would time out again.
+NEVER_RETRIED: Final = {"Sandbox.Timedout", "States.Timeout"}
 RETRYABLE: Final = {"KubecostUnavailable", "FlexeraUnavailable", "FlexeraThrottled", "StorageUnavailable"}
 ARNS: Final = {
     "PlanFunction": "arn:aws:lambda:us-east-1:123456789012:function:plan",
@@ -75,11 +78,11 @@ def test_only_transient_errors_are_retried(definition: dict[str, Any]) -> None:
         for name, value in vars(errors).items()
         if isinstance(value, type) and issubclass(value, errors.ExporterError) and name not in RETRYABLE
     }
-    # Then no retrier names one of them, nor States.ALL
+    # Then no retrier names one of them, nor a timeout, nor States.ALL
     for name, task in _tasks(definition["States"]).items():
         retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
         assert retried <= LAMBDA_SERVICE_ERRORS | RETRYABLE, name
-        assert not retried & (permanent | {"States.ALL"}), name
+        assert not retried & (permanent | NEVER_RETRIED | {"States.ALL"}), name
 
 
 def test_throttling_waits_at_least_the_cooloff_a_bounded_number_of_times(definition: dict[str, Any]) -> None:
@@ -90,13 +93,24 @@ def test_throttling_waits_at_least_the_cooloff_a_bounded_number_of_times(definit
     assert 1 <= retrier["MaxAttempts"] <= 10
 
 
-def test_a_failing_day_is_caught_into_a_failed_day_result(definition: dict[str, Any]) -> None:
+def test_a_failing_day_is_caught_into_a_small_failed_day_result(definition: dict[str, Any]) -> None:
     processor = definition["States"]["ExportDays"]["ItemProcessor"]["States"]
-    catcher = processor["ExportDay"]["Catch"][0]
-    assert (catcher["ErrorEquals"], catcher["ResultPath"]) == (["States.ALL"], "$.error")
-    failed = processor[catcher["Next"]]
+    catchers = processor["ExportDay"]["Catch"]
+    # Every catcher keeps the error beside the day, and the last one catches whatever the others do not
+    assert {catcher["ResultPath"] for catcher in catchers} == {"$.error"}
+    assert catchers[-1]["ErrorEquals"] == ["States.ALL"]
+    # A day caught by States.ALL (a timeout, a Lambda error, a bug) keeps only the error's name, never Lambda's
+    # whole Cause (its stack trace would make the Map's output grow past 256 KiB with the number of days)
+    failed = processor[catchers[-1]["Next"]]
     assert failed["Type"] == "Pass"
-    assert failed["Parameters"] == {"day.$": "$.day", "status": "failed", "error.$": "$.error"}
+    assert failed["Parameters"] == {"day.$": "$.day", "status": "failed", "error": {"Error.$": "$.error.Error"}}
+    # The typed errors of errors.py are caught first, so their (bounded) message can be kept
+    typed = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.ExporterError) and value is not errors.ExporterError
+    }
+    assert {error for catcher in catchers[:-1] for error in catcher["ErrorEquals"]} == typed
 
 
 def test_failed_days_end_the_execution_in_fail(definition: dict[str, Any]) -> None:

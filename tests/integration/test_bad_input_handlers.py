@@ -59,6 +59,7 @@ SECRET_BEARER: Final = "zzBAD-bearer-77f1-secret"
 SECRETS: Final = (SECRET_REFRESH, SECRET_CLIENT_ID, SECRET_CLIENT_SECRET, SECRET_BEARER)
 
 EXECUTION: Final = "arn:aws:states:us-east-1:123456789012:execution:export:bad-input"
+STATE_MACHINE: Final = "arn:aws:states:us-east-1:123456789012:stateMachine:export"
 ROLE: Final = "arn:aws:iam::123456789012:role/export"
 SEEDED_DAYS: Final = (date(2025, 7, 1), date(2025, 7, 2))
 TODAY: Final = SEEDED_DAYS[-1]
@@ -69,7 +70,7 @@ FLEXERA_SHAPE: Final = ("refresh_token", "client_id", "client_secret")
 KUBECOST_SHAPE: Final = ("bearer_token", "username", "password", "headers")
 
 VALID_EVENTS: Final[Mapping[Handler, Mapping[str, Any]]] = {
-    "plan": {"request": {"today": TODAY.isoformat()}, "executionId": EXECUTION},
+    "plan": {"request": {"today": TODAY.isoformat()}, "executionId": EXECUTION, "stateMachineArn": STATE_MACHINE},
     "export_day": {
         "day": TODAY.isoformat(),
         "currency": "USD",
@@ -135,7 +136,7 @@ EVENT_CASES: Final = (
          event=plan_request({"dryRun": True})),
     Case("plan-request-not-an-object", "plan", InvalidRequest, ("JSON object", '{"source": "schedule"}'),
          event=plan_request(["2025-07-01"])),
-    Case("plan-unknown-envelope-field", "plan", InvalidRequest, ("'input'", "request, executionId"),
+    Case("plan-unknown-envelope-field", "plan", InvalidRequest, ("'input'", "request, executionId, stateMachineArn"),
          event={"input": {}}),
     # --- export_day: one item of the Map ---
     Case("export-day-feb-30", "export_day", InvalidRequest, ("day='2025-02-30'", "calendar date"),
@@ -249,16 +250,15 @@ def world(  # noqa: PLR0917 -- pytest passes fixtures positionally
     flexera = flexera_emulator(
         refresh_tokens=frozenset({SECRET_REFRESH}), clients={SECRET_CLIENT_ID: SECRET_CLIENT_SECRET}
     )
-    state_machine = boto3.client("stepfunctions").create_state_machine(
+    boto3.client("stepfunctions").create_state_machine(
         name="export", definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}), roleArn=ROLE
-    )["stateMachineArn"]
+    )
     for name, value in {
         "KUBECOST_HOST": kubecost.url,
         "ORG_ID": flexera.config.org_id,
         "BILL_CONNECT_ID": "cbi-oi-kubecost-1",
         "FLEXERA_SECRET_ARN": make_secret("flexera-valid", VALID_FLEXERA_SECRET),
         "FLEXERA_ENDPOINT_URL": flexera.url,
-        "STATE_MACHINE_ARN": state_machine,
         "POWERTOOLS_METRICS_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)

@@ -11,10 +11,10 @@ import boto3
 import pytest
 
 from functions.export_day.app import lambda_handler
-from kubecost_flexera.errors import ConfigurationError, InvalidRequest, KubecostRejected
+from kubecost_flexera.errors import MAX_DAY_ERROR_MESSAGE_BYTES, ConfigurationError, InvalidRequest, KubecostRejected
 from kubecost_flexera.observability import logger, metrics
 from kubecost_flexera.storage import Storage
-from local.kubecost_emulator import KubecostAuth, KubecostEmulator
+from local.kubecost_emulator import KubecostAuth, KubecostEmulator, KubecostFault
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -207,3 +207,26 @@ def test_missing_bucket_is_a_configuration_error(
     monkeypatch.delenv("BUCKET_NAME")
     with pytest.raises(ConfigurationError, match="BUCKET_NAME is required"):
         lambda_handler(sample_event(), lambda_context)
+
+
+def test_a_failed_day_raises_its_error_with_a_bounded_message_and_logs_it_whole(
+    environment: Any, lambda_context: FakeLambdaContext, powertools_logs: LogCapture
+) -> None:
+    # Given a Kubecost whose answer is not JSON, so that the error quotes 300 characters of it
+    emulator = environment()
+    emulator.inject(KubecostFault("malformed_json", times=None))
+
+    # When the handler runs
+    with pytest.raises(KubecostRejected) as raised:
+        lambda_handler(sample_event(), lambda_context)
+
+    # Then the error the state machine records is short enough for 366 failed days to fit in one state, and the
+    # function's log has the whole message
+    message = str(raised.value)
+    assert len(json.dumps(message, ensure_ascii=False).encode()) - 2 <= MAX_DAY_ERROR_MESSAGE_BYTES
+    assert message.startswith("Kubecost answered with a body that is not JSON")
+    assert message.endswith("...")
+    logged = next(line for line in powertools_logs.records() if line["message"] == "Day failed")
+    assert logged["error_type"] == "KubecostRejected"
+    assert len(logged["error"]) > len(message)
+    assert logged["error"].startswith(message.removesuffix("..."))

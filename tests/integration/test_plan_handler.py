@@ -25,6 +25,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 PLAN_EVENT = Path(__file__).resolve().parents[2] / "events" / "plan.json"
 MINIMAL_DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
 ROLE = "arn:aws:iam::123456789012:role/export"
+# The name CloudFormation gives the state machine (<logical id>-<12 characters>), as in events/plan.json.
+STATE_MACHINE_NAME = "ExportStateMachine-AbCdEf123456"
+STATE_MACHINE = f"arn:aws:states:us-east-1:123456789012:stateMachine:{STATE_MACHINE_NAME}"
 
 
 @pytest.fixture
@@ -35,7 +38,8 @@ def kubecost(kubecost_emulator: Callable[..., KubecostEmulator]) -> KubecostEmul
 @pytest.fixture
 def state_machine(aws: None) -> str:
     client = boto3.client("stepfunctions")
-    return client.create_state_machine(name="export", definition=MINIMAL_DEFINITION, roleArn=ROLE)["stateMachineArn"]
+    arn = client.create_state_machine(name=STATE_MACHINE_NAME, definition=MINIMAL_DEFINITION, roleArn=ROLE)
+    return arn["stateMachineArn"]
 
 
 @pytest.fixture
@@ -52,14 +56,17 @@ def environment(
         "ORG_ID": "12345",
         "BILL_CONNECT_ID": "cbi-oi-kubecost-1",
         "FLEXERA_SECRET_ARN": make_secret("flexera", {"refresh_token": "token"}),
-        "STATE_MACHINE_ARN": state_machine,
         "INCLUDE_PREVIOUS_MONTH": "true",
     }.items():
         monkeypatch.setenv(name, value)
 
 
 def _plan_event(**request: Any) -> dict[str, Any]:
-    return {"request": request, "executionId": "arn:aws:states:us-east-1:123456789012:execution:export:this-run"}
+    return {
+        "request": request,
+        "executionId": f"arn:aws:states:us-east-1:123456789012:execution:{STATE_MACHINE_NAME}:this-run",
+        "stateMachineArn": STATE_MACHINE,
+    }
 
 
 @pytest.mark.usefixtures("environment")
@@ -99,12 +106,12 @@ def test_invalid_request_is_refused_before_any_call(
 def test_configuration_problems_are_listed_together(
     lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a missing ORG_ID and a STATE_MACHINE_ARN that is not a state machine's
+    # Given a missing ORG_ID and an unknown SHARD
     monkeypatch.delenv("ORG_ID")
-    monkeypatch.setenv("STATE_MACHINE_ARN", "export")
+    monkeypatch.setenv("SHARD", "MARS")
     # When the plan handler runs
     # Then one ConfigurationError names both
-    with pytest.raises(ConfigurationError, match=r"ORG_ID is required.*STATE_MACHINE_ARN='export' is invalid"):
+    with pytest.raises(ConfigurationError, match=r"ORG_ID is required.*SHARD='MARS' is invalid"):
         lambda_handler(_plan_event(), lambda_context)
 
 
@@ -125,7 +132,7 @@ def test_running_execution_refuses_the_plan(
 def test_own_running_execution_does_not_refuse_the_plan(lambda_context: FakeLambdaContext, state_machine: str) -> None:
     # Given the running execution is the one the plan belongs to
     running = boto3.client("stepfunctions").start_execution(stateMachineArn=state_machine, name="this-run")
-    event = {"request": {}, "executionId": running["executionArn"]}
+    event = {"request": {}, "executionId": running["executionArn"], "stateMachineArn": state_machine}
     # When the plan handler runs
     plan = lambda_handler(event, lambda_context)
     # Then it plans

@@ -351,7 +351,7 @@ def test_not_found_names_the_url_and_the_settings_that_make_it(fake: Any) -> Non
     with pytest.raises(KubecostRejected) as raised:
         server.names()
     message = str(raised.value)
-    assert f"Kubecost at {server.server.url}/model/allocation?accumulate=true&" in message
+    assert f"(GET {server.server.url}/model/allocation?accumulate=true&" in message
     assert "HTTP 404 (404 page not found)" in message
     assert "check KUBECOST_HOST (scheme://host[:port]) and KUBECOST_API_PATH (now '/model/'" in message
 
@@ -377,7 +377,7 @@ def test_every_error_about_an_answer_names_the_full_url_asked(
     # When a day is asked / Then the error names the URL with its query (the day's window)
     with pytest.raises(error) as raised:
         server.names()
-    assert f"Kubecost at {server.server.url}/model/allocation?accumulate=true&" in str(raised.value)
+    assert f"(GET {server.server.url}/model/allocation?accumulate=true&" in str(raised.value)
     assert "window=2025-07-15T00%3A00%3A00Z" in str(raised.value)
 
 

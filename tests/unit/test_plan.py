@@ -20,6 +20,7 @@ from kubecost_flexera.plan import (
 
 CLOCK_TODAY = date(2025, 7, 15)
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:export:run-1"
+STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:export"
 SCHEDULED_EVENT: dict[str, Any] = {
     "version": "0",
     "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
@@ -85,20 +86,34 @@ def test_malformed_request_is_refused_naming_the_field(request_: object, message
         parse_request(request_)
 
 
-def test_plan_event_carries_the_request_and_execution_id() -> None:
+def test_plan_event_carries_the_request_execution_id_and_state_machine() -> None:
     # Given the state machine's plan event
     # When it is parsed
-    parsed = parse_plan_event({"request": {"dry_run": True}, "executionId": EXECUTION})
-    # Then the request and the execution id are separated
+    parsed = parse_plan_event(
+        {"request": {"dry_run": True}, "executionId": EXECUTION, "stateMachineArn": STATE_MACHINE}
+    )
+    # Then the request, the execution id and the state machine are separated
     assert parsed.request == PlanRequest(dry_run=True)
     assert parsed.execution_id == EXECUTION
+    assert parsed.state_machine_arn == STATE_MACHINE
 
 
 def test_plan_event_without_execution_id_is_accepted() -> None:
     # Given a direct invocation without an execution id
     # When it is parsed
     # Then the execution id is None
-    assert parse_plan_event({"request": {}}).execution_id is None
+    assert parse_plan_event({"request": {}, "stateMachineArn": STATE_MACHINE}).execution_id is None
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws-cn:states:cn-north-1:123456789012:stateMachine:ExportStateMachine-AbCdEf123456",
+        "arn:aws-us-gov:states:us-gov-west-1:123456789012:stateMachine:" + "x" * 80,
+    ],
+)
+def test_state_machine_arn_of_any_partition_is_accepted(arn: str) -> None:
+    assert parse_plan_event({"request": {}, "stateMachineArn": arn}).state_machine_arn == arn
 
 
 @pytest.mark.parametrize(
@@ -108,8 +123,11 @@ def test_plan_event_without_execution_id_is_accepted() -> None:
         ({"today": "2025-07-01"}, r"Unknown field\(s\) 'today' in the plan event"),
         ({"request": {}, "executionId": 5}, "executionId=5 is invalid"),
         ({"request": {}, "executionId": ""}, "executionId='' is invalid"),
-        ({"request": {"bogus": 1}}, r"Unknown field\(s\) 'bogus' in the request"),
-        (None, "must be a JSON object with the fields request, executionId"),
+        ({"request": {}}, "stateMachineArn=None is invalid: allowed the ARN of this workflow's state machine"),
+        ({"request": {}, "stateMachineArn": "export"}, "stateMachineArn='export' is invalid"),
+        ({"request": {}, "stateMachineArn": STATE_MACHINE + "x" * 80}, "stateMachineArn=.* is invalid"),
+        ({"request": {"bogus": 1}, "stateMachineArn": STATE_MACHINE}, r"Unknown field\(s\) 'bogus' in the request"),
+        (None, "must be a JSON object with the fields request, executionId, stateMachineArn"),
     ],
 )
 def test_malformed_plan_event_is_refused(event: object, message: str) -> None:

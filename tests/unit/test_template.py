@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from functions.plan.app import load_environment
 from kubecost_flexera import flexera
 from kubecost_flexera.config import load_settings
 from kubecost_flexera.errors import ConfigurationError
-from tests.unit.test_template_model import ROOT, Deployment, load_template, translated_template
+from tests.unit.test_template_model import ROOT, Deployment
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -66,16 +65,6 @@ class RecordingEnviron(dict[str, str]):
         return super().__getitem__(key)
 
 
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template()
-
-
-@pytest.fixture(scope="module")
-def translated() -> dict[str, Any]:
-    return translated_template()
-
-
 def variable_parameters(template: dict[str, Any]) -> dict[str, str]:
     """Parameter -> the environment variable its description names."""
     found = {}
@@ -95,8 +84,6 @@ def variables_read_by_the_code() -> set[str]:
     environ = RecordingEnviron()
     with pytest.raises(ConfigurationError):
         load_settings(environ)
-    with pytest.raises(ConfigurationError):
-        load_environment(environ)
     return environ.asked
 
 
@@ -164,19 +151,6 @@ def test_parameter_defaults_are_the_go_exporter_defaults(translated: dict[str, A
     # When both are loaded by config.py
     # Then they give the same settings: every template default is the code's default
     assert load_settings(deployed) == load_settings(minimal)
-
-
-def test_plan_function_gets_the_arn_of_the_state_machine_it_guards(translated: dict[str, Any]) -> None:
-    # Given a deployment
-    deployment = Deployment(translated, {"KubecostHost": "kubecost.example.com", "OrgId": "12345"})
-
-    # When the plan's environment is evaluated
-    environment = function_environment(deployment, "PlanFunction")
-
-    # Then STATE_MACHINE_ARN is the ARN CloudFormation gives the state machine, and the plan accepts it
-    assert environment["STATE_MACHINE_ARN"] == deployment.ref("ExportStateMachine")
-    _, arn = load_environment(environment)
-    assert arn == deployment.ref("ExportStateMachine")
 
 
 def test_created_flexera_secret_is_used_when_no_arn_is_given(

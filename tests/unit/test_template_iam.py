@@ -7,14 +7,26 @@ only its three functions; the scheduler only starts the state machine. No statem
 
 from __future__ import annotations
 
+import json
+from datetime import date
+from fnmatch import fnmatchcase
 from typing import Any, Final
 
 import pytest
 
-from tests.unit.test_template_model import Deployment, Grant, managed_policies, role_grants, translated_template
+from kubecost_flexera.storage import Storage
+from tests.unit.test_template_model import (
+    REGION,
+    Deployment,
+    Grant,
+    managed_policies,
+    role_grants,
+)
 
 KUBECOST_SECRET: Final = Deployment.secret_arn("existing-kubecost")
 FLEXERA_SECRET: Final = Deployment.secret_arn("existing-flexera")
+KUBECOST_KEY: Final = Deployment.kms_key_arn("1111aaaa-11aa-11aa-11aa-1111111111aa")
+FLEXERA_KEY: Final = Deployment.kms_key_arn("mrk-0123456789abcdef0123456789abcdef")
 # Actions without resource-level permissions (IAM service authorization reference): "*" is the narrowest resource.
 NO_RESOURCE_LEVEL: Final = frozenset(
     {
@@ -35,11 +47,6 @@ AWS_MANAGED: Final = {
 }
 
 
-@pytest.fixture(scope="module")
-def translated() -> dict[str, Any]:
-    return translated_template()
-
-
 def deployment_with_secrets(translated: dict[str, Any]) -> Deployment:
     """Existing Flexera and Kubecost secrets given as parameters."""
     return Deployment(translated, {"FlexeraSecretArn": FLEXERA_SECRET, "KubecostSecretArn": KUBECOST_SECRET})
@@ -51,6 +58,33 @@ def object_arn(deployment: Deployment, prefix: str) -> str:
 
 def grants(actions: set[str], resources: set[str]) -> set[Grant]:
     return {Grant(action, resource) for action in actions for resource in resources}
+
+
+def listing(deployment: Deployment, *prefixes: str) -> set[Grant]:
+    """ListBucket on the bucket, for keys under these prefixes only."""
+    condition = Grant.condition_text({"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}})
+    return {Grant("s3:ListBucket", deployment.attribute("ExportsBucket", "Arn"), condition)}
+
+
+def decrypting(key: str, secret: str) -> set[Grant]:
+    """kms:Decrypt with the key, only through Secrets Manager and only for that secret."""
+    condition = {
+        "StringEquals": {
+            "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com",
+            "kms:EncryptionContext:SecretARN": secret,
+        }
+    }
+    return {Grant("kms:Decrypt", key, Grant.condition_text(condition))}
+
+
+def listable(granted: set[Grant], key: str) -> bool:
+    """Whether a GetObject of ``key`` that does not exist answers 404 (S3 evaluates ListBucket with s3:prefix=key)."""
+    for grant in granted:
+        if grant.action == "s3:ListBucket" and grant.condition is not None:
+            prefixes = json.loads(grant.condition)["StringLike"]["s3:prefix"]
+            if any(fnmatchcase(key, prefix) for prefix in prefixes):
+                return True
+    return False
 
 
 def all_roles(translated: dict[str, Any]) -> list[str]:
@@ -82,11 +116,12 @@ def test_export_day_function_reads_writes_and_deletes_only_day_files_and_manifes
     # When the export function's grants are listed
     granted = role_grants(deployment, "ExportDayFunctionRole")
 
-    # Then it has object access under exports/ and state/days/, and reads the Kubecost secret, nothing else
+    # Then it has object access under exports/ and state/days/, lists only its day manifests, and reads the
+    # Kubecost secret, nothing else
     assert granted == grants(
         {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
         {object_arn(deployment, "exports/"), object_arn(deployment, "state/days/")},
-    ) | grants({"secretsmanager:GetSecretValue"}, {KUBECOST_SECRET})
+    ) | listing(deployment, "state/days/default/") | grants({"secretsmanager:GetSecretValue"}, {KUBECOST_SECRET})
 
 
 def test_upload_function_reads_day_files_and_writes_only_upload_state(translated: dict[str, Any]) -> None:
@@ -96,12 +131,76 @@ def test_upload_function_reads_day_files_and_writes_only_upload_state(translated
     # When the upload function's grants are listed
     granted = role_grants(deployment, "UploadFunctionRole")
 
-    # Then it reads day files and manifests, reads and writes upload state, reads the Flexera secret only
+    # Then it reads day files and manifests, reads and writes upload state, lists only what it reads, reads the
+    # Flexera secret only
     assert granted == (
         grants({"s3:GetObject"}, {object_arn(deployment, "exports/"), object_arn(deployment, "state/days/")})
         | grants({"s3:GetObject", "s3:PutObject"}, {object_arn(deployment, "state/uploads/")})
+        | listing(deployment, "exports/default/", "state/days/default/", "state/uploads/default/")
         | grants({"secretsmanager:GetSecretValue"}, {FLEXERA_SECRET})
     )
+
+
+@pytest.mark.parametrize("source", ["default", "team-a"])
+def test_missing_manifests_and_upload_state_read_as_absent_for_the_roles_that_read_them(
+    translated: dict[str, Any], source: str
+) -> None:
+    # Given a deployment for a source, and the keys storage.py reads as "absent when missing"
+    deployment = Deployment(translated, {"SourceName": source})
+    storage = Storage(None, "bucket", source)  # type: ignore[arg-type]  # only the key layout is used
+    day = date(2025, 7, 15)
+    manifest, upload_state = storage.day_manifest_key(day), storage.upload_state_key("2025-07")
+    part = storage.export_part_key(day, "20250716T030000Z-1a2b3c4d", 2)
+
+    # When the roles' ListBucket grants are evaluated for those keys (S3 answers 404 only with ListBucket for the key)
+    export, upload = (role_grants(deployment, role) for role in ("ExportDayFunctionRole", "UploadFunctionRole"))
+
+    # Then each role may list exactly what it reads: the export its manifests, the upload manifests, state and parts
+    assert (listable(export, manifest), listable(export, upload_state), listable(export, part)) == (True, False, False)
+    assert (listable(upload, manifest), listable(upload, upload_state), listable(upload, part)) == (True, True, True)
+    other = Storage(None, "bucket", f"{source}-other")  # type: ignore[arg-type]
+    assert not listable(upload, other.day_manifest_key(day))
+
+
+def test_no_role_may_decrypt_without_a_customer_managed_key(translated: dict[str, Any]) -> None:
+    # Given a deployment with existing secrets on AWS managed keys
+    deployment = deployment_with_secrets(translated)
+
+    # Then no role has any KMS permission
+    assert not {
+        grant for role in all_roles(translated) for grant in role_grants(deployment, role) if "kms:" in grant.action
+    }
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        (
+            {"KubecostSecretKmsKeyArn": KUBECOST_KEY},
+            {"PlanFunctionRole": "kubecost", "ExportDayFunctionRole": "kubecost", "UploadFunctionRole": None},
+        ),
+        (
+            {"FlexeraSecretKmsKeyArn": FLEXERA_KEY},
+            {"PlanFunctionRole": "flexera", "ExportDayFunctionRole": None, "UploadFunctionRole": "flexera"},
+        ),
+    ],
+    ids=["kubecost-key", "flexera-key"],
+)
+def test_functions_that_read_a_secret_may_decrypt_its_key_through_secrets_manager_only(
+    translated: dict[str, Any], parameters: dict[str, str], expected: dict[str, str | None]
+) -> None:
+    # Given existing secrets, one of them encrypted with a customer managed key
+    deployment = Deployment(
+        translated, {"FlexeraSecretArn": FLEXERA_SECRET, "KubecostSecretArn": KUBECOST_SECRET, **parameters}
+    )
+    keys = {"kubecost": decrypting(KUBECOST_KEY, KUBECOST_SECRET), "flexera": decrypting(FLEXERA_KEY, FLEXERA_SECRET)}
+
+    # When each function role's KMS grants are listed
+    for role, which in expected.items():
+        kms = {grant for grant in role_grants(deployment, role) if grant.action.startswith("kms:")}
+
+        # Then exactly the roles reading that secret may decrypt, with that key, via Secrets Manager, for that secret
+        assert kms == (keys[which] if which else set()), role
 
 
 def test_plan_function_lists_its_own_executions_and_reads_both_secrets(translated: dict[str, Any]) -> None:

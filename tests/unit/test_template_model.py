@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 from samcli.yamlhelper import yaml_parse  # type: ignore[import-untyped]
+from samtranslator.translator.arn_generator import ArnGenerator  # type: ignore[import-untyped]
 from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def load_template() -> dict[str, Any]:
 
 
 @cache
-def _translated_json() -> str:
+def _translated_json(region: str) -> str:
     template = load_template()
     for resource in template["Resources"].values():
         properties = resource.get("Properties", {})
@@ -54,14 +55,17 @@ def _translated_json() -> str:
             raise AssertionError("the template must name managed policies by ARN (no IAM call at translation)")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_DEFAULT_REGION", REGION)  # the translator asks boto3 for a region
+        # The translator asks boto3 for a region (once per process, unless told), and writes the partition of that
+        # region into the ARNs it makes.
+        patch.setenv("AWS_DEFAULT_REGION", region)
+        patch.setattr(ArnGenerator, "BOTO_SESSION_REGION_NAME", region)
         translated = transform(template, {}, _NoManagedPolicyLookup())
     return json.dumps(translated)
 
 
-def translated_template() -> dict[str, Any]:
-    """The template after the SAM transform (a fresh copy each time)."""
-    result: dict[str, Any] = json.loads(_translated_json())
+def translated_template(region: str = REGION) -> dict[str, Any]:
+    """The template after the SAM transform for a region (a fresh copy each time)."""
+    result: dict[str, Any] = json.loads(_translated_json(region))
     return result
 
 
@@ -71,6 +75,8 @@ class Deployment:
 
     template: dict[str, Any]
     parameters: dict[str, str] = field(default_factory=dict)
+    partition: str = "aws"
+    stack: str = STACK
 
     def __post_init__(self) -> None:
         values = {name: str(spec.get("Default", "")) for name, spec in self.template.get("Parameters", {}).items()}
@@ -79,8 +85,8 @@ class Deployment:
         self.pseudo = {
             "AWS::Region": REGION,
             "AWS::AccountId": ACCOUNT,
-            "AWS::Partition": "aws",
-            "AWS::StackName": STACK,
+            "AWS::Partition": self.partition,
+            "AWS::StackName": self.stack,
             "AWS::URLSuffix": "amazonaws.com",
         }
         self._conditions: dict[str, bool] = {}
@@ -90,32 +96,38 @@ class Deployment:
     def physical_id(self, logical_id: str) -> str:
         kind = self.template["Resources"][logical_id]["Type"]
         if kind == "AWS::SecretsManager::Secret":
-            return self.secret_arn(logical_id)
+            return self.secret_arn(logical_id).replace("arn:aws:", f"arn:{self.partition}:")
         if kind == "AWS::StepFunctions::StateMachine":
-            name = self.render(self.properties(logical_id)["StateMachineName"])
-            return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
+            # CloudFormation's generated name when the template sets none: <logical id>-<12 characters>.
+            name = self.render(self.properties(logical_id).get("StateMachineName", f"{logical_id}-AbCdEf123456"))
+            return f"arn:{self.partition}:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
         if kind == "AWS::SNS::Topic":
-            return f"arn:aws:sns:{REGION}:{ACCOUNT}:{logical_id.lower()}"
-        return f"{STACK}-{logical_id.lower()}"
+            return f"arn:{self.partition}:sns:{REGION}:{ACCOUNT}:{logical_id.lower()}"
+        return f"{self.stack}-{logical_id.lower()}"
 
     @staticmethod
     def secret_arn(name: str) -> str:
         return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf"
+
+    @staticmethod
+    def kms_key_arn(key_id: str = "1234abcd-12ab-34cd-56ef-1234567890ab") -> str:
+        return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
 
     def attribute(self, logical_id: str, attribute: str) -> str:
         kind = self.template["Resources"][logical_id]["Type"]
         physical = self.physical_id(logical_id)
         if attribute != "Arn":
             return f"{physical}.{attribute}"
+        arn = f"arn:{self.partition}"
         if kind == "AWS::S3::Bucket":
-            return f"arn:aws:s3:::{physical}"
+            return f"{arn}:s3:::{physical}"
         if kind == "AWS::Lambda::Function":
-            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}"
+            return f"{arn}:lambda:{REGION}:{ACCOUNT}:function:{physical}"
         if kind == "AWS::Logs::LogGroup":
             name = self.render(self.properties(logical_id)["LogGroupName"])
-            return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
+            return f"{arn}:logs:{REGION}:{ACCOUNT}:log-group:{name}:*"
         if kind == "AWS::IAM::Role":
-            return f"arn:aws:iam::{ACCOUNT}:role/{physical}"
+            return f"{arn}:iam::{ACCOUNT}:role/{physical}"
         return physical
 
     def properties(self, logical_id: str) -> dict[str, Any]:
@@ -202,32 +214,70 @@ _INTRINSICS: Final[dict[str, Callable[[Deployment, Any], Any]]] = {
     "Fn::And": lambda deployment, value: all(deployment.render(item) for item in value),
     "Fn::Or": lambda deployment, value: any(deployment.render(item) for item in value),
     "Condition": lambda deployment, value: deployment.condition(value),
+    # The functions only Rules may use.
+    "Fn::Contains": lambda deployment, value: deployment.render(value[1]) in deployment.render(value[0]),
+    "Fn::EachMemberEquals": lambda deployment, value: all(
+        member == deployment.render(value[1]) for member in deployment.render(value[0])
+    ),
+    "Fn::EachMemberIn": lambda deployment, value: set(deployment.render(value[0])) <= set(deployment.render(value[1])),
 }
+
+
+def refused_by_rules(deployment: Deployment) -> list[str]:
+    """The ``AssertDescription`` of every assertion of the template's ``Rules`` that this deployment breaks, as
+    CloudFormation checks them before it creates anything (a rule applies when its ``RuleCondition`` holds)."""
+    refused: list[str] = []
+    for rule in deployment.template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not deployment.render(rule["RuleCondition"]):
+            continue
+        refused.extend(
+            assertion["AssertDescription"]
+            for assertion in rule["Assertions"]
+            if not deployment.render(assertion["Assert"])
+        )
+    return refused
 
 
 @dataclass(frozen=True)
 class Grant:
-    """One allowed action on one resource, from an identity policy."""
+    """One allowed action on one resource, from an identity policy, with the statement's condition (JSON) if any."""
 
     action: str
     resource: str
+    condition: str | None = None
+
+    @staticmethod
+    def condition_text(condition: dict[str, Any]) -> str:
+        return json.dumps(condition, sort_keys=True)
 
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _attached_policies(deployment: Deployment, role_id: str) -> list[dict[str, Any]]:
+    """The policy resources of the template attached to the role (``AWS::IAM::RolePolicy``)."""
+    attached = []
+    for logical_id, resource in deployment.template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::RolePolicy":
+            policy = deployment.render(deployment.properties(logical_id))
+            if policy["RoleName"] == deployment.ref(role_id):
+                attached.append(policy)
+    return attached
+
+
 def role_grants(deployment: Deployment, role_id: str) -> set[Grant]:
-    """Every (action, resource) the inline policies of a role allow, for this deployment."""
+    """Every (action, resource, condition) the inline and attached policies of a role allow, for this deployment."""
     properties = deployment.render(deployment.properties(role_id))
     grants: set[Grant] = set()
-    for policy in properties.get("Policies", []):
+    for policy in [*properties.get("Policies", []), *_attached_policies(deployment, role_id)]:
         for statement in _as_list(policy["PolicyDocument"]["Statement"]):
             assert statement["Effect"] == "Allow", f"{role_id}: identity policies only allow"
             assert "NotAction" not in statement, f"{role_id}: NotAction grants everything else"
             assert "NotResource" not in statement, f"{role_id}: NotResource grants everything else"
+            condition = Grant.condition_text(statement["Condition"]) if "Condition" in statement else None
             grants |= {
-                Grant(action, resource)
+                Grant(action, resource, condition)
                 for action in _as_list(statement["Action"])
                 for resource in _as_list(statement["Resource"])
             }

@@ -83,6 +83,10 @@ def mutated(path: tuple[str | int, ...], value: object) -> dict[str, Any]:
         (mutated(("dayResults", 0, "status"), "done"), r"dayResults\[0\].status"),
         (mutated(("dayResults", 0, "extra"), 1), r"dayResults\[0\]"),
         (mutated(("dayResults", 1, "error"), "boom"), r"dayResults\[1\].error"),
+        (mutated(("dayResults", 1, "error"), {"Cause": "504"}), r"dayResults\[1\].error.Error must be an error name"),
+        (mutated(("dayResults", 1, "error", "Error"), ""), r"dayResults\[1\].error.Error"),
+        (mutated(("dayResults", 1, "error", "Cause"), 504), r"dayResults\[1\].error.Cause must be a message"),
+        (mutated(("dayResults", 1, "error", "stackTrace"), []), r"'stackTrace' in dayResults\[1\].error"),
         (mutated(("executionId",), 7), "executionId"),
     ],
 )
@@ -103,3 +107,20 @@ def test_missing_field_is_named() -> None:
 def test_event_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(InvalidRequest, match="JSON object"):
         UploadRequest.from_event(["2025-07"])
+
+
+def test_failed_day_without_a_message_is_accepted() -> None:
+    # Given a day that timed out: the definition keeps only the error name
+    event = mutated(("dayResults", 1, "error"), {"Error": "Sandbox.Timedout"})
+    # Then it counts as failed
+    assert UploadRequest.from_event(event).failed_days == ("2025-08-02",)
+
+
+def test_whole_lambda_error_as_a_day_result_is_refused() -> None:
+    # Given a failed day carrying Lambda's whole error as its Cause (about 3 KB with the stack trace), which 80
+    # such days would overflow a state with
+    cause = json.dumps({"errorMessage": "504", "errorType": "KubecostUnavailable", "stackTrace": ["  File ..."] * 80})
+    event = mutated(("dayResults", 1, "error", "Cause"), cause)
+    # Then the contract is refused, naming the field and the bound
+    with pytest.raises(InvalidRequest, match=r"dayResults\[1\].error.Cause must be a message of at most 256 bytes"):
+        UploadRequest.from_event(event)

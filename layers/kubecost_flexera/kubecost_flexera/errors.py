@@ -7,6 +7,19 @@ definition. Messages must never contain a secret.
 
 from __future__ import annotations
 
+import json
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+# A failed day's result carries its error's message into the Map's output, which Step Functions limits to 256 KiB
+# with every other day's result: 366 failed days with messages of this size take 55 % of it
+# (tests/integration/test_failed_day_results.py measures it; docs/design-decisions.md).
+MAX_DAY_ERROR_MESSAGE_BYTES: Final = 256
+_ELLIPSIS: Final = "..."
+
 
 class ExporterError(Exception):
     """Base class of every error the exporter raises on purpose."""
@@ -25,6 +38,14 @@ class InvalidRequest(ExporterError):
 
 class ConcurrentExecution(ExporterError):
     """Another execution of the workflow is running; starting a second one could commit a month twice."""
+
+
+class StorageAccessDenied(ConfigurationError):
+    """S3 answered 403 to a read: the role, the bucket policy or a key policy does not allow it.
+
+    Never read as "absent": with ``s3:ListBucket`` granted for the prefix S3 answers 404 for a missing object, so
+    a 403 means a permission is missing, and treating it as absent could replace a day or upload a month again.
+    """
 
 
 class KubecostRejected(ExporterError):
@@ -72,3 +93,31 @@ class FlexeraThrottled(ExporterError):
     def __init__(self, message: str, retry_after_seconds: int = 120) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+def truncated(text: str, limit_bytes: int) -> str:
+    """``text`` cut so that its JSON string encoding (UTF-8, escapes included) fits in ``limit_bytes``."""
+
+    def size(value: str) -> int:
+        return len(json.dumps(value, ensure_ascii=False).encode()) - 2  # without the quotes
+
+    if size(text) <= limit_bytes:
+        return text
+    budget = limit_bytes - len(_ELLIPSIS)
+    kept: list[str] = []
+    for char in text:
+        budget -= size(char)
+        if budget < 0:
+            break
+        kept.append(char)
+    return "".join(kept) + _ELLIPSIS
+
+
+@contextmanager
+def messages_bounded(limit_bytes: int) -> Iterator[None]:
+    """A typed error leaving the block has its message cut to ``limit_bytes``; its type and attributes are kept."""
+    try:
+        yield
+    except ExporterError as exc:
+        exc.args = (truncated(str(exc), limit_bytes),)
+        raise

@@ -18,6 +18,10 @@ Headers: ``Authorization: Bearer`` on every call, as the reference, plus a ``Con
 declares (``application/json`` for JSON bodies, ``application/octet-stream`` for files, as Flexera's generated CLI
 sends). Both are harmless: Flexera accepts any content type and the reference sends none (``flexera-api.md`` §3.2).
 
+Time: each request ends within ``REQUEST_TIMEOUT`` as a whole (a file's transfer included, as Go's
+``http.Client.Timeout``) and by the invocation's deadline (``deadline.HttpTransport``); a retry whose wait does not
+fit before the deadline is not started. A slow Flexera thus ends in :class:`FlexeraUnavailable` while the function runs.
+
 Transient faults (connection errors, 500/502/503/504) are retried with exponential backoff where a retry is safe: the
 token, the bill connect (a repeat answers 409), create (a repeat answers 409, which the abort path resolves),
 files (each attempt re-streams the part from S3) and abort. A commit is retried only after the upload's status
@@ -44,6 +48,7 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
 from kubecost_flexera.config import BILL_CONNECT_PREFIX
+from kubecost_flexera.deadline import NO_DEADLINE, HttpTransport
 from kubecost_flexera.errors import (
     ConfigurationError,
     ExporterError,
@@ -59,12 +64,12 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from kubecost_flexera.config import FlexeraSettings
+    from kubecost_flexera.deadline import Deadline
 
 # Secrets Manager answers are cached per execution environment; a rotated secret is seen within five minutes.
 SECRET_MAX_AGE_SECONDS: Final = 300
 # Renew the access token when less than this is left: a 1000 MB file must not outlive it mid-transfer.
 TOKEN_RENEWAL_MARGIN_SECONDS: Final = 300
-CONNECT_TIMEOUT_SECONDS: Final = 10.0
 DEFAULT_TOKEN_LIFETIME_SECONDS: Final = 3600  # flexera-api.md §2.2: access tokens last one hour
 DEFAULT_COOLOFF_SECONDS: Final = 120  # flexera-api.md §3.4, when no Retry-After comes with the 429
 MAX_CONFLICT_RECOVERIES: Final = 2  # 409 on create: abort the blocking upload and create again at most this often
@@ -195,11 +200,23 @@ class RetryPolicy:
 
 
 class Retrying:
-    """Sends a request again after a connection error or 500/502/503/504, a bounded number of times."""
+    """Sends a request again after a connection error or 500/502/503/504, a bounded number of times, and only while
+    the wait and an attempt still fit before the deadline."""
 
-    def __init__(self, policy: RetryPolicy, sleep: Callable[[float], None]) -> None:
+    def __init__(self, policy: RetryPolicy, sleep: Callable[[float], None], deadline: Deadline = NO_DEADLINE) -> None:
         self.policy = policy
         self.sleep = sleep
+        self.deadline = deadline
+
+    def pause(self, attempt: int, failure: str) -> None:
+        """Waits before attempt ``attempt + 1``; raises :class:`FlexeraUnavailable` when the wait does not fit."""
+        delay = self.policy.delay(attempt)
+        if not self.deadline.fits(delay):
+            raise FlexeraUnavailable(
+                f"{failure} (after {attempt} attempt(s); no time left for another before the invocation's deadline)"
+            )
+        count_retry()
+        self.sleep(delay)
 
     def __call__(
         self, send: Callable[[], requests.Response], what: str, attempts: int | None = None
@@ -219,8 +236,7 @@ class Retrying:
             if attempt >= limit:
                 raise FlexeraUnavailable(f"{failure} (after {attempt} attempts)")
             logger.warning("Transient Flexera failure; retrying", failure=failure, attempt=attempt)
-            count_retry()
-            self.sleep(self.policy.delay(attempt))
+            self.pause(attempt, failure)
             attempt += 1
 
 
@@ -229,19 +245,17 @@ class TokenSource:
 
     def __init__(
         self,
-        session: requests.Session,
+        http: HttpTransport,
         token_url: str,
         credentials: Credentials,
         *,
-        timeout_seconds: float,
         retrying: Retrying,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._session = session
+        self._http = http
         self._retrying = retrying
         self._url = token_url
         self._credentials = credentials
-        self._timeout = (CONNECT_TIMEOUT_SECONDS, timeout_seconds)
         self._monotonic = monotonic
         self._token: str | None = None
         self._renew_at = 0.0
@@ -270,9 +284,7 @@ class TokenSource:
         body = urlencode(sorted(self._credentials.form().items()))
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         what = _doing("the access token request", "POST", self._url)
-        response = self._retrying(
-            lambda: self._session.post(self._url, data=body, headers=headers, timeout=self._timeout), what
-        )
+        response = self._retrying(lambda: self._http.request("POST", self._url, data=body, headers=headers), what)
         if response.status_code in (400, 401, 403):
             raise self.auth_error(response.status_code, what)
         if response.status_code == 429:
@@ -379,6 +391,7 @@ class FlexeraClient:
         settings: FlexeraSettings,
         credentials: Credentials,
         *,
+        deadline: Deadline = NO_DEADLINE,
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -386,23 +399,17 @@ class FlexeraClient:
     ) -> None:
         self._settings = settings
         self._urls = endpoints(settings)
-        self._session = session or requests.Session()
-        self._timeout = (CONNECT_TIMEOUT_SECONDS, settings.request_timeout_seconds)
-        self._retrying = Retrying(retry or RetryPolicy(), sleep)
+        self._http = HttpTransport(settings.request_timeout_seconds, deadline, session)
+        self._retrying = Retrying(retry or RetryPolicy(), sleep, deadline)
         self._tokens = TokenSource(
-            self._session,
-            self._urls.token,
-            credentials,
-            timeout_seconds=settings.request_timeout_seconds,
-            retrying=self._retrying,
-            monotonic=monotonic,
+            self._http, self._urls.token, credentials, retrying=self._retrying, monotonic=monotonic
         )
         self._bill_connect_attempted = False
 
     @classmethod
-    def from_settings(cls, settings: FlexeraSettings) -> FlexeraClient:
+    def from_settings(cls, settings: FlexeraSettings, deadline: Deadline = NO_DEADLINE) -> FlexeraClient:
         """A client with the credentials of ``FLEXERA_SECRET_ARN`` (read now, through the Parameters cache)."""
-        return cls(settings, load_credentials(settings.secret_arn))
+        return cls(settings, load_credentials(settings.secret_arn), deadline=deadline)
 
     # --- bill connect ---
 
@@ -500,8 +507,7 @@ class FlexeraClient:
                     return
                 if status != "in-progress" or attempt == policy.attempts:
                     raise
-                count_retry()
-                self._retrying.sleep(policy.delay(attempt))
+                self._retrying.pause(attempt, f"commit of bill upload {upload_id} still in progress")
             else:
                 return
 
@@ -565,7 +571,7 @@ class FlexeraClient:
             elif body is not None:
                 headers["Content-Type"] = "application/octet-stream"
                 data = body()
-            return self._session.request(method, url, data=data, headers=headers, timeout=self._timeout)
+            return self._http.request(method, url, data=data, headers=headers)
 
         response = self._retrying(send, what, attempts)
         if response.status_code == 401:

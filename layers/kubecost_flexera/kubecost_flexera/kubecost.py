@@ -18,6 +18,9 @@ at all.
   bounded number of times with backoff, then raise :class:`KubecostUnavailable` (the workflow retries the day); 4xx,
   a JSON ``code`` other than 200 and an undecodable body raise :class:`KubecostRejected`, since asking again gives
   the same answer.
+- Time: each request ends within ``REQUEST_TIMEOUT`` as a whole and by the invocation's deadline
+  (``deadline.HttpTransport``); a retry whose wait does not fit before the deadline is not started, so a slow or
+  hung Kubecost ends in :class:`KubecostUnavailable` while the function still runs.
 - ``NaN``/``Infinity`` literals are refused and numbers are read as Go's ``float64`` decoding reads them (integers
   may stay ``int`` where that prints the same; ``-0`` keeps its sign); ``null`` numbers are left to the CSV
   formatter, which reads them as 0.
@@ -42,6 +45,7 @@ import orjson
 import requests
 from aws_lambda_powertools.utilities import parameters
 
+from kubecost_flexera.deadline import NO_DEADLINE, HttpTransport
 from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
 from kubecost_flexera.events import currency_code
 from kubecost_flexera.observability import count_retry, logger
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from kubecost_flexera.config import KubecostSettings
+    from kubecost_flexera.deadline import Deadline
 
 Allocation = dict[str, Any]
 
@@ -217,19 +222,22 @@ class KubecostClient:
         settings: KubecostSettings,
         credentials: KubecostCredentials | None = None,
         *,
+        deadline: Deadline = NO_DEADLINE,
         retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
         max_pages: int = MAX_PAGES,
     ) -> None:
         self._settings = settings
+        self._deadline = deadline
         self._retry_delays = tuple(retry_delays)
         self._sleep = sleep
         self._max_pages = max_pages
-        self._session = requests.Session()
-        self._session.headers["Accept"] = "application/json"
+        self._http = HttpTransport(settings.request_timeout_seconds, deadline)
+        session = self._http.session
+        session.headers["Accept"] = "application/json"
         if credentials is not None:
-            self._session.headers.update(credentials.headers)
-        self._session.verify = settings.ca_bundle or True
+            session.headers.update(credentials.headers)
+        session.verify = settings.ca_bundle or True
         self.allocation_url = join_url(settings.base_url, settings.api_path, "allocation")
         self.config_url = join_url(settings.config_base_url, settings.config_api_path, "getConfigs")
 
@@ -334,7 +342,7 @@ class KubecostClient:
             return []
         if not isinstance(data, list):
             raise KubecostRejected(
-                f"Kubecost at {url} answered with 'data' of type {type(data).__name__}, expected a list"
+                f"Kubecost answered with 'data' of type {type(data).__name__}, expected a list (GET {url})"
             )
         sets: list[dict[str, Allocation]] = []
         for allocation_set in data:
@@ -342,63 +350,71 @@ class KubecostClient:
                 continue
             if not isinstance(allocation_set, dict) or not all(isinstance(i, dict) for i in allocation_set.values()):
                 raise KubecostRejected(
-                    f"Kubecost at {url} answered with an allocation set that is not a map of objects"
+                    f"Kubecost answered with an allocation set that is not a map of objects (GET {url})"
                 )
             sets.append(allocation_set)
         return sets
 
     def _get(self, url: str) -> _Answer:
-        timeout = self._settings.request_timeout_seconds
-        with self._session.get(url, timeout=timeout, stream=True) as response:
-            # One read of the whole body: requests' default 10 KiB chunks cost 4 % of the export's CPU.
-            body = b"".join(response.iter_content(chunk_size=None))
-        return _Answer(url, response.status_code, body)
+        # One read of the whole body: requests' default 10 KiB chunks cost 4 % of the export's CPU.
+        return _Answer(url, *self._http.get_body(url))
 
     def _get_with_retries(self, url: str) -> _Answer:
         attempts = len(self._retry_delays) + 1
         for attempt in range(attempts):
+            started = time.monotonic()
             try:
                 answer = self._get(url)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                failure = f"{type(exc).__name__}: {exc}"
+                failure = f"{type(exc).__name__}: {exc} (after {time.monotonic() - started:.1f} s)"
             else:
                 if answer.status < 500:
                     return answer
                 failure = f"HTTP {answer.status}: {answer.excerpt()}"
             logger.warning("Kubecost request failed", attempt=attempt + 1, attempts=attempts, failure=failure)
-            if attempt < len(self._retry_delays):
-                count_retry()
-                self._sleep(self._retry_delays[attempt])
-        raise KubecostUnavailable(f"Kubecost at {url} failed {attempts} times; last: {failure}")
+            if attempt == len(self._retry_delays):
+                break
+            delay = self._retry_delays[attempt]
+            if not self._deadline.fits(delay):
+                raise KubecostUnavailable(
+                    f"Kubecost failed {attempt + 1} time(s), and the invocation has no time left for another "
+                    f"attempt ({self._deadline.remaining():.0f} s); last: {failure} (GET {url})"
+                )
+            count_retry()
+            self._sleep(delay)
+        raise KubecostUnavailable(f"Kubecost failed {attempts} times; last: {failure} (GET {url})")
 
     def _checked_json(self, answer: _Answer) -> dict[str, Any]:
-        status, where = answer.status, f"Kubecost at {answer.url}"
+        # The URL comes last: a failed day's message is cut to a bounded length, and what went wrong must survive.
+        status, where = answer.status, f"(GET {answer.url})"
         if status in (401, 403):
             raise KubecostRejected(
-                f"{where} refused authentication (HTTP {status}): check the credentials in KUBECOST_SECRET_ARN"
+                f"Kubecost refused authentication (HTTP {status}): check the credentials in KUBECOST_SECRET_ARN {where}"
             )
         if status == 404:
             raise KubecostRejected(
-                f"{where} answered HTTP 404 ({answer.excerpt()}): no Allocation API at that path; check KUBECOST_HOST "
+                f"Kubecost answered HTTP 404 ({answer.excerpt()}): no Allocation API at that path; check KUBECOST_HOST "
                 f"(scheme://host[:port]) and KUBECOST_API_PATH (now {self._settings.api_path!r}; Kubecost serves "
-                "/model/, OpenCost /)"
+                f"/model/, OpenCost /) {where}"
             )
         if status != 200:
-            raise KubecostRejected(f"{where} refused the query (HTTP {status}): {answer.excerpt()}")
+            raise KubecostRejected(f"Kubecost refused the query (HTTP {status}): {answer.excerpt()} {where}")
         try:
             body = answer.json()
         except ValueError as exc:
             raise KubecostRejected(
-                f"{where} answered with a body that is not JSON ({exc}): {answer.excerpt()}"
+                f"Kubecost answered with a body that is not JSON ({exc}): {answer.excerpt()} {where}"
             ) from exc
         if not isinstance(body, dict):
-            raise KubecostRejected(f"{where} answered with JSON that is not an object: {answer.excerpt()}")
+            raise KubecostRejected(f"Kubecost answered with JSON that is not an object: {answer.excerpt()} {where}")
         if body.get("code") != 200:
-            raise KubecostRejected(f"{where} refused the query (code {body.get('code')}): {body.get('message', '')}")
+            raise KubecostRejected(
+                f"Kubecost refused the query (code {body.get('code')}): {body.get('message', '')} {where}"
+            )
         return body
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
     def __enter__(self) -> Self:
         return self

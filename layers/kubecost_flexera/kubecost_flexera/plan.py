@@ -20,6 +20,7 @@ Input fields are snake_case, as users type them; the plan's output uses the work
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -37,7 +38,10 @@ MANUAL_FIELDS: Final = ("today", "start", "end", "dry_run", "force_upload")
 EVENTBRIDGE_FIELDS: Final = frozenset(
     {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
 )
-PLAN_EVENT_FIELDS: Final = ("request", "executionId")
+PLAN_EVENT_FIELDS: Final = ("request", "executionId", "stateMachineArn")
+_STATE_MACHINE_ARN_RE: Final = re.compile(
+    r"^arn:aws[a-z-]*:states:[a-z0-9-]+:[0-9]{12}:stateMachine:[A-Za-z0-9_-]{1,80}$"
+)
 _ALLOWED_REQUESTS: Final = (
     'allowed {} or {"source": "schedule"} (scheduled run), an EventBridge "Scheduled Event", or any of the fields '
     + ", ".join(MANUAL_FIELDS)
@@ -57,10 +61,12 @@ class PlanRequest:
 
 @dataclass(frozen=True)
 class PlanEvent:
-    """The plan function's event: the state machine's input, and the id of the execution it runs in."""
+    """The plan function's event: the state machine's input, the execution it runs in and its state machine (whose
+    other executions it refuses to run beside)."""
 
     request: PlanRequest
     execution_id: str | None
+    state_machine_arn: str
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,9 @@ class Plan:
 
 
 def parse_plan_event(event: object) -> PlanEvent:
-    """``{"request": <state machine input>, "executionId": "<execution ARN>"}``; ``executionId`` is optional."""
+    """``{"request": <state machine input>, "executionId": "<execution ARN>", "stateMachineArn": "<its ARN>"}``;
+    ``executionId`` is optional. The state machine passes ``$$.StateMachine.Id``: its name is CloudFormation's, so
+    no environment variable can hold it without a circular reference."""
     if not isinstance(event, dict):
         raise InvalidRequest(f"The plan event must be a JSON object with the fields {', '.join(PLAN_EVENT_FIELDS)}")
     refuse_unknown(event, PLAN_EVENT_FIELDS, "the plan event")
@@ -93,7 +101,15 @@ def parse_plan_event(event: object) -> PlanEvent:
     execution_id = event.get("executionId")
     if execution_id is not None and not (isinstance(execution_id, str) and execution_id):
         raise InvalidRequest(f"executionId={execution_id!r} is invalid: allowed the execution ARN, a string")
-    return PlanEvent(request=parse_request(event["request"]), execution_id=execution_id)
+    state_machine_arn = event.get("stateMachineArn")
+    if not (isinstance(state_machine_arn, str) and _STATE_MACHINE_ARN_RE.match(state_machine_arn)):
+        raise InvalidRequest(
+            f"stateMachineArn={state_machine_arn!r} is invalid: allowed the ARN of this workflow's state machine "
+            "(arn:<partition>:states:<region>:<account>:stateMachine:<name>), as $$.StateMachine.Id gives it"
+        )
+    return PlanEvent(
+        request=parse_request(event["request"]), execution_id=execution_id, state_machine_arn=state_machine_arn
+    )
 
 
 def parse_request(request: object) -> PlanRequest:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final, Self, cast
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from kubecost_flexera.errors import StorageUnavailable
+from kubecost_flexera.errors import StorageAccessDenied, StorageUnavailable
 from kubecost_flexera.observability import logger
 
 if TYPE_CHECKING:
@@ -238,11 +238,25 @@ class Storage:
         return cast("BinaryIO", response["Body"])
 
     def _get_optional(self, key: str) -> bytes | None:
+        """The object's bytes, or None when S3 says it does not exist (404).
+
+        A 403 is not "absent": S3 answers it for a missing key when the caller may not list the bucket for that
+        prefix, and for an existing one the caller may not read. Each role is granted ``s3:ListBucket`` on exactly
+        the prefixes it reads (``template.yaml``), so a 403 here is a missing permission: it raises
+        :class:`StorageAccessDenied` instead of replacing a day or uploading a month again.
+        """
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _error_code(exc) in ("NoSuchKey", "404"):
+            code = _error_code(exc)
+            if code in ("NoSuchKey", "404"):
                 return None
+            if code in ("AccessDenied", "403"):
+                raise StorageAccessDenied(
+                    f"S3 denied reading s3://{self.bucket}/{key} (AccessDenied): the function's role needs "
+                    f"s3:GetObject on the key and s3:ListBucket for its prefix (a missing key reads as 403 "
+                    "without it); check the role, the bucket policy and any SCP"
+                ) from exc
             raise
         return response["Body"].read()
 

@@ -36,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kubecost_flexera import calendar
 from kubecost_flexera.calendar import month_days, month_of, parse_month
 from kubecost_flexera.errors import (
+    MAX_DAY_ERROR_MESSAGE_BYTES,
     ConfigurationError,
     ExporterError,
     FlexeraThrottled,
@@ -44,6 +45,7 @@ from kubecost_flexera.errors import (
     LimitExceeded,
     StorageUnavailable,
     UploadFailed,
+    truncated,
 )
 from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
 from kubecost_flexera.observability import logger, tracer
@@ -64,6 +66,9 @@ MAX_FILES_PER_UPLOAD: Final = 500
 EVENT_FIELDS: Final = ("today", "days", "months", "currency", "options", "dayResults")
 DAY_RESULT_FIELDS: Final = ("day", "status", "parts", "rows", "allocations", "cost", "error")
 DAY_STATUSES: Final = ("written", "empty", "failed")
+# A failed day's error as the state machine records it: the error name, and the bounded message of a typed error.
+DAY_ERROR_FIELDS: Final = ("Error", "Cause")
+MAX_ERROR_NAME_CHARS: Final = 256  # Step Functions' limit on an error name
 _MONTH_RE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}$")
 _T = TypeVar("_T", date, str)
 
@@ -148,9 +153,26 @@ def _day_failed(result: object, day: date, name: str) -> bool:
     status = result.get("status")
     if status not in DAY_STATUSES:
         raise InvalidRequest(f"{name}.status must be one of {', '.join(DAY_STATUSES)}, not {status!r}")
-    if status == "failed" and not isinstance(result.get("error"), dict):
-        raise InvalidRequest(f"{name}.error must be the caught error object {{Error, Cause}} of a failed day")
+    if status == "failed":
+        _check_day_error(result.get("error"), f"{name}.error")
     return bool(status == "failed")
+
+
+def _check_day_error(error: object, name: str) -> None:
+    """``{"Error": name}`` or ``{"Error": name, "Cause": message}``, as the definition's failed-day states make it:
+    small, so that the results of up to 366 days fit in one state."""
+    if not isinstance(error, dict):
+        raise InvalidRequest(f"{name} must be the failed day's error object {{Error[, Cause]}}, not {error!r}")
+    refuse_unknown(error, DAY_ERROR_FIELDS, name)
+    error_name = error.get("Error")
+    if not isinstance(error_name, str) or not 0 < len(error_name) <= MAX_ERROR_NAME_CHARS:
+        raise InvalidRequest(f"{name}.Error must be an error name of 1 to {MAX_ERROR_NAME_CHARS} characters")
+    cause = error.get("Cause", "")
+    if not isinstance(cause, str) or truncated(cause, MAX_DAY_ERROR_MESSAGE_BYTES) != cause:
+        raise InvalidRequest(
+            f"{name}.Cause must be a message of at most {MAX_DAY_ERROR_MESSAGE_BYTES} bytes (JSON-encoded), "
+            "not Lambda's whole error"
+        )
 
 
 @dataclass(frozen=True)

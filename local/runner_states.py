@@ -1,0 +1,90 @@
+"""Step Functions' limits on moto's engine: payload size on every state's input and output, terminal errors that
+``States.ALL`` cannot catch, and the event history of a standard execution.
+
+moto 5.2.5's engine already fails a state whose output (or a task's result) reaches 256 KiB with
+``States.DataLimitExceeded``, but it lets ``States.ALL`` catch that error and never checks a state's input. AWS
+documents both: "``States.ALL`` ... can't catch the ``States.DataLimitExceeded`` terminal error type and runtime
+error types", and the 256 KiB quota applies to "the input or result data" of a state. :func:`strict_engine` adds
+both while a run is active (an error named explicitly in ``ErrorEquals`` is still matched, as in AWS).
+
+A standard execution's history holds at most 25,000 events (:data:`HISTORY_EVENT_LIMIT`); the runner counts the
+events of each execution (``LocalWorkflow.wait``) and refuses a run that went past the limit, which AWS would have
+failed. ``tests/e2e/test_history_limit.py`` measures the events per day of the worst case on this engine and
+extrapolates to the largest run the plan accepts.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any, Final
+from unittest import mock
+
+from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
+from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
+from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.quotas import is_within_size_quota
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+
+HISTORY_EVENT_LIMIT: Final = 25_000
+PAYLOAD_LIMIT_BYTES: Final = 256 * 1024
+_DATA_LIMIT: Final = StatesErrorNameType.StatesStatesDataLimitExceeded
+UNCATCHABLE_BY_ALL: Final = frozenset({_DATA_LIMIT.to_name(), StatesErrorNameType.StatesRuntime.to_name()})
+
+
+@contextmanager
+def strict_engine() -> Iterator[None]:
+    with ExitStack() as stack:
+        stack.enter_context(mock.patch.object(ErrorEqualsDecl, "_eval_body", _error_equals(ErrorEqualsDecl._eval_body)))
+        stack.enter_context(
+            mock.patch.object(CommonStateField, "_eval_state_input", _checked_input(CommonStateField._eval_state_input))
+        )
+        yield
+
+
+def _error_equals(original: Any) -> Any:
+    def eval_body(self: ErrorEqualsDecl, env: Environment) -> None:
+        error_name = env.stack[-1]
+        named = isinstance(error_name, ErrorName) and error_name.error_name in UNCATCHABLE_BY_ALL
+        if named and error_name not in self.error_names:
+            env.stack.pop()
+            env.stack.append(False)  # States.ALL (or States.TaskFailed) does not match a terminal error
+            return
+        original(self, env)
+
+    return eval_body
+
+
+def _checked_input(original: Any) -> Any:
+    def eval_state_input(self: CommonStateField, env: Environment) -> None:
+        original(self, env)
+        if not is_within_size_quota(env.stack[-1]):
+            cause = (
+                f"The state '{self.name}' received an input with a size exceeding the maximum number of bytes "
+                "service limit."
+            )
+            raise FailureEventException(
+                failure_event=FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=_DATA_LIMIT),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(  # type: ignore[typeddict-item] # moto's TypedDict: every key optional in use
+                        executionFailedEventDetails=ExecutionFailedEventDetails(
+                            error=_DATA_LIMIT.to_name(), cause=cause
+                        )
+                    ),
+                )
+            )
+
+    return eval_state_input
