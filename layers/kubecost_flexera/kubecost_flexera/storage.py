@@ -183,7 +183,11 @@ class Storage:
         return f"exports/{self.source}/{day:%Y-%m}/{day.isoformat()}/{export_id}/{part_file_name(day, part)}"
 
     def day_manifest_key(self, day: date) -> str:
-        return f"state/days/{self.source}/{day.isoformat()}.json"
+        return f"{self._manifests_prefix}{day.isoformat()}.json"
+
+    @property
+    def _manifests_prefix(self) -> str:
+        return f"state/days/{self.source}/"
 
     def upload_state_key(self, month: str) -> str:
         return f"state/uploads/{self.source}/{month}.json"
@@ -191,6 +195,28 @@ class Storage:
     def read_day_manifest(self, day: date) -> DayManifest | None:
         body = self._get_optional(self.day_manifest_key(day))
         return None if body is None else DayManifest.from_json(body)
+
+    def day_manifests_prefix(self, month: str) -> str:
+        """The key prefix of the day manifests of ``month`` (``YYYY-MM``), as the plan lists them."""
+        return f"{self._manifests_prefix}{month}-"
+
+    def day_manifests_written(self, month: str) -> dict[date, datetime]:
+        """When the manifest of each day of ``month`` that has one was last written (S3's ``LastModified``).
+
+        A listing, not one GET per day: the plan needs only which days are committed and when, never the content.
+        """
+        prefix = self.day_manifests_prefix(month)
+        written: dict[date, datetime] = {}
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        for page in pages:
+            for item in page.get("Contents", []):
+                name = item["Key"].removeprefix(self._manifests_prefix).removesuffix(".json")
+                try:
+                    day = date.fromisoformat(name)
+                except ValueError:
+                    continue  # not a manifest this code writes; the upload would not read it either
+                written[day] = item["LastModified"]
+        return written
 
     def write_day_manifest(self, manifest: DayManifest) -> None:
         self._put_json(self.day_manifest_key(manifest.day), manifest.to_json())
