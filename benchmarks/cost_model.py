@@ -33,8 +33,8 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from statistics import mean, median
 from typing import TYPE_CHECKING, Any, Final
@@ -45,6 +45,8 @@ from functions.export_day.app import lambda_handler as export_day_handler
 from functions.plan.app import lambda_handler as plan_handler
 from functions.upload.app import lambda_handler as upload_handler
 from kubecost_flexera.calendar import scheduled_window
+from kubecost_flexera.config import PlanSettings
+from kubecost_flexera.refresh import select_days
 from local.boto_hooks import s3_event_hook
 from local.run import BUCKET, EXPORTS_PREFIX, STACK_NAME
 from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION, UPLOAD_FUNCTION
@@ -268,17 +270,19 @@ class Model:
     init_cpu: Mapping[str, float]  # CPU seconds of a cold start's imports, per function
     max_concurrency: int  # the Map's: at most this many ExportDay cold starts a run
     prices: Prices
+    window_days: float  # days in a run's window, on average: what the upload sends and the bucket stores
+    exported_days: float  # days a run exports, on average (fewer than the window with REFRESH_DAYS)
 
     def sizing(self, function: str, memory: int) -> Sizing:
-        """``function`` at ``memory`` MB. A run is one Plan, ``n`` ExportDays and one Upload; it cold-starts the Plan,
-        the Upload and one ExportDay per execution environment of the Map (``max_concurrency``)."""
-        n = average_days_per_run()
+        """``function`` at ``memory`` MB. A run is one Plan, ``exported_days`` ExportDays and one Upload of the window;
+        it cold-starts the Plan, the Upload and one ExportDay per execution environment of the Map."""
+        n, exported = self.window_days, self.exported_days
         run = self.run
         if function == "PlanFunction":
             invocations, cold_starts = 1.0, 1.0
             seconds = [lambda_seconds(run.plan_wall, run.plan_cpu, memory)] * len(self.days)
         elif function == "ExportDayFunction":
-            invocations, cold_starts = n, min(float(self.max_concurrency), n)
+            invocations, cold_starts = exported, min(float(self.max_concurrency), exported)
             seconds = [lambda_seconds(d.wall, d.cpu, memory) for d in self.days]
         else:
             invocations, cold_starts = 1.0, 1.0
@@ -300,11 +304,63 @@ def chosen_memory(options: Sequence[Sizing]) -> Sizing:
     return min(allowed, key=lambda o: (o.cost[-1], o.memory))
 
 
-def average_days_per_run(year: int = 2025) -> float:
-    """The mean number of days a scheduled run exports (the reference window), over every day of ``year``."""
-    first = date(year, 1, 1)
-    runs = [first + timedelta(days=offset) for offset in range((date(year + 1, 1, 1) - first).days)]
-    return mean(len(scheduled_window(day, include_previous_month=True).days) for day in runs)
+def average_days_per_run(refresh_days: int | None = None, year: int = 2025) -> float:
+    """The mean number of days a daily scheduled run exports over the days of ``year``: the whole reference window,
+    or with ``refresh_days`` what ``refresh.select_days`` picks when every run succeeds (simulated from December 1 of
+    the year before, so the bucket is in its steady state)."""
+    settings = PlanSettings(include_previous_month=True, refresh_days=refresh_days)
+    written: dict[date, datetime] = {}
+    counts = []
+    day = date(year - 1, 12, 1)
+    while day.year <= year:
+        selection = select_days(scheduled_window(day, include_previous_month=True), written, settings)
+        written.update(dict.fromkeys(selection.refreshed, datetime.combine(day, time(3), tzinfo=UTC)))
+        if day.year == year:
+            counts.append(len(selection.refreshed))
+        day += timedelta(days=1)
+    return mean(counts)
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """One cluster size's cost per run and per month, from a model."""
+
+    gb_seconds: Mapping[str, float]  # per function
+    requests: float
+    transitions: float
+    s3_put: float
+    s3_get: float
+    stored_gb: float
+    per_run: Mapping[str, float]
+    per_month: Mapping[str, float]
+
+    @property
+    def total_gb_seconds(self) -> float:
+        return sum(self.gb_seconds.values())
+
+
+def run_cost(model: Model, index: int, memory: Mapping[str, int], retention: int) -> RunCost:
+    """The cost of a run at the cluster size ``model.days[index]`` with the functions at ``memory`` MB."""
+    d, run, prices = model.days[index], model.run, model.prices
+    n, exported = model.window_days, model.exported_days
+    gb_seconds = {}
+    for function in FUNCTIONS:
+        sizing = model.sizing(function, memory[function])
+        gb_seconds[function] = sizing.invocations * sizing.seconds[index] * sizing.memory / 1024
+    requests = 2 + exported
+    transitions = run.transitions_fixed + exported
+    s3_put = exported * d.s3_put + run.s3_put_per_run
+    s3_get = exported * d.s3_get + n * run.s3_get_per_day
+    stored_gb = d.bytes * (n + retention) / GB
+    per_run = {
+        "Lambda GB-seconds": sum(gb_seconds.values()) * prices.lambda_gb_second_arm,
+        "Lambda requests": requests * prices.lambda_request,
+        "Step Functions transitions": transitions * prices.transition,
+        "S3 requests": s3_put * prices.s3_put + s3_get * prices.s3_get,
+    }
+    per_month = {name: cost * DAYS_PER_MONTH for name, cost in per_run.items()}
+    per_month["S3 storage"] = stored_gb * prices.s3_gb_month
+    return RunCost(gb_seconds, requests, transitions, s3_put, s3_get, stored_gb, per_run, per_month)
 
 
 def render(model: Model) -> str:
@@ -313,7 +369,7 @@ def render(model: Model) -> str:
     memory = {function: template.functions[function].memory_size for function in FUNCTIONS}
     plan_mb, export_mb, upload_mb = (memory[function] for function in FUNCTIONS)
     deployed = {function: model.sizing(function, memory[function]) for function in FUNCTIONS}
-    n = average_days_per_run()
+    n = model.window_days
     retention = int(template.parameter_defaults["RetentionDays"])
     lines = [
         "# Cost model",
@@ -383,24 +439,8 @@ def render(model: Model) -> str:
     sections: list[str] = []
     summary: list[str] = []
     for index, d in enumerate(days):
-        gb_seconds = {
-            function: sizing.invocations * sizing.seconds[index] * sizing.memory / 1024
-            for function, sizing in deployed.items()
-        }
-        total_gb_s = sum(gb_seconds.values())
-        requests = 2 + n
-        transitions = run.transitions_fixed + n
-        s3_put = n * d.s3_put + run.s3_put_per_run
-        s3_get = n * (d.s3_get + run.s3_get_per_day)
-        stored_gb = d.bytes * (n + retention) / GB
-        run_cost = {
-            "Lambda GB-seconds": total_gb_s * prices.lambda_gb_second_arm,
-            "Lambda requests": requests * prices.lambda_request,
-            "Step Functions transitions": transitions * prices.transition,
-            "S3 requests": s3_put * prices.s3_put + s3_get * prices.s3_get,
-        }
-        monthly = {name: cost * DAYS_PER_MONTH for name, cost in run_cost.items()}
-        monthly["S3 storage"] = stored_gb * prices.s3_gb_month
+        cost = run_cost(model, index, memory, retention)
+        gb_seconds = cost.gb_seconds
         plan, export, upload = (deployed[function] for function in FUNCTIONS)
         sections += [
             f"### {d.size:,} allocations a day",
@@ -410,21 +450,24 @@ def render(model: Model) -> str:
             f"{export_mb / 1024:.3f} GB = {gb_seconds['ExportDayFunction']:,.1f} GB-s; Upload {n:.2f} days x "
             f"{d.bytes / MB:.2f} MB x {upload_per_mb:.3f} s/MB + cold start = {upload.seconds[index]:.2f} s x "
             f"{upload_mb / 1024:.3f} GB = {gb_seconds['UploadFunction']:,.1f} GB-s; "
-            f"**{total_gb_s:,.1f} GB-s per run**, {requests:.2f} requests.",
-            f"- Step Functions: {run.transitions_fixed} + {n:.2f} = **{transitions:.2f} state transitions per run**.",
-            f"- S3: {n:.2f} x {d.s3_put:.1f} + {run.s3_put_per_run:.0f} = {s3_put:,.1f} PUT-class and "
-            f"{n:.2f} x ({d.s3_get:.1f} + {run.s3_get_per_day:.1f}) = {s3_get:,.1f} GET-class requests per run; "
-            f"{d.bytes / MB:.2f} MB x {n + retention:.0f} days = {stored_gb:.3f} GB stored.",
+            f"**{cost.total_gb_seconds:,.1f} GB-s per run**, {cost.requests:.2f} requests.",
+            f"- Step Functions: {run.transitions_fixed} + {n:.2f} = **{cost.transitions:.2f} state transitions per "
+            "run**.",
+            f"- S3: {n:.2f} x {d.s3_put:.1f} + {run.s3_put_per_run:.0f} = {cost.s3_put:,.1f} PUT-class and "
+            f"{n:.2f} x ({d.s3_get:.1f} + {run.s3_get_per_day:.1f}) = {cost.s3_get:,.1f} GET-class requests per run; "
+            f"{d.bytes / MB:.2f} MB x {n + retention:.0f} days = {cost.stored_gb:.3f} GB stored.",
             "",
             "| item | per run | per month |",
             "| --- | ---: | ---: |",
         ]
-        for name, cost in monthly.items():
-            per_run = run_cost.get(name)
-            sections.append(f"| {name} | {'-' if per_run is None else f'${per_run:.5f}'} | ${cost:.4f} |")
-        sections += [f"| **total** | | **${sum(monthly.values()):.2f}** |", ""]
+        for name, monthly in cost.per_month.items():
+            per_run = cost.per_run.get(name)
+            sections.append(f"| {name} | {'-' if per_run is None else f'${per_run:.5f}'} | ${monthly:.4f} |")
+        total = sum(cost.per_month.values())
+        sections += [f"| **total** | | **${total:.2f}** |", ""]
         summary.append(
-            f"| {d.size:,} | {total_gb_s:,.1f} | {transitions:.1f} | {requests:.1f} | ${sum(monthly.values()):.2f} |"
+            f"| {d.size:,} | {cost.total_gb_seconds:,.1f} | {cost.transitions:.1f} | {cost.requests:.1f} | "
+            f"${total:.2f} |"
         )
     lines += [
         "## Per daily run and per month",
@@ -433,9 +476,35 @@ def render(model: Model) -> str:
         "| ---: | ---: | ---: | ---: | ---: |",
         *summary,
         "",
+        *refresh_section(model, memory, retention),
         *sections,
     ]
     return "\n".join(lines)
+
+
+def refresh_section(model: Model, memory: Mapping[str, int], retention: int) -> list[str]:
+    """The same runs with the refresh window at ``REFRESH_DAYS`` 1 to 7: fewer ExportDays, the same upload."""
+    lines = [
+        "## With the refresh window (`RefreshDays`)",
+        "",
+        "Days exported per run on average over 2025 with every run succeeding (the recent days, plus each month's "
+        "one month-close refresh on the 3rd), and the cost per month; the upload still sends the whole window, as "
+        "counted above (a conservative count: a month whose files did not change is in fact skipped).",
+        "",
+        "| RefreshDays | days exported per run | "
+        + " | ".join(f"per month at {d.size:,}/day" for d in model.days)
+        + " |",
+        "| ---: | ---: | " + " | ".join("---:" for _ in model.days) + " |",
+    ]
+    for refresh_days in (None, 1, 3, 7):
+        exported = model.window_days if refresh_days is None else average_days_per_run(refresh_days)
+        windowed = replace(model, exported_days=exported)
+        costs = [
+            sum(run_cost(windowed, index, memory, retention).per_month.values()) for index in range(len(model.days))
+        ]
+        label = "empty" if refresh_days is None else str(refresh_days)
+        lines.append(f"| {label} | {exported:.2f} | " + " | ".join(f"${cost:.2f}" for cost in costs) + " |")
+    return [*lines, ""]
 
 
 def memory_section(model: Model, deployed: Mapping[str, int]) -> list[str]:
@@ -500,7 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = measure_run()
     init_cpu = {function: measure_init_cpu(HANDLER_MODULES[function]) for function in FUNCTIONS}
     max_concurrency = int(load_template(stack_name=STACK_NAME).parameter_defaults["MaxConcurrency"])
-    document = render(Model(days, run, init_cpu, max_concurrency, Prices()))
+    window_days = average_days_per_run()
+    document = render(Model(days, run, init_cpu, max_concurrency, Prices(), window_days, window_days))
     print(document)
     if args.write:
         DOC.parent.mkdir(exist_ok=True)

@@ -4,6 +4,7 @@ memory size, which size it picks, and that ``template.yaml`` has the sizes ``doc
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -16,6 +17,7 @@ from benchmarks.cost_model import (
     Prices,
     RunFigures,
     Sizing,
+    average_days_per_run,
     chosen_memory,
     lambda_seconds,
 )
@@ -36,7 +38,9 @@ def _model(*, wall: float, cpu: float) -> Model:
         s3_put_per_run=2,
         s3_get_per_day=2,
     )
-    return Model(days=[day], run=run, init_cpu=INIT, max_concurrency=8, prices=Prices())
+    return Model(
+        days=[day], run=run, init_cpu=INIT, max_concurrency=8, prices=Prices(), window_days=47.0, exported_days=47.0
+    )
 
 
 def _gb_seconds(sizing: Sizing) -> float:
@@ -85,13 +89,7 @@ def test_a_size_whose_invocation_would_crowd_the_timeout_is_not_chosen() -> None
 
 def test_cold_starts_are_spread_over_the_exports_of_a_run() -> None:
     # Given 1 s of import CPU per cold start and no work
-    model = Model(
-        days=_model(wall=1.0, cpu=0.0).days,
-        run=_model(wall=1.0, cpu=0.0).run,
-        init_cpu=dict.fromkeys(FUNCTIONS, 1.0),
-        max_concurrency=8,
-        prices=Prices(),
-    )
+    model = replace(_model(wall=1.0, cpu=0.0), init_cpu=dict.fromkeys(FUNCTIONS, 1.0))
     # When the export is sized at one vCPU
     export = model.sizing("ExportDayFunction", ONE_VCPU_MB)
     # Then each of its invocations carries 8 cold starts' share of a run's invocations
@@ -104,3 +102,19 @@ def test_template_memory_sizes_are_the_ones_docs_cost_md_chose() -> None:
     template = load_template(stack_name=STACK_NAME)
     # Then every function's MemorySize is the size the cost model chose
     assert chosen == {function: str(template.functions[function].memory_size) for function in FUNCTIONS}
+
+
+def test_refresh_window_days_per_run_are_simulated_from_the_selection() -> None:
+    # Without a window every day of the window; with a window longer than any window, the same
+    assert average_days_per_run() == pytest.approx(average_days_per_run(refresh_days=62))
+    # REFRESH_DAYS=1 over 2025: one recent day a run, each closed month once more (365 days in all), and on the 2nd
+    # the 1st too (on the 1st it is not yet in the window, so it has no export)
+    assert average_days_per_run(refresh_days=1) == pytest.approx((365 + 365 + 12) / 365)
+
+
+def test_fewer_exported_days_cost_less_for_the_same_window() -> None:
+    model = _model(wall=10.0, cpu=1.0)
+    window = model.sizing("ExportDayFunction", 512)
+    refreshed = replace(model, exported_days=4.0).sizing("ExportDayFunction", 512)
+    assert refreshed.cost[0] < window.cost[0] / 10
+    assert replace(model, exported_days=4.0).sizing("UploadFunction", 512) == model.sizing("UploadFunction", 512)
