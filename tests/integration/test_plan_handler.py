@@ -186,15 +186,16 @@ def write_manifests(s3: S3Client, bucket: str) -> Callable[..., None]:
 
 
 @pytest.fixture
-def listings(aws: None) -> Iterator[list[str]]:
-    """The prefixes of every S3 listing the handler makes."""
-    prefixes: list[str] = []
+def s3_calls(aws: None) -> Iterator[list[str]]:
+    """Every S3 call made while the test runs: ``"<operation> <Prefix>"`` for a listing, else the operation. What
+    the plan may call is its role's grants: s3:ListBucket under state/days/<source>/ with REFRESH_DAYS, else none."""
+    calls: list[str] = []
 
-    def record(params: dict[str, Any], **_: Any) -> None:
-        prefixes.append(str(params.get("Prefix")))
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append(f"{model.name} {params['Prefix']}" if model.name == "ListObjectsV2" else str(model.name))
 
-    with s3_event_hook("provide-client-params.s3.ListObjectsV2", record):
-        yield prefixes
+    with s3_event_hook("provide-client-params.s3", record):
+        yield calls
 
 
 @pytest.mark.usefixtures("environment")
@@ -203,19 +204,20 @@ def test_refresh_window_exports_recent_and_missing_days_and_keeps_the_others(
     monkeypatch: pytest.MonkeyPatch,
     write_manifests: Callable[..., None],
     kubecost: KubecostEmulator,
-    listings: list[str],
+    s3_calls: list[str],
 ) -> None:
     # Given REFRESH_DAYS=3 and manifests for Jun 1 - Jul 14 except Jun 10 (written now, long after June closed)
     monkeypatch.setenv("REFRESH_DAYS", "3")
     write_manifests(date(2025, 6, 1), date(2025, 7, 14), skip={"2025-06-10"})
+    s3_calls.clear()
     # When the plan handler runs a scheduled run pinned to Jul 15
     plan = lambda_handler(_plan_event(today="2025-07-15"), lambda_context)
     # Then it exports Jun 10 (no export) and Jul 13-15 (the most recent days), and keeps every other day
     assert plan["days"] == ["2025-06-10", "2025-07-13", "2025-07-14", "2025-07-15"]
     assert plan["keptDays"] == [day for day in _day_list(date(2025, 6, 1), date(2025, 7, 12)) if day != "2025-06-10"]
     assert plan["months"] == ["2025-06", "2025-07"]
-    # And it listed the manifests of the window's months only, and asked Kubecost for the currency alone
-    assert listings == ["state/days/default/2025-06-", "state/days/default/2025-07-"]
+    # And its only S3 calls listed the manifests of the window's months, and it asked Kubecost for the currency alone
+    assert s3_calls == ["ListObjectsV2 state/days/default/2025-06-", "ListObjectsV2 state/days/default/2025-07-"]
     assert [request.path for request in kubecost.requests] == ["/model/getConfigs"]
 
 
@@ -232,31 +234,33 @@ def test_backfill_and_forced_upload_export_every_day_whatever_the_refresh_window
     lambda_context: FakeLambdaContext,
     monkeypatch: pytest.MonkeyPatch,
     write_manifests: Callable[..., None],
-    listings: list[str],
+    s3_calls: list[str],
     request_: dict[str, Any],
     covered: tuple[date, date],
 ) -> None:
     # Given REFRESH_DAYS=1 and every day of June and July exported
     monkeypatch.setenv("REFRESH_DAYS", "1")
     write_manifests(date(2025, 6, 1), date(2025, 7, 31))
+    s3_calls.clear()
     # When the plan handler runs a backfill or a forced upload
     plan = lambda_handler(_plan_event(**request_), lambda_context)
-    # Then every day it covers is exported, none kept, and the bucket is not even listed
+    # Then every day it covers is exported, none kept, and S3 is not called at all
     assert (plan["days"], plan["keptDays"]) == (_day_list(*covered), [])
-    assert listings == []
+    assert s3_calls == []
 
 
 @pytest.mark.usefixtures("environment")
 def test_without_refresh_days_every_day_is_exported_and_the_bucket_is_not_listed(
-    lambda_context: FakeLambdaContext, write_manifests: Callable[..., None], listings: list[str]
+    lambda_context: FakeLambdaContext, write_manifests: Callable[..., None], s3_calls: list[str]
 ) -> None:
     # Given every day of the window exported, and REFRESH_DAYS unset (the role then has no s3:ListBucket)
     write_manifests(date(2025, 6, 1), date(2025, 7, 15))
+    s3_calls.clear()
     # When the plan handler runs a scheduled run
     plan = lambda_handler(_plan_event(today="2025-07-15"), lambda_context)
-    # Then it exports every day, as the Go exporter, without listing anything
+    # Then it exports every day, as the Go exporter, without any S3 call
     assert (plan["days"], plan["keptDays"]) == (_day_list(date(2025, 6, 1), date(2025, 7, 15)), [])
-    assert listings == []
+    assert s3_calls == []
 
 
 @pytest.mark.parametrize(("day_of_month", "closed_month_refreshed"), [(2, False), (3, True)])
