@@ -6,6 +6,7 @@ import json
 from datetime import date
 from typing import Any
 
+import msgspec
 import pytest
 
 from kubecost_flexera.cbi_csv import (
@@ -17,6 +18,7 @@ from kubecost_flexera.cbi_csv import (
     quote_field,
     split_rows,
 )
+from kubecost_flexera.kubecost import Allocation, Properties
 
 # Verbatim: reference/samples/flexera/kubecost_exporter_rows.from_main_test_fixture.csv (the Go test's expected rows).
 # The repository does not carry the reference, so the bytes are kept here.
@@ -74,6 +76,15 @@ def go_test_item() -> dict[str, Any]:
     }
 
 
+def allocation(item: dict[str, Any]) -> Allocation:
+    """The item as the client decodes it from Kubecost's JSON."""
+    return msgspec.convert(item, Allocation)
+
+
+def properties_of(properties: dict[str, Any]) -> Properties:
+    return msgspec.convert(properties, Properties)
+
+
 def formatter(
     *, multiplier: float = 1.0, override_pod_labels: bool = True, day: date = date(2023, 10, 15)
 ) -> RowFormatter:
@@ -83,7 +94,7 @@ def formatter(
 
 
 def lines_of(item: dict[str, Any], **options: Any) -> list[bytes]:
-    block, _ = formatter(**options).rows(item)
+    block, _ = formatter(**options).rows(allocation(item))
     lines = split_rows(block)
     assert len(lines) == ROWS_PER_ITEM
     return lines
@@ -99,7 +110,7 @@ def test_rows_of_the_go_test_item_are_the_reference_bytes() -> None:
     # Given the item of the Go exporter's test
     item = go_test_item()
     # When it is formatted after the header
-    block, _ = formatter().rows(item)
+    block, _ = formatter().rows(allocation(item))
     # Then header and rows are byte for byte the reference sample
     assert HEADER_BYTES + block == REFERENCE_ROWS
 
@@ -112,7 +123,7 @@ def test_header_is_the_reference_header() -> None:
 def test_item_cost_is_the_sum_of_its_printed_cost_values() -> None:
     # Given the Go test item, whose printed costs are 0.09770, 0.17120, 0.00004 and 0.00003
     # When it is formatted
-    _, cost = formatter().rows(go_test_item())
+    _, cost = formatter().rows(allocation(go_test_item()))
     # Then the item's cost is their sum
     assert cost == pytest.approx(0.26897, abs=1e-12)
 
@@ -241,35 +252,35 @@ def test_labels_escape_html_characters_and_line_separators_like_go() -> None:
     # Given labels with <, >, &, U+2028, U+2029 and non-ASCII text
     properties = {"labels": {"k": "<a&b>", "sep": "x\u2028y\u2029z", "name": "café 日本"}}
     # When they are serialised
-    text = labels_json(properties, override_pod_labels=True)
+    text = labels_json(properties_of(properties), override_pod_labels=True)
     # Then Go's escapes are used and non-ASCII stays raw UTF-8
     assert text == '{"k":"\\u003ca\\u0026b\\u003e","name":"café 日本","sep":"x\\u2028y\\u2029z"}'
 
 
 def test_labels_are_sorted_compact_json_with_go_escapes_for_quotes_and_controls() -> None:
     properties = {"labels": {"b": "2", "a": 'q"\\\n\x01'}}
-    text = labels_json(properties, override_pod_labels=True)
+    text = labels_json(properties_of(properties), override_pod_labels=True)
     assert text == '{"a":"q\\"\\\\\\n\\u0001","b":"2"}'
     assert json.loads(text) == properties["labels"]
 
 
 def test_namespace_label_overrides_pod_label_by_default() -> None:
     properties = {"labels": {"team": "pod"}, "namespaceLabels": {"team": "ns", "env": "prod"}}
-    assert labels_json(properties, override_pod_labels=True) == '{"env":"prod","team":"ns"}'
+    assert labels_json(properties_of(properties), override_pod_labels=True) == '{"env":"prod","team":"ns"}'
 
 
 def test_pod_label_wins_without_override() -> None:
     properties = {"labels": {"team": "pod"}, "namespaceLabels": {"team": "ns", "env": "prod"}}
-    assert labels_json(properties, override_pod_labels=False) == '{"env":"prod","team":"pod"}'
+    assert labels_json(properties_of(properties), override_pod_labels=False) == '{"env":"prod","team":"pod"}'
 
 
 def test_kc_labels_overwrite_labels_of_the_same_name() -> None:
     properties = {"namespace": "real", "labels": {"kc-namespace": "fake"}}
-    assert labels_json(properties, override_pod_labels=True) == '{"kc-namespace":"real"}'
+    assert labels_json(properties_of(properties), override_pod_labels=True) == '{"kc-namespace":"real"}'
 
 
 def test_no_labels_give_an_empty_object() -> None:
-    assert labels_json({}, override_pod_labels=True) == "{}"
+    assert labels_json(properties_of({}), override_pod_labels=True) == "{}"
 
 
 def test_lone_surrogate_becomes_replacement_character_as_go_decodes_it() -> None:
@@ -337,3 +348,10 @@ def test_split_rows_cuts_at_line_ends_outside_quotes() -> None:
 def test_split_rows_refuses_a_block_ending_inside_a_line() -> None:
     with pytest.raises(ValueError, match="complete CSV line"):
         split_rows(b'a,1\nb,"x\n')
+
+
+def test_a_null_label_value_is_an_empty_string_as_go_decodes_it() -> None:
+    # Given a label whose value is JSON null (Go decodes a null map element as the zero value "")
+    properties = properties_of({"labels": {"app": None, "b": "x"}, "namespaceLabels": {"c": None}})
+    # When the labels are serialised, then the value is an empty string
+    assert labels_json(properties, override_pod_labels=True) == '{"app":"","b":"x","c":""}'

@@ -16,13 +16,16 @@ import codecs
 import json
 from itertools import chain
 from math import isfinite
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import orjson
 
+from kubecost_flexera.kubecost import Properties
+
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from datetime import date
+
+    from kubecost_flexera.kubecost import Allocation
 
 HEADER_FIELDS: Final = (
     "ResourceID",
@@ -62,18 +65,6 @@ _USAGE_COLUMNS: Final = (
     ("loadBalancerCost", "minutes"),
 )
 
-# The kc-* labels, set after merging and overwriting any label of the same name, when the property is non-empty.
-_KC_LABELS: Final = (
-    ("kc-container", "container"),
-    ("kc-controller", "controller"),
-    ("kc-controller-kind", "controllerKind"),
-    ("kc-node", "node"),
-    ("kc-pod-id", "pod"),
-    ("kc-provider-id", "providerID"),
-    ("kc-cluster", "cluster"),
-    ("kc-namespace", "namespace"),
-)
-_PROPERTY_COLUMNS: Final = ("container", "namespace", "pod", "node", "controller", "controllerKind", "providerID")
 
 # unicode.IsSpace in Go: what makes encoding/csv quote a field by its first character. Python's str.isspace() also
 # counts U+001C..U+001F, which Go does not, hence the explicit set.
@@ -124,19 +115,30 @@ def quote_field(field: str) -> str:
     return field
 
 
-def labels_json(properties: Mapping[str, Any], *, override_pod_labels: bool) -> str:
+def labels_json(properties: Properties, *, override_pod_labels: bool) -> str:
     """The Labels column (§5.4): pod labels merged with namespace labels, the kc-* labels, Go's JSON text."""
-    pod_labels = properties.get("labels") or {}
-    namespace_labels = properties.get("namespaceLabels") or {}
+    pod_labels = properties.labels or {}
+    namespace_labels = properties.namespace_labels or {}
     # Both orders keep every key; the later mapping wins where a key is in both.
     labels = {**pod_labels, **namespace_labels} if override_pod_labels else {**namespace_labels, **pod_labels}
-    for label, prop in _KC_LABELS:
-        value = properties.get(prop)
+    if None in labels.values():  # JSON null decodes to Go's zero value
+        labels = {key: "" if value is None else value for key, value in labels.items()}
+    # The kc-* labels, set after merging and overwriting any label of the same name, when the property is non-empty.
+    for label, value in (
+        ("kc-container", properties.container),
+        ("kc-controller", properties.controller),
+        ("kc-controller-kind", properties.controller_kind),
+        ("kc-node", properties.node),
+        ("kc-pod-id", properties.pod),
+        ("kc-provider-id", properties.provider_id),
+        ("kc-cluster", properties.cluster),
+        ("kc-namespace", properties.namespace),
+    ):
         if value:
             labels[label] = value
     try:
-        # orjson writes the same text as json here (sorted keys, raw UTF-8, the same control escapes), 10 times
-        # faster; it refuses a lone surrogate and an integer beyond 64 bits, which json writes.
+        # orjson writes the same text as json for a map of strings (sorted keys, raw UTF-8, the same control
+        # escapes), 10 times faster; it refuses a lone surrogate, which json writes.
         text = orjson.dumps(labels, option=orjson.OPT_SORT_KEYS).decode()
     except orjson.JSONEncodeError:
         text = _LABELS_ENCODER.encode(labels)
@@ -192,6 +194,9 @@ def split_rows(block: bytes) -> list[bytes]:
     return lines
 
 
+_NO_PROPERTIES: Final = Properties()
+
+
 class RowFormatter:
     """Turns one allocation item into its 8 encoded CSV lines; settings shared by a whole day are bound once."""
 
@@ -206,63 +211,58 @@ class RowFormatter:
         self._multiplier = multiplier
         self._override_pod_labels = override_pod_labels
 
-    def rows(self, item: Mapping[str, Any]) -> tuple[bytes, float]:
-        """The item's 8 lines (UTF-8, each ending in ``\\n``) and the sum of their printed Cost values.
-
-        A field of the wrong JSON type (a string cost, a list of labels) raises TypeError or AttributeError.
-        """
-        get = item.get
-        properties: Mapping[str, Any] = get("properties") or {}
-        window: Mapping[str, Any] = get("window") or {}
-        prop = properties.get
+    def rows(self, item: Allocation) -> tuple[bytes, float]:
+        """The item's 8 lines (UTF-8, each ending in ``\\n``) and the sum of their printed Cost values."""
+        properties = item.properties or _NO_PROPERTIES
+        window = item.window
         properties_columns = _joined(
             (
                 "",
-                prop("cluster") or "Cluster",
-                prop("container") or "",
-                prop("namespace") or "",
-                prop("pod") or "",
-                prop("node") or "",
-                prop("controller") or "",
-                prop("controllerKind") or "",
-                prop("providerID") or "",
+                properties.cluster or "Cluster",
+                properties.container or "",
+                properties.namespace or "",
+                properties.pod or "",
+                properties.node or "",
+                properties.controller or "",
+                properties.controller_kind or "",
+                properties.provider_id or "",
             )
         )
         labels = quote_field(labels_json(properties, override_pod_labels=self._override_pod_labels))
-        time_columns = _joined(("", window.get("start") or "", get("start") or "", get("end") or ""))
-        prefix = quote_field(get("name") or "") + ","
+        time_columns = _joined(("", (window.start if window else None) or "", item.start or "", item.end or ""))
+        prefix = quote_field(item.name or "") + ","
         suffix = f"{properties_columns},{labels},{self._invoice_month}{time_columns}\n"
-        # Missing or JSON null (Kubecost's NaN) is 0, as Go decodes it. Adjustments are added even when absent, as Go
-        # adds its zero value, except to sharedCost and externalCost, which have none: adding 0.0 would turn a cost
-        # of -0.0 into 0.0, which Go does not. "* 1.0": a JSON integer becomes the float64 Go decodes (-0.0 kept).
-        # Written out rather than looped over a table: a loop costs more than all the rest of the item.
+        # None (missing or null: Kubecost's NaN) is 0, as Go decodes it. Adjustments are added even when absent, as
+        # Go adds its zero value, except to sharedCost and externalCost, which have none: adding 0.0 would turn a
+        # cost of -0.0 into 0.0, which Go does not. Written out rather than looped over a table of names: a loop
+        # costs more than all the rest of the item.
         m = self._multiplier
         c0 = (
-            (0.0 if (v := get("cpuCost")) is None else v) + (0.0 if (v := get("cpuCostAdjustment")) is None else v)
+            (0.0 if (v := item.cpu_cost) is None else v) + (0.0 if (v := item.cpu_cost_adjustment) is None else v)
         ) * m
         c1 = (
-            (0.0 if (v := get("gpuCost")) is None else v) + (0.0 if (v := get("gpuCostAdjustment")) is None else v)
+            (0.0 if (v := item.gpu_cost) is None else v) + (0.0 if (v := item.gpu_cost_adjustment) is None else v)
         ) * m
         c2 = (
-            (0.0 if (v := get("ramCost")) is None else v) + (0.0 if (v := get("ramCostAdjustment")) is None else v)
+            (0.0 if (v := item.ram_cost) is None else v) + (0.0 if (v := item.ram_cost_adjustment) is None else v)
         ) * m
-        c3 = ((0.0 if (v := get("pvCost")) is None else v) + (0.0 if (v := get("pvCostAdjustment")) is None else v)) * m
+        c3 = ((0.0 if (v := item.pv_cost) is None else v) + (0.0 if (v := item.pv_cost_adjustment) is None else v)) * m
         c4 = (
-            (0.0 if (v := get("networkCost")) is None else v)
-            + (0.0 if (v := get("networkCostAdjustment")) is None else v)
+            (0.0 if (v := item.network_cost) is None else v)
+            + (0.0 if (v := item.network_cost_adjustment) is None else v)
         ) * m
-        c5 = (0.0 if (v := get("sharedCost")) is None else v) * m
-        c6 = (0.0 if (v := get("externalCost")) is None else v) * m
+        c5 = (0.0 if (v := item.shared_cost) is None else v) * m
+        c6 = (0.0 if (v := item.external_cost) is None else v) * m
         c7 = (
-            (0.0 if (v := get("loadBalancerCost")) is None else v)
-            + (0.0 if (v := get("loadBalancerCostAdjustment")) is None else v)
+            (0.0 if (v := item.load_balancer_cost) is None else v)
+            + (0.0 if (v := item.load_balancer_cost_adjustment) is None else v)
         ) * m
-        a0 = (0.0 if (v := get("cpuCoreHours")) is None else v) * 1.0
-        a1 = (0.0 if (v := get("gpuHours")) is None else v) * 1.0
-        a2 = (0.0 if (v := get("ramByteHours")) is None else v) * 1.0
-        a3 = (0.0 if (v := get("pvByteHours")) is None else v) * 1.0
-        a4 = (0.0 if (v := get("networkTransferBytes")) is None else v) * 1.0
-        a5 = (0.0 if (v := get("minutes")) is None else v) * 1.0
+        a0 = 0.0 if (v := item.cpu_core_hours) is None else v
+        a1 = 0.0 if (v := item.gpu_hours) is None else v
+        a2 = 0.0 if (v := item.ram_byte_hours) is None else v
+        a3 = 0.0 if (v := item.pv_byte_hours) is None else v
+        a4 = 0.0 if (v := item.network_transfer_bytes) is None else v
+        a5 = 0.0 if (v := item.minutes) is None else v
         # round(x, 5) is the value of the text "%.5f" prints: both round the exact binary value. Zero (or -0.0), a
         # frequent cost, is its own rounding.
         cost = (

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from kubecost_flexera.cbi_csv import HEADER_BYTES, ROWS_PER_ITEM, RowFormatter, split_rows
-from kubecost_flexera.errors import InvalidRequest, KubecostRejected
+from kubecost_flexera.errors import InvalidRequest
 from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
 from kubecost_flexera.observability import logger, tracer
 from kubecost_flexera.storage import DayManifest, new_export_id, transient_errors_retryable
@@ -121,11 +121,7 @@ def export_day(
         ) as writer,
     ):
         for item in client.allocations(day):
-            try:
-                block, item_cost = formatter.rows(item)
-            except (TypeError, ValueError, AttributeError) as exc:
-                # A field of the wrong JSON type (a string cost, a list of labels): Go's decoder refuses the page.
-                raise KubecostRejected(f"Kubecost sent a malformed allocation {item.get('name')!r}: {exc}") from exc
+            block, item_cost = formatter.rows(item)
             writer.write(block, ROWS_PER_ITEM)
             allocations += 1
             cost += item_cost
