@@ -16,6 +16,9 @@ With ``REFRESH_DAYS`` set, a scheduled run exports:
   ``INCLUDE_PREVIOUS_MONTH`` the previous month is in the window only on the 1st, so the run of the 1st is its
   month-close refresh.
 
+An empty answer from Kubecost writes no manifest (``export.py``: the previous export stays), so a day Kubecost keeps
+answering empty for is asked again by every run while it is due; that costs one request a day, never data.
+
 Every other day keeps its manifest. The upload reads every day of a month from the manifests, so a kept day counts
 as present: complete months are uploaded as before, and a month whose files did not change is skipped as unchanged.
 Without ``REFRESH_DAYS`` every day is exported (the Go exporter's behaviour) and the bucket is not listed. A backfill
