@@ -210,6 +210,8 @@ class RowFormatter:
         self._invoice_month = f"{day:%Y%m}"
         self._multiplier = multiplier
         self._override_pod_labels = override_pod_labels
+        self._last_times: tuple[str, str, str] | None = None
+        self._last_time_columns = ""
 
     def rows(self, item: Allocation) -> tuple[bytes, float]:
         """The item's 8 lines (UTF-8, each ending in ``\\n``) and the sum of their printed Cost values."""
@@ -229,7 +231,11 @@ class RowFormatter:
             )
         )
         labels = quote_field(labels_json(properties, override_pod_labels=self._override_pod_labels))
-        time_columns = _joined(("", (window.start if window else None) or "", item.start or "", item.end or ""))
+        times = ((window.start if window else None) or "", item.start or "", item.end or "")
+        if times != self._last_times:  # most items of a day share their window, start and end
+            self._last_times = times
+            self._last_time_columns = _joined(("", *times))
+        time_columns = self._last_time_columns
         prefix = quote_field(item.name or "") + ","
         suffix = f"{properties_columns},{labels},{self._invoice_month}{time_columns}\n"
         # None (missing or null: Kubecost's NaN) is 0, as Go decodes it. Adjustments are added even when absent, as
