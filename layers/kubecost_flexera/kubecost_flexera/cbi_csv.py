@@ -16,6 +16,7 @@ import codecs
 import json
 from itertools import chain
 from math import isfinite
+from operator import attrgetter
 from typing import TYPE_CHECKING, Final
 
 import orjson
@@ -65,6 +66,21 @@ _USAGE_COLUMNS: Final = (
     ("loadBalancerCost", "minutes"),
 )
 
+
+# The properties in the order of their CSV columns (Cluster to ProviderID), and the kc-* label of each (§5.4).
+_PROPERTY_VALUES: Final = attrgetter(
+    "cluster", "container", "namespace", "pod", "node", "controller", "controller_kind", "provider_id"
+)
+_KC_LABELS: Final = (
+    "kc-cluster",
+    "kc-container",
+    "kc-namespace",
+    "kc-pod-id",
+    "kc-node",
+    "kc-controller",
+    "kc-controller-kind",
+    "kc-provider-id",
+)
 
 # unicode.IsSpace in Go: what makes encoding/csv quote a field by its first character. Python's str.isspace() also
 # counts U+001C..U+001F, which Go does not, hence the explicit set.
@@ -123,19 +139,13 @@ def labels_json(properties: Properties, *, override_pod_labels: bool) -> str:
     labels = {**pod_labels, **namespace_labels} if override_pod_labels else {**namespace_labels, **pod_labels}
     if None in labels.values():  # JSON null decodes to Go's zero value
         labels = {key: "" if value is None else value for key, value in labels.items()}
-    # The kc-* labels, set after merging and overwriting any label of the same name, when the property is non-empty.
-    for label, value in (
-        ("kc-container", properties.container),
-        ("kc-controller", properties.controller),
-        ("kc-controller-kind", properties.controller_kind),
-        ("kc-node", properties.node),
-        ("kc-pod-id", properties.pod),
-        ("kc-provider-id", properties.provider_id),
-        ("kc-cluster", properties.cluster),
-        ("kc-namespace", properties.namespace),
-    ):
-        if value:
-            labels[label] = value
+    # The kc-* labels, set after merging and overwriting any label of the same name, when the property is non-empty
+    # (the output is sorted: the order they are set in does not matter).
+    values = _PROPERTY_VALUES(properties)
+    if all(values):
+        labels.update(zip(_KC_LABELS, values, strict=True))
+    else:
+        labels.update((label, value) for label, value in zip(_KC_LABELS, values, strict=True) if value)
     try:
         # orjson writes the same text as json for a map of strings (sorted keys, raw UTF-8, the same control
         # escapes), 10 times faster; it refuses a lone surrogate, which json writes.
@@ -150,13 +160,13 @@ def labels_json(properties: Properties, *, override_pod_labels: bool) -> str:
 
 
 def _joined(fields: tuple[str, ...]) -> str:
-    """The fields quoted by the Go rule and joined with commas. One look at the joined text finds the common case, no
-    field that needs quotes: ASCII, no comma inside a field, no quote, line break or backslash, no field starting with
-    a space; otherwise field by field."""
-    text = ",".join(fields)
+    """A comma, then the fields quoted by the Go rule and joined with commas. One look at the joined text finds the
+    common case, no field that needs quotes: ASCII, no comma inside a field, no quote, line break or backslash, no
+    field starting with a space; otherwise field by field."""
+    text = "," + ",".join(fields)
     if (
         text.isascii()
-        and text.count(",") == len(fields) - 1
+        and text.count(",") == len(fields)
         and '"' not in text
         and "\n" not in text
         and "\r" not in text
@@ -165,10 +175,9 @@ def _joined(fields: tuple[str, ...]) -> str:
         and ",\t" not in text
         and ",\v" not in text
         and ",\f" not in text
-        and text[:1] not in _GO_SPACE
     ):
         return text
-    return ",".join(map(quote_field, fields))
+    return "," + ",".join(map(quote_field, fields))
 
 
 def _rows_template(number: str, middle: str) -> str:
@@ -217,24 +226,15 @@ class RowFormatter:
         """The item's 8 lines (UTF-8, each ending in ``\\n``) and the sum of their printed Cost values."""
         properties = item.properties or _NO_PROPERTIES
         window = item.window
-        properties_columns = _joined(
-            (
-                "",
-                properties.cluster or "Cluster",
-                properties.container or "",
-                properties.namespace or "",
-                properties.pod or "",
-                properties.node or "",
-                properties.controller or "",
-                properties.controller_kind or "",
-                properties.provider_id or "",
-            )
-        )
+        values = _PROPERTY_VALUES(properties)
+        if not all(values):  # an empty cluster is written "Cluster", any other empty property ""
+            values = (values[0] or "Cluster", *(value or "" for value in values[1:]))
+        properties_columns = _joined(values)
         labels = quote_field(labels_json(properties, override_pod_labels=self._override_pod_labels))
         times = ((window.start if window else None) or "", item.start or "", item.end or "")
         if times != self._last_times:  # most items of a day share their window, start and end
             self._last_times = times
-            self._last_time_columns = _joined(("", *times))
+            self._last_time_columns = _joined(times)
         time_columns = self._last_time_columns
         prefix = quote_field(item.name or "") + ","
         suffix = f"{properties_columns},{labels},{self._invoice_month}{time_columns}\n"
