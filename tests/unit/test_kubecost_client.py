@@ -54,7 +54,7 @@ class FakeKubecost:
         settings = load_kubecost({"KUBECOST_HOST": self.server.url, "PAGE_SIZE": str(page_size)})
         return KubecostClient(settings, sleep=self.sleeps.append, max_pages=max_pages)
 
-    def names(self, **client_options: Any) -> list[str]:
+    def names(self, **client_options: Any) -> list[str | None]:
         with self.client(**client_options) as client:
             return [allocation.name for allocation in client.allocations(DAY)]
 
