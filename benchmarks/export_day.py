@@ -40,7 +40,9 @@ DAY: Final = date(2025, 7, 15)
 TODAY: Final = date(2025, 7, 20)
 BUCKET: Final = "benchmark-exports"
 SIZES: Final = (1_000, 10_000, 50_000)
-ROWS_PER_SECOND_TARGET: Final = 150_000
+# Issue 13: at least twice the Go exporter's rows per CPU-second measured side by side on this machine type (81,000-
+# 91,000 there): an absolute figure for runs without the Go program at hand.
+ROWS_PER_SECOND_TARGET: Final = 200_000
 RSS_RATIO_TARGET: Final = 1.3
 
 
@@ -146,7 +148,7 @@ def _report(results: Sequence[dict[str, Any]]) -> int:
         ratio = by_size[50_000]["peak_rss_mb"] / by_size[1_000]["peak_rss_mb"]
         ok = ratio <= RSS_RATIO_TARGET
         print(f"peak RSS 50,000 / 1,000 = {ratio:.2f} (target <= {RSS_RATIO_TARGET})")
-    # The target compares with the Go exporter's figure on a 40,000-allocation day: the largest day measured. On a
+    # The target is for the largest day measured (the Go exporter was measured on 40,000-allocation days). On a
     # small day the fixed cost of a day (first requests, S3 calls: about 0.05 s) weighs on the rate.
     largest = max(results, key=lambda r: r["size"])
     rate = largest["rows"] / largest["cpu"]

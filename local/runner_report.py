@@ -16,6 +16,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -186,30 +187,52 @@ def format_summary(run: WorkflowRun) -> str:
     if run.plan is None:
         return "\n".join(lines)
     plan, options = run.plan, run.plan["options"]
+    kept = [str(day) for day in plan.get("keptDays", [])]
+    window = sorted([*plan["days"], *kept])
     lines.append(
-        f"Plan: today {plan['today']}, {len(plan['days'])} day(s) {plan['days'][0]} .. {plan['days'][-1]}, "
+        f"Plan: today {plan['today']}, {len(window)} day(s) {window[0]} .. {window[-1]}, "
         f"months {', '.join(plan['months'])}, currency {plan['currency']}"
         f"{', dry run' if options['dryRun'] else ''}{', forced upload' if options['forceUpload'] else ''}"
     )
+    if kept:
+        lines.append(f"  refreshed (exported now): {len(plan['days'])} day(s) {day_ranges(plan['days'])}")
+        lines.append(f"  kept (current export stays): {len(kept)} day(s) {day_ranges(kept)}")
     currency = str(plan["currency"])
     by_month: dict[str, list[DayOutcome]] = defaultdict(list)
     for outcome in run.days:
         by_month[outcome.month].append(outcome)
     months = {outcome.month: outcome for outcome in run.months}
     lines.append("")
-    lines.append(f"{'Month':<8} {'Days':>4} {'Written':>7} {'Empty':>5} {'Failed':>6} {'Rows':>9} {'Cost':>14}  Upload")
+    lines.append(
+        f"{'Month':<8} {'Days':>4} {'Written':>7} {'Empty':>5} {'Failed':>6} {'Kept':>4} {'Rows':>9} {'Cost':>14}  "
+        "Upload"
+    )
     for month in plan["months"]:
         days = by_month.get(month, [])
         counts = {status: sum(1 for d in days if d.status == status) for status in ("written", "empty", "failed")}
         cost = math.fsum(d.cost for d in days)
+        kept_in_month = sum(1 for day in kept if day.startswith(month))
         lines.append(
             f"{month:<8} {len(days):>4} {counts['written']:>7} {counts['empty']:>5} {counts['failed']:>6} "
+            f"{kept_in_month:>4} "
             f"{sum(d.rows for d in days):>9,} {cost:>10,.2f} {currency}  {_upload_text(months.get(month))}"
         )
     lines.extend(f"  failed {d.day}: {d.error}" for d in run.days if d.status == "failed")
     if run.upload_error is not None:
         lines.append(f"Upload failed: {run.upload_error}")
     return "\n".join(lines)
+
+
+def day_ranges(days: Sequence[str]) -> str:
+    """``2025-06-01 .. 2025-06-30, 2025-07-03``: ascending ISO days as runs of consecutive days."""
+    parsed = [date.fromisoformat(day) for day in days]
+    runs: list[list[date]] = []
+    for day in parsed:
+        if runs and day - runs[-1][-1] == timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return ", ".join(f"{run[0]} .. {run[-1]}" if len(run) > 1 else f"{run[0]}" for run in runs)
 
 
 def _upload_text(outcome: MonthOutcome | None) -> str:

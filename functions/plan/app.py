@@ -6,7 +6,8 @@ known to be valid: read the clock once (defect D7), validate the event, the whol
 refuse to start while another execution of the state machine runs; check that the credentials secrets are readable
 and well formed (the Flexera one only when the run uploads), so a run does not export for an hour and then fail;
 fetch the currency once (within the invocation's time: a hung Kubecost gives the default currency, not a timeout);
-return the plan output of the workflow contract.
+with ``REFRESH_DAYS``, list the window's day manifests to choose which days to export again
+(``kubecost_flexera.refresh``); return the plan output of the workflow contract.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from kubecost_flexera.config import load_settings
 from kubecost_flexera.deadline import invocation_deadline
 from kubecost_flexera.observability import logger, metrics, tracer
 from kubecost_flexera.plan import Plan, choose_window, parse_plan_event, refuse_concurrent
+from kubecost_flexera.refresh import DaySelection, choose_days
+from kubecost_flexera.storage import Storage
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -52,14 +55,24 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     credentials = kubecost.load_credentials(settings.kubecost.secret_arn)
     with kubecost.KubecostClient(settings.kubecost, credentials, deadline=deadline) as client:
         currency = client.currency()
-    plan = Plan(window=window, currency=currency, dry_run=request.dry_run, force_upload=request.force_upload)
-    metrics.add_metric(name="PlannedDays", unit=MetricUnit.Count, value=len(window.days))
+    storage = Storage(boto3.client("s3"), settings.storage.bucket, settings.storage.source)
+    selection = choose_days(window, settings.plan, storage) if request.keeps_days else DaySelection.every_day(window)
+    plan = Plan(
+        window=window,
+        currency=currency,
+        dry_run=request.dry_run,
+        force_upload=request.force_upload,
+        kept_days=selection.kept,
+    )
+    metrics.add_metric(name="PlannedDays", unit=MetricUnit.Count, value=len(selection.refreshed))
     logger.info(
         "Planned the run",
         today=window.today.isoformat(),
         first_day=window.days[0].isoformat(),
         last_day=window.days[-1].isoformat(),
-        days=len(window.days),
+        days=len(selection.refreshed),
+        kept_days=len(selection.kept),
+        refreshed=[day.isoformat() for day in selection.refreshed],
         months=list(window.months),
         currency=currency,
         dry_run=request.dry_run,

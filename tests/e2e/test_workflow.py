@@ -1,10 +1,12 @@
 """The whole workflow, end to end: ``statemachine/export.asl.json`` executed by moto's Step Functions engine, every
-task running the real handler, against the Kubecost and Flexera emulators (``local.run.LocalWorkflow``)."""
+task running the real handler, against the Kubecost and Flexera emulators (``local.run.LocalWorkflow``); with the
+refresh window (``REFRESH_DAYS``) too: a later run asks Kubecost only for the days that can still change."""
 
 from __future__ import annotations
 
 import math
 import threading
+from collections import Counter
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +55,28 @@ def _day_file(day: date) -> str:
     return f"kubecost-{day.isoformat()}.csv.gz"
 
 
+def _iso(days: list[date]) -> list[str]:
+    return [day.isoformat() for day in days]
+
+
+def _assert_committed(flexera: FlexeraEmulator, kubecost: KubecostEmulator, month: str, days: list[date]) -> None:
+    """``month`` is committed at Flexera with one file per day of ``days``, whose rows and cost are Kubecost's."""
+    committed = flexera.committed(BILL_CONNECT, month)
+    assert committed is not None
+    assert sorted(committed.files) == [_day_file(day) for day in days]
+    expected_days = [_expected(kubecost, day) for day in days]
+    assert len(committed.rows) == 8 * sum(expected.allocations for expected in expected_days)
+    expected_cost = math.fsum(expected.total_cost for expected in expected_days)
+    assert committed.total_cost == pytest.approx(expected_cost, abs=COST_TOLERANCE)
+
+
+def _allocation_requests_per_day(kubecost: KubecostEmulator) -> Counter[str]:
+    """Allocation API requests by the day their window starts (each request asks for one UTC day)."""
+    return Counter(
+        str(request.arg("window", ""))[:10] for request in kubecost.requests if request.path.endswith("/allocation")
+    )
+
+
 def test_full_run_exports_every_day_and_commits_both_months(
     local_workflow: LocalWorkflowFactory, kubecost: KubecostEmulator, flexera: FlexeraEmulator
 ) -> None:
@@ -70,14 +94,8 @@ def test_full_run_exports_every_day_and_commits_both_months(
         assert outcome.cost == pytest.approx(expected.total_cost, abs=COST_TOLERANCE)
     # And both months are committed at Flexera with one file per day whose rows and cost reconcile with Kubecost
     assert [(m.month, m.status) for m in run.months] == [("2025-02", "committed"), ("2025-03", "committed")]
-    for month, month_days in (("2025-02", days[:-2]), ("2025-03", days[-2:])):
-        committed = flexera.committed(BILL_CONNECT, month)
-        assert committed is not None
-        assert sorted(committed.files) == [_day_file(day) for day in month_days]
-        expected_days = [_expected(kubecost, day) for day in month_days]
-        assert len(committed.rows) == 8 * sum(expected.allocations for expected in expected_days)
-        expected_cost = math.fsum(expected.total_cost for expected in expected_days)
-        assert committed.total_cost == pytest.approx(expected_cost, abs=COST_TOLERANCE)
+    _assert_committed(flexera, kubecost, "2025-02", days[:-2])
+    _assert_committed(flexera, kubecost, "2025-03", days[-2:])
 
 
 def test_permanently_failing_day_is_reported_while_the_other_days_go_on(
@@ -240,3 +258,63 @@ def test_summary_reports_days_rows_cost_and_upload_per_month(
     assert f"{rows:,}" in month_line
     assert f"{cost:,.2f} USD" in month_line
     assert f"committed (3 file(s), {run.month('2025-03').bytes:,} bytes" in month_line
+
+
+# --- the refresh window (REFRESH_DAYS) ---
+
+
+def test_second_scheduled_run_asks_kubecost_only_for_recent_days_and_commits_complete_months(
+    local_workflow: LocalWorkflowFactory, kubecost: KubecostEmulator, flexera: FlexeraEmulator
+) -> None:
+    # Given REFRESH_DAYS=3 and a first run on Mar 2 (a dry run: it exports Feb 1 - Mar 2 and uploads nothing)
+    workflow = local_workflow(kubecost, flexera, REFRESH_DAYS="3")
+    first = workflow.run({"today": "2025-03-02", "dry_run": True})
+    assert first.succeeded, format_summary(first)
+    assert first.plan is not None
+    assert (first.plan["days"], first.plan["keptDays"]) == (_iso(_days(date(2025, 2, 1), date(2025, 3, 2))), [])
+    kubecost.requests.clear()
+
+    # When the scheduled run of Mar 5 runs
+    second = workflow.run({"today": "2025-03-05"})
+
+    # Then it asks Kubecost for Mar 3, 4 and 5 only (the most recent days, none of them exported yet), one page each
+    assert second.succeeded, format_summary(second)
+    assert _allocation_requests_per_day(kubecost) == Counter({"2025-03-03": 1, "2025-03-04": 1, "2025-03-05": 1})
+    assert second.plan is not None
+    assert second.plan["days"] == ["2025-03-03", "2025-03-04", "2025-03-05"]
+    assert second.plan["keptDays"] == _iso(_days(date(2025, 2, 1), date(2025, 3, 2)))
+    # And both months are committed complete: February entirely from kept exports, March from kept and new ones
+    assert [(m.month, m.status) for m in second.months] == [("2025-02", "committed"), ("2025-03", "committed")]
+    _assert_committed(flexera, kubecost, "2025-02", _days(date(2025, 2, 1), date(2025, 2, 28)))
+    _assert_committed(flexera, kubecost, "2025-03", _days(date(2025, 3, 1), date(2025, 3, 5)))
+    # And the summary shows which days were refreshed and which were kept
+    summary = format_summary(second)
+    assert "refreshed (exported now): 3 day(s) 2025-03-03 .. 2025-03-05" in summary
+    assert "kept (current export stays): 30 day(s) 2025-02-01 .. 2025-03-02" in summary
+
+
+def test_kept_unchanged_month_is_skipped_and_a_forced_upload_exports_every_day(
+    local_workflow: LocalWorkflowFactory, kubecost: KubecostEmulator, flexera: FlexeraEmulator
+) -> None:
+    # Given REFRESH_DAYS=2 and a first scheduled run on Mar 2 that committed both months
+    workflow = local_workflow(kubecost, flexera, REFRESH_DAYS="2")
+    first = workflow.run({"today": "2025-03-02"})
+    assert [m.status for m in first.months] == ["committed", "committed"], format_summary(first)
+    kubecost.requests.clear()
+
+    # When the run of Mar 3 refreshes Mar 2 and 3 only
+    second = workflow.run({"today": "2025-03-03"})
+
+    # Then February, kept entirely, is skipped as unchanged, and March (a new day) is committed
+    assert second.succeeded, format_summary(second)
+    assert set(_allocation_requests_per_day(kubecost)) == {"2025-03-02", "2025-03-03"}
+    assert [(m.month, m.status) for m in second.months] == [("2025-02", "skipped-unchanged"), ("2025-03", "committed")]
+
+    # When a forced upload runs the same day
+    kubecost.requests.clear()
+    forced = workflow.run({"today": "2025-03-03", "force_upload": True})
+
+    # Then it ignores the window: every day is asked again and both months are committed
+    assert forced.succeeded, format_summary(forced)
+    assert set(_allocation_requests_per_day(kubecost)) == set(_iso(_days(date(2025, 2, 1), date(2025, 3, 3))))
+    assert [m.status for m in forced.months] == ["committed", "committed"]

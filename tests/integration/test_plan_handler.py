@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,10 +11,15 @@ import boto3
 import pytest
 
 from functions.plan.app import lambda_handler
+from kubecost_flexera.calendar import first_of_month, last_of_month, use_clock
 from kubecost_flexera.errors import ConcurrentExecution, ConfigurationError, InvalidRequest
+from kubecost_flexera.storage import DayManifest, Storage
+from local.boto_hooks import s3_event_hook
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Container, Iterator
+
+    from mypy_boto3_s3 import S3Client
 
     from local.kubecost_emulator import KubecostEmulator
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
@@ -81,6 +86,7 @@ def test_plan_event_file_is_planned_for_its_pinned_date(
     assert plan == {
         "today": "2025-07-15",
         "days": [(date(2025, 6, 1) + timedelta(days=n)).isoformat() for n in range(45)],
+        "keptDays": [],
         "months": ["2025-06", "2025-07"],
         "currency": "EUR",
         "options": {"dryRun": False, "forceUpload": False},
@@ -161,3 +167,132 @@ def test_dry_run_does_not_need_flexera_credentials(
     plan = lambda_handler(_plan_event(dry_run=True), lambda_context)
     # Then it plans it
     assert plan["options"] == {"dryRun": True, "forceUpload": False}
+
+
+# --- the refresh window (REFRESH_DAYS): which days have a manifest is read from S3 ---
+
+
+def _day_list(first: date, last: date) -> list[str]:
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+@pytest.fixture
+def write_manifests(s3: S3Client, bucket: str) -> Callable[..., None]:
+    """Commits an export of each day from ``first`` to ``last`` but ``skip``, as far as the plan looks: a manifest
+    under state/days/, written now."""
+    storage = Storage(s3, bucket, "default")
+
+    def write(first: date, last: date, skip: Container[str] = ()) -> None:
+        for day in _day_list(first, last):
+            if day not in skip:
+                manifest = DayManifest(date.fromisoformat(day), "default", "EUR", "2025-01-01T00:00:00Z", (), 0, 0, 0)
+                storage.write_day_manifest(manifest)
+
+    return write
+
+
+@pytest.fixture
+def s3_calls(aws: None) -> Iterator[list[str]]:
+    """Every S3 call made while the test runs: ``"<operation> <Prefix>"`` for a listing, else the operation. What
+    the plan may call is its role's grants: s3:ListBucket under state/days/<source>/ with REFRESH_DAYS, else none."""
+    calls: list[str] = []
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        calls.append(f"{model.name} {params['Prefix']}" if model.name == "ListObjectsV2" else str(model.name))
+
+    with s3_event_hook("provide-client-params.s3", record):
+        yield calls
+
+
+@pytest.mark.usefixtures("environment")
+def test_refresh_window_exports_recent_and_missing_days_and_keeps_the_others(
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    write_manifests: Callable[..., None],
+    kubecost: KubecostEmulator,
+    s3_calls: list[str],
+) -> None:
+    # Given REFRESH_DAYS=3 and manifests for Jun 1 - Jul 14 except Jun 10 (written now, long after June closed)
+    monkeypatch.setenv("REFRESH_DAYS", "3")
+    write_manifests(date(2025, 6, 1), date(2025, 7, 14), skip={"2025-06-10"})
+    s3_calls.clear()
+    # When the plan handler runs a scheduled run pinned to Jul 15
+    plan = lambda_handler(_plan_event(today="2025-07-15"), lambda_context)
+    # Then it exports Jun 10 (no export) and Jul 13-15 (the most recent days), and keeps every other day
+    assert plan["days"] == ["2025-06-10", "2025-07-13", "2025-07-14", "2025-07-15"]
+    assert plan["keptDays"] == [day for day in _day_list(date(2025, 6, 1), date(2025, 7, 12)) if day != "2025-06-10"]
+    assert plan["months"] == ["2025-06", "2025-07"]
+    # And its only S3 calls listed the manifests of the window's months, and it asked Kubecost for the currency alone
+    assert s3_calls == ["ListObjectsV2 state/days/default/2025-06-", "ListObjectsV2 state/days/default/2025-07-"]
+    assert [request.path for request in kubecost.requests] == ["/model/getConfigs"]
+
+
+@pytest.mark.parametrize(
+    ("request_", "covered"),
+    [
+        ({"start": "2025-06-01", "end": "2025-06-30"}, (date(2025, 6, 1), date(2025, 6, 30))),
+        ({"today": "2025-07-15", "force_upload": True}, (date(2025, 6, 1), date(2025, 7, 15))),
+    ],
+    ids=["backfill", "force-upload"],
+)
+@pytest.mark.usefixtures("environment")
+def test_backfill_and_forced_upload_export_every_day_whatever_the_refresh_window(  # noqa: PLR0917 -- pytest passes fixtures positionally
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    write_manifests: Callable[..., None],
+    s3_calls: list[str],
+    request_: dict[str, Any],
+    covered: tuple[date, date],
+) -> None:
+    # Given REFRESH_DAYS=1 and every day of June and July exported
+    monkeypatch.setenv("REFRESH_DAYS", "1")
+    write_manifests(date(2025, 6, 1), date(2025, 7, 31))
+    s3_calls.clear()
+    # When the plan handler runs a backfill or a forced upload
+    plan = lambda_handler(_plan_event(**request_), lambda_context)
+    # Then every day it covers is exported, none kept, and S3 is not called at all
+    assert (plan["days"], plan["keptDays"]) == (_day_list(*covered), [])
+    assert s3_calls == []
+
+
+@pytest.mark.usefixtures("environment")
+def test_without_refresh_days_every_day_is_exported_and_the_bucket_is_not_listed(
+    lambda_context: FakeLambdaContext, write_manifests: Callable[..., None], s3_calls: list[str]
+) -> None:
+    # Given every day of the window exported, and REFRESH_DAYS unset (the role then has no s3:ListBucket)
+    write_manifests(date(2025, 6, 1), date(2025, 7, 15))
+    s3_calls.clear()
+    # When the plan handler runs a scheduled run
+    plan = lambda_handler(_plan_event(today="2025-07-15"), lambda_context)
+    # Then it exports every day, as the Go exporter, without any S3 call
+    assert (plan["days"], plan["keptDays"]) == (_day_list(date(2025, 6, 1), date(2025, 7, 15)), [])
+    assert s3_calls == []
+
+
+@pytest.mark.parametrize(("day_of_month", "closed_month_refreshed"), [(2, False), (3, True)])
+@pytest.mark.usefixtures("environment")
+def test_month_close_refresh_day_re_exports_the_closed_month_written_before_it(
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    write_manifests: Callable[..., None],
+    day_of_month: int,
+    closed_month_refreshed: bool,
+) -> None:
+    # Given REFRESH_DAYS=1, MONTH_CLOSE_REFRESH_DAY=3 and every day of this month exported now
+    monkeypatch.setenv("REFRESH_DAYS", "1")
+    monkeypatch.setenv("MONTH_CLOSE_REFRESH_DAY", "3")
+    closing = first_of_month(datetime.now(UTC).date())
+    write_manifests(closing, last_of_month(closing))
+    # and a clock on the 2nd or the 3rd of next month (this month has closed; the manifests predate the 3rd)
+    today = (last_of_month(closing) + timedelta(days=1)).replace(day=day_of_month)
+    # When the plan handler runs the scheduled run of that day
+    with use_clock(lambda: datetime.combine(today, time(3), tzinfo=UTC)):
+        plan = lambda_handler(_plan_event(), lambda_context)
+    # Then on the 3rd every day of the closed month is exported again; on the 2nd it is kept (the new month's days
+    # have no export yet, so they are exported either way)
+    closed = _day_list(closing, last_of_month(closing))
+    new_month = _day_list(today.replace(day=1), today)
+    if closed_month_refreshed:
+        assert (plan["days"], plan["keptDays"]) == ([*closed, *new_month], [])
+    else:
+        assert (plan["days"], plan["keptDays"]) == (new_month, closed)

@@ -6,9 +6,19 @@ import json
 from datetime import date
 from typing import Any
 
+import msgspec
 import pytest
 
-from kubecost_flexera.cbi_csv import HEADER_BYTES, RowFormatter, format_number, labels_json, quote_field
+from kubecost_flexera.cbi_csv import (
+    HEADER_BYTES,
+    ROWS_PER_ITEM,
+    RowFormatter,
+    format_number,
+    labels_json,
+    quote_field,
+    split_rows,
+)
+from kubecost_flexera.kubecost import Allocation, Properties
 
 # Verbatim: reference/samples/flexera/kubecost_exporter_rows.from_main_test_fixture.csv (the Go test's expected rows).
 # The repository does not carry the reference, so the bytes are kept here.
@@ -66,6 +76,15 @@ def go_test_item() -> dict[str, Any]:
     }
 
 
+def allocation(item: dict[str, Any]) -> Allocation:
+    """The item as the client decodes it from Kubecost's JSON."""
+    return msgspec.convert(item, Allocation)
+
+
+def properties_of(properties: dict[str, Any]) -> Properties:
+    return msgspec.convert(properties, Properties)
+
+
 def formatter(
     *, multiplier: float = 1.0, override_pod_labels: bool = True, day: date = date(2023, 10, 15)
 ) -> RowFormatter:
@@ -74,9 +93,16 @@ def formatter(
     )
 
 
+def lines_of(item: dict[str, Any], **options: Any) -> list[bytes]:
+    block, _ = formatter(**options).rows(allocation(item))
+    lines = split_rows(block)
+    assert len(lines) == ROWS_PER_ITEM
+    return lines
+
+
 def text_rows(item: dict[str, Any], **options: Any) -> list[list[str]]:
     """The rows as lists of unquoted fields (only for tests whose fields hold no comma)."""
-    lines, _ = formatter(**options).rows(item)
+    lines = lines_of(item, **options)
     return [line.decode().rstrip("\n").split(",", 15)[:15] for line in lines]
 
 
@@ -84,9 +110,9 @@ def test_rows_of_the_go_test_item_are_the_reference_bytes() -> None:
     # Given the item of the Go exporter's test
     item = go_test_item()
     # When it is formatted after the header
-    lines, _ = formatter().rows(item)
+    block, _ = formatter().rows(allocation(item))
     # Then header and rows are byte for byte the reference sample
-    assert HEADER_BYTES + b"".join(lines) == REFERENCE_ROWS
+    assert HEADER_BYTES + block == REFERENCE_ROWS
 
 
 def test_header_is_the_reference_header() -> None:
@@ -97,7 +123,7 @@ def test_header_is_the_reference_header() -> None:
 def test_item_cost_is_the_sum_of_its_printed_cost_values() -> None:
     # Given the Go test item, whose printed costs are 0.09770, 0.17120, 0.00004 and 0.00003
     # When it is formatted
-    _, cost = formatter().rows(go_test_item())
+    _, cost = formatter().rows(allocation(go_test_item()))
     # Then the item's cost is their sum
     assert cost == pytest.approx(0.26897, abs=1e-12)
 
@@ -161,7 +187,7 @@ def test_empty_cluster_prints_cluster_column_default_without_kc_cluster_label() 
     # Given an item without a cluster property
     item = {"name": "a", "properties": {"namespace": "ns"}}
     # When it is formatted
-    lines, _ = formatter().rows(item)
+    lines = lines_of(item)
     line = lines[0].decode()
     # Then the Cluster column says "Cluster" and the labels have no kc-cluster
     assert line.split(",")[7] == "Cluster"
@@ -173,7 +199,7 @@ def test_invoice_year_month_comes_from_the_exported_day() -> None:
     # Given an item whose window lies in another month than the exported day
     item = {"name": "a", "window": {"start": "2025-06-30T00:00:00Z"}}
     # When it is formatted for 2025-07-01
-    lines, _ = formatter(day=date(2025, 7, 1)).rows(item)
+    lines = lines_of(item, day=date(2025, 7, 1))
     # Then InvoiceYearMonth is 202507 and InvoiceDate is the window start as received
     assert lines[0].decode().endswith(",{},202507,2025-06-30T00:00:00Z,,\n")
 
@@ -226,47 +252,106 @@ def test_labels_escape_html_characters_and_line_separators_like_go() -> None:
     # Given labels with <, >, &, U+2028, U+2029 and non-ASCII text
     properties = {"labels": {"k": "<a&b>", "sep": "x\u2028y\u2029z", "name": "café 日本"}}
     # When they are serialised
-    text = labels_json(properties, override_pod_labels=True)
+    text = labels_json(properties_of(properties), override_pod_labels=True)
     # Then Go's escapes are used and non-ASCII stays raw UTF-8
     assert text == '{"k":"\\u003ca\\u0026b\\u003e","name":"café 日本","sep":"x\\u2028y\\u2029z"}'
 
 
 def test_labels_are_sorted_compact_json_with_go_escapes_for_quotes_and_controls() -> None:
     properties = {"labels": {"b": "2", "a": 'q"\\\n\x01'}}
-    text = labels_json(properties, override_pod_labels=True)
+    text = labels_json(properties_of(properties), override_pod_labels=True)
     assert text == '{"a":"q\\"\\\\\\n\\u0001","b":"2"}'
     assert json.loads(text) == properties["labels"]
 
 
 def test_namespace_label_overrides_pod_label_by_default() -> None:
     properties = {"labels": {"team": "pod"}, "namespaceLabels": {"team": "ns", "env": "prod"}}
-    assert labels_json(properties, override_pod_labels=True) == '{"env":"prod","team":"ns"}'
+    assert labels_json(properties_of(properties), override_pod_labels=True) == '{"env":"prod","team":"ns"}'
 
 
 def test_pod_label_wins_without_override() -> None:
     properties = {"labels": {"team": "pod"}, "namespaceLabels": {"team": "ns", "env": "prod"}}
-    assert labels_json(properties, override_pod_labels=False) == '{"env":"prod","team":"pod"}'
+    assert labels_json(properties_of(properties), override_pod_labels=False) == '{"env":"prod","team":"pod"}'
 
 
 def test_kc_labels_overwrite_labels_of_the_same_name() -> None:
     properties = {"namespace": "real", "labels": {"kc-namespace": "fake"}}
-    assert labels_json(properties, override_pod_labels=True) == '{"kc-namespace":"real"}'
+    assert labels_json(properties_of(properties), override_pod_labels=True) == '{"kc-namespace":"real"}'
 
 
 def test_no_labels_give_an_empty_object() -> None:
-    assert labels_json({}, override_pod_labels=True) == "{}"
+    assert labels_json(properties_of({}), override_pod_labels=True) == "{}"
 
 
 def test_lone_surrogate_becomes_replacement_character_as_go_decodes_it() -> None:
     # Given a name that JSON decoding left with a lone UTF-16 surrogate
     item = {"name": json.loads('"pod-\\ud800"')}
     # When it is formatted
-    lines, _ = formatter().rows(item)
+    lines = lines_of(item)
     # Then the bytes carry U+FFFD, as Go's decoder would have produced
     assert lines[0].startswith("pod-\ufffd,".encode())
 
 
 def test_quoted_resource_id_and_currency_follow_the_csv_rule() -> None:
     item = {"name": " a,b"}
-    lines, _ = formatter().rows(item)
+    lines = lines_of(item)
     assert lines[0].startswith(b'" a,b",0.00000,USD,pod,cpuCost,')
+
+
+def test_non_finite_numbers_are_spelled_like_go_in_the_rows() -> None:
+    # Given an item whose CPU cost is infinite and whose minutes are NaN (a multiplier overflow, say)
+    item = {"name": "a", "cpuCost": float("inf"), "ramCost": float("-inf"), "minutes": float("nan")}
+    # When it is formatted
+    rows = text_rows(item)
+    # Then Go's spellings are used where the numbers are not finite, and the others print as usual
+    assert (rows[0][1], rows[2][1], rows[5][5], rows[7][5], rows[1][1]) == ("+Inf", "-Inf", "NaN", "NaN", "0.00000")
+
+
+@pytest.mark.parametrize(
+    ("properties", "window_start", "expected"),
+    [
+        ({"namespace": "a,b"}, "w", 'Cluster,,"a,b",,,,,,'),
+        ({"node": " n", "pod": "\u00a0p"}, "w", 'Cluster,,,"\u00a0p"," n",,,,'),
+        ({"container": "\\.", "controller": 'say "hi"'}, "w", 'Cluster,"\\.",,,,"say ""hi""",,,'),
+        ({"cluster": "\tc", "providerID": "x\ry"}, "w", '"\tc",,,,,,,"x\ry",'),
+        ({"pod": "café", "node": "日本"}, "w", "Cluster,,,café,日本,,,,"),
+        ({"controllerKind": "a\\b"}, " w", "Cluster,,,,,,a\\b,,"),
+    ],
+)
+def test_property_and_time_columns_are_quoted_by_the_go_csv_rule(
+    properties: dict[str, str], window_start: str, expected: str
+) -> None:
+    # Given an item whose property columns need quoting (or look as if they might)
+    item = {"name": "a", "properties": properties, "window": {"start": window_start}}
+    # When it is formatted
+    line = lines_of(item)[0].decode()
+    # Then each column is quoted exactly as quote_field quotes it alone
+    columns = line.split(",", 7)[7]
+    assert columns.startswith(expected)
+    assert line.endswith(f",202310,{quote_field(window_start)},,\n")
+
+
+def test_lone_surrogate_in_a_label_becomes_the_replacement_character() -> None:
+    # Given a label value that JSON decoding left with a lone UTF-16 surrogate
+    item = {"name": "a", "properties": {"labels": {"app": json.loads('"x\\udfff"')}}}
+    # When it is formatted
+    line = lines_of(item)[0]
+    # Then the label carries U+FFFD, as Go's decoder would have produced
+    assert '"{""app"":""x\ufffd""}"'.encode() in line
+
+
+def test_split_rows_cuts_at_line_ends_outside_quotes() -> None:
+    block = b'a,"x\ny",1\nb,2\n"c\n""\n",3\n'
+    assert split_rows(block) == [b'a,"x\ny",1\n', b"b,2\n", b'"c\n""\n",3\n']
+
+
+def test_split_rows_refuses_a_block_ending_inside_a_line() -> None:
+    with pytest.raises(ValueError, match="complete CSV line"):
+        split_rows(b'a,1\nb,"x\n')
+
+
+def test_a_null_label_value_is_an_empty_string_as_go_decodes_it() -> None:
+    # Given a label whose value is JSON null (Go decodes a null map element as the zero value "")
+    properties = properties_of({"labels": {"app": None, "b": "x"}, "namespaceLabels": {"c": None}})
+    # When the labels are serialised, then the value is an empty string
+    assert labels_json(properties, override_pod_labels=True) == '{"app":"","b":"x","c":""}'

@@ -94,8 +94,31 @@ def plan_settings(**environ: str) -> PlanSettings:
     return load_settings({**FLEXERA_REQUIRED, "BUCKET_NAME": "exports-bucket", **environ}).plan
 
 
-def test_plan_includes_the_previous_month_by_default() -> None:
-    assert plan_settings() == PlanSettings(include_previous_month=True)
+def test_plan_includes_the_previous_month_and_refreshes_every_day_by_default() -> None:
+    assert plan_settings() == PlanSettings(include_previous_month=True, refresh_days=None, month_close_refresh_day=3)
+
+
+def test_refresh_window_settings_are_read() -> None:
+    assert plan_settings(REFRESH_DAYS="3", MONTH_CLOSE_REFRESH_DAY="5") == PlanSettings(
+        include_previous_month=True, refresh_days=3, month_close_refresh_day=5
+    )
+    assert plan_settings(REFRESH_DAYS="62", MONTH_CLOSE_REFRESH_DAY="28").refresh_days == 62
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("REFRESH_DAYS", "0", "an integer from 1 to 62, or empty for every day of the window"),
+        ("REFRESH_DAYS", "63", "an integer from 1 to 62"),
+        ("REFRESH_DAYS", "three", "an integer from 1 to 62"),
+        ("REFRESH_DAYS", "-1", "an integer from 1 to 62"),
+        ("MONTH_CLOSE_REFRESH_DAY", "0", "an integer from 1 to 28"),
+        ("MONTH_CLOSE_REFRESH_DAY", "29", "an integer from 1 to 28"),
+    ],
+)
+def test_invalid_refresh_window_setting_is_refused_naming_it(name: str, value: str, allowed: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"{name}='{value}' is invalid: allowed {allowed}"):
+        plan_settings(**{name: value})
 
 
 # --- values that parse ---

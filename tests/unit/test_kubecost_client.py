@@ -54,9 +54,9 @@ class FakeKubecost:
         settings = load_kubecost({"KUBECOST_HOST": self.server.url, "PAGE_SIZE": str(page_size)})
         return KubecostClient(settings, sleep=self.sleeps.append, max_pages=max_pages)
 
-    def names(self, **client_options: Any) -> list[str]:
+    def names(self, **client_options: Any) -> list[str | None]:
         with self.client(**client_options) as client:
-            return [allocation["name"] for allocation in client.allocations(DAY)]
+            return [allocation.name for allocation in client.allocations(DAY)]
 
     def offsets(self) -> list[str | None]:
         return [r.arg("offset") for r in self.server.requests if r.path.endswith("allocation")]
@@ -294,8 +294,8 @@ def test_idle_items_come_last_once_with_the_latest_copy(fake: Any) -> None:
     server = fake(answer)
     with server.client(page_size=3) as client:
         allocations = list(client.allocations(DAY))
-    assert [a["name"] for a in allocations] == ["a", "b", "c", "d", "cluster-1/__idle__"]
-    assert allocations[-1]["cpuCost"] == 1.0  # the second page's copy
+    assert [a.name for a in allocations] == ["a", "b", "c", "d", "cluster-1/__idle__"]
+    assert allocations[-1].cpu_cost == 1.0  # the second page's copy
 
 
 @pytest.mark.parametrize("data", [[], None, [None], [{}]])
@@ -407,8 +407,35 @@ def test_bodies_that_are_not_the_expected_json_are_rejected(fake: Any, body: byt
 
 def test_a_set_that_is_not_a_map_of_objects_is_rejected(fake: Any) -> None:
     server = fake(lambda _request: Response.json(200, {"code": 200, "data": [{"a": 1}]}))
-    with pytest.raises(KubecostRejected, match="not a map of objects"):
+    with pytest.raises(KubecostRejected, match=r"malformed allocation page: Expected `object`.* at `\$\.data\[0\]"):
         server.names()
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"name": "b", "cpuCost": "0.5"}, "cpuCost"),
+        ({"name": "b", "minutes": True}, "minutes"),
+        ({"name": "b", "properties": {"labels": ["app"]}}, "properties.labels"),
+        ({"name": 7}, "name"),
+    ],
+)
+def test_a_field_of_the_wrong_json_type_refuses_the_page_naming_the_field(
+    fake: Any, item: dict[str, Any], field: str
+) -> None:
+    # Given a page whose second item has a field of a type Go's decoder refuses
+    server = fake(lambda _request: Response.json(200, {"code": 200, "data": [{"a": {"name": "a"}, "b": item}]}))
+    # When the day is read, then the page is refused with the path of the field
+    with pytest.raises(KubecostRejected, match=rf"malformed allocation page: .* at `\$\.data\[0\]\[\.\.\.\]\.{field}`"):
+        server.names()
+
+
+def test_fields_the_csv_does_not_use_are_skipped_whatever_their_type(fake: Any) -> None:
+    # Given an item with fields of every shape that no CSV column reads
+    extra = {"rawAllocationOnly": {"x": [1, None]}, "pvs": None, "cpuEfficiency": "n/a", "services": [1]}
+    server = fake(lambda _request: Response.json(200, {"code": 200, "data": [{"a": {"name": "a", **extra}}]}))
+    # When the day is read, then the item is there
+    assert server.names() == ["a"]
 
 
 def test_integers_are_decoded_as_numbers_and_negative_zero_keeps_its_sign(fake: Any) -> None:
@@ -417,19 +444,19 @@ def test_integers_are_decoded_as_numbers_and_negative_zero_keeps_its_sign(fake: 
     )
     with server.client() as client:
         (allocation,) = client.allocations(DAY)
-    assert allocation["minutes"] == 1440.0
-    assert json.dumps(allocation["sharedCost"]) == "-0.0"
+    assert allocation.minutes == 1440.0
+    assert json.dumps(allocation.shared_cost) == "-0.0"
 
 
 def test_a_lone_surrogate_escape_is_decoded_as_go_decodes_it(fake: Any) -> None:
-    # Given a page whose item name holds a lone UTF-16 surrogate escape (which orjson refuses)
+    # Given a page whose item name holds a lone UTF-16 surrogate escape (which typed decoding refuses)
     server = fake(lambda _request: Response(200, b'{"code":200,"data":[{"a":{"name":"x\\ud800y","minutes":60}}]}'))
     # When the day is read
     with server.client() as client:
         (allocation,) = client.allocations(DAY)
     # Then the page is not refused; the CSV formatter later writes the surrogate as U+FFFD, as Go does
-    assert allocation["name"] == "x\ud800y"
-    assert allocation["minutes"] == 60.0
+    assert allocation.name == "x\ud800y"
+    assert allocation.minutes == 60.0
 
 
 # --- currency ---

@@ -220,7 +220,34 @@ def test_plan_output_follows_the_workflow_contract() -> None:
     assert plan.to_output() == {
         "today": "2025-07-02",
         "days": ["2025-06-30", "2025-07-01"],
+        "keptDays": [],
         "months": ["2025-06", "2025-07"],
         "currency": "EUR",
         "options": {"dryRun": True, "forceUpload": False},
     }
+
+
+def test_plan_output_exports_only_the_days_it_does_not_keep() -> None:
+    # Given a plan of three days that keeps the first two (REFRESH_DAYS)
+    days = (date(2025, 6, 30), date(2025, 7, 1), date(2025, 7, 2))
+    window = Window(today=date(2025, 7, 2), days=days, months=("2025-06", "2025-07"))
+    plan = Plan(window=window, currency="EUR", dry_run=False, force_upload=False, kept_days=days[:2])
+    # When it is rendered
+    output = plan.to_output()
+    # Then the Map's days are the refreshed day only, the kept days are listed apart, and both months stay
+    assert (output["days"], output["keptDays"]) == (["2025-07-02"], ["2025-06-30", "2025-07-01"])
+    assert output["months"] == ["2025-06", "2025-07"]
+
+
+@pytest.mark.parametrize(
+    ("request_", "keeps"),
+    [
+        (PlanRequest(), True),
+        (PlanRequest(today=date(2025, 7, 10), dry_run=True), True),
+        (PlanRequest(start=date(2025, 6, 1), end=date(2025, 6, 30)), False),
+        (PlanRequest(force_upload=True), False),
+    ],
+    ids=["scheduled", "pinned-dry-run", "backfill", "force-upload"],
+)
+def test_only_a_scheduled_window_without_forced_upload_may_keep_days(request_: PlanRequest, keeps: bool) -> None:
+    assert request_.keeps_days is keeps

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from fnmatch import fnmatchcase
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import pytest
 
@@ -204,7 +204,7 @@ def test_functions_that_read_a_secret_may_decrypt_its_key_through_secrets_manage
 
 
 def test_plan_function_lists_its_own_executions_and_reads_both_secrets(translated: dict[str, Any]) -> None:
-    # Given a deployment with both secrets
+    # Given a deployment with both secrets (and no refresh window)
     deployment = deployment_with_secrets(translated)
 
     # When the plan function's grants are listed
@@ -214,6 +214,34 @@ def test_plan_function_lists_its_own_executions_and_reads_both_secrets(translate
     assert granted == grants({"states:ListExecutions"}, {deployment.ref("ExportStateMachine")}) | grants(
         {"secretsmanager:GetSecretValue"}, {FLEXERA_SECRET, KUBECOST_SECRET}
     )
+
+
+def test_plan_function_with_a_refresh_window_lists_only_its_sources_day_manifests(translated: dict[str, Any]) -> None:
+    # Given a deployment with RefreshDays set and its own source name
+    deployment = Deployment(
+        translated, {"FlexeraSecretArn": FLEXERA_SECRET, "RefreshDays": "3", "SourceName": "cluster-a"}
+    )
+
+    # When the plan function's S3 statements are read
+    statements = [
+        statement
+        for policy in deployment.render(deployment.properties("PlanFunctionRole"))["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if str(statement["Action"]).startswith("s3:")
+    ]
+
+    # Then it may list the bucket, and only under this source's day manifests: no object read, no other prefix
+    assert statements == [
+        {
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": deployment.attribute("ExportsBucket", "Arn"),
+            "Condition": {"StringLike": {"s3:prefix": "state/days/cluster-a/*"}},
+        }
+    ]
+    # And the prefix the plan lists with is inside that condition
+    listed = Storage(cast("Any", None), "bucket", "cluster-a").day_manifests_prefix("2025-07")
+    assert fnmatchcase(listed, "state/days/cluster-a/*")
 
 
 @pytest.mark.parametrize("role", ["PlanFunctionRole", "UploadFunctionRole"])

@@ -52,6 +52,8 @@ _ORG_RE: Final = re.compile(r"^[0-9]+$")
 _BUCKET_RE: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$")
 MAX_REQUEST_TIMEOUT_MINUTES: Final = 15  # a Lambda invocation cannot outlive 15 minutes
+MAX_REFRESH_DAYS: Final = 62  # the longest scheduled window: two months of 31 days
+MAX_MONTH_CLOSE_REFRESH_DAY: Final = 28  # a day every month has
 
 
 class _Env:
@@ -99,6 +101,12 @@ class _Env:
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         return self._parse(
             name, default, lambda v: _in_range(_go_int(v), low, high), f"an integer from {low} to {high} (digits 0-9)"
+        )
+
+    def optional_integer(self, name: str, low: int, high: int, unset: str) -> int | None:
+        """An integer from ``low`` to ``high``, or ``None`` when empty; ``unset`` says what empty means."""
+        return self._parse(
+            name, None, lambda v: _in_range(int(v), low, high), f"an integer from {low} to {high}, or empty for {unset}"
         )
 
     def number(self, name: str, default: float) -> float:
@@ -270,9 +278,14 @@ class StorageSettings:
 
 @dataclass(frozen=True)
 class PlanSettings:
-    """How the plan chooses the days and months."""
+    """How the plan chooses the days and months, and which days of a scheduled window it re-exports (``refresh.py``).
+
+    ``refresh_days`` ``None`` re-exports every day of the window, as the Go exporter does.
+    """
 
     include_previous_month: bool
+    refresh_days: int | None = None
+    month_close_refresh_day: int = 3
 
 
 @dataclass(frozen=True)
@@ -362,7 +375,11 @@ def _read_storage(env: _Env) -> StorageSettings:
 
 
 def _read_plan(env: _Env) -> PlanSettings:
-    return PlanSettings(include_previous_month=env.boolean("INCLUDE_PREVIOUS_MONTH", True))
+    return PlanSettings(
+        include_previous_month=env.boolean("INCLUDE_PREVIOUS_MONTH", True),
+        refresh_days=env.optional_integer("REFRESH_DAYS", 1, MAX_REFRESH_DAYS, "every day of the window"),
+        month_close_refresh_day=env.integer("MONTH_CLOSE_REFRESH_DAY", 3, 1, MAX_MONTH_CLOSE_REFRESH_DAY),
+    )
 
 
 def _load(environ: Mapping[str, str], what: str, read: Callable[[_Env], T]) -> T:

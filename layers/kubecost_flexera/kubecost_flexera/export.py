@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from kubecost_flexera import calendar
-from kubecost_flexera.cbi_csv import HEADER_BYTES, RowFormatter
-from kubecost_flexera.errors import InvalidRequest, KubecostRejected
+from kubecost_flexera.cbi_csv import HEADER_BYTES, ROWS_PER_ITEM, RowFormatter, split_rows
+from kubecost_flexera.errors import InvalidRequest
 from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
 from kubecost_flexera.observability import logger, tracer
 from kubecost_flexera.storage import DayManifest, new_export_id, transient_errors_retryable
@@ -113,15 +113,13 @@ def export_day(
     cost = 0.0
     with (
         _long_lived_objects_frozen(),
-        storage.day_writer(day, new_export_id(started), header=HEADER_BYTES, max_rows=settings.max_file_rows) as writer,
+        storage.day_writer(
+            day, new_export_id(started), header=HEADER_BYTES, max_rows=settings.max_file_rows, split_rows=split_rows
+        ) as writer,
     ):
         for item in client.allocations(day):
-            try:
-                lines, item_cost = formatter.rows(item)
-            except (TypeError, ValueError, AttributeError) as exc:
-                # A field of the wrong JSON type (a string cost, a list of labels): Go's decoder refuses the page.
-                raise KubecostRejected(f"Kubecost sent a malformed allocation {item.get('name')!r}: {exc}") from exc
-            writer.write(lines)
+            block, item_cost = formatter.rows(item)
+            writer.write(block, ROWS_PER_ITEM)
             allocations += 1
             cost += item_cost
         parts = writer.close()

@@ -15,6 +15,9 @@ Accepted requests (the state machine's input):
   ``start <= end <= today``, at most 366 days),
   ``"dry_run": true`` (export, but upload nothing) and ``"force_upload": true`` (upload months even when unchanged).
 
+A scheduled window may keep some of its days (``REFRESH_DAYS``, ``refresh.py``): the output's ``days`` are the
+days this run exports (the Map's items), ``keptDays`` the days of the window whose current export stays.
+
 Input fields are snake_case, as users type them; the plan's output uses the workflow's camelCase contract.
 """
 
@@ -58,6 +61,11 @@ class PlanRequest:
     dry_run: bool = False
     force_upload: bool = False
 
+    @property
+    def keeps_days(self) -> bool:
+        """Whether the refresh window applies: a scheduled window; a backfill or a forced upload exports every day."""
+        return self.start is None and not self.force_upload
+
 
 @dataclass(frozen=True)
 class PlanEvent:
@@ -71,18 +79,21 @@ class PlanEvent:
 
 @dataclass(frozen=True)
 class Plan:
-    """What the workflow does: the window, the currency of every day, and the run options."""
+    """What the workflow does: the window, the days of it that keep their export, the currency, the run options."""
 
     window: Window
     currency: str
     dry_run: bool
     force_upload: bool
+    kept_days: tuple[date, ...] = ()
 
     def to_output(self) -> dict[str, Any]:
         """The plan output of the workflow contract (the state the Map and the upload see)."""
+        kept = frozenset(self.kept_days)
         return {
             "today": self.window.today.isoformat(),
-            "days": [day.isoformat() for day in self.window.days],
+            "days": [day.isoformat() for day in self.window.days if day not in kept],
+            "keptDays": [day.isoformat() for day in sorted(kept)],
             "months": list(self.window.months),
             "currency": self.currency,
             "options": {"dryRun": self.dry_run, "forceUpload": self.force_upload},

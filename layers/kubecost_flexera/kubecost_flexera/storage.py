@@ -25,13 +25,16 @@ bucket's lifecycle rule expires (and incomplete multipart uploads are aborted af
 Writing is streamed (:class:`DayPartsWriter`): CSV lines go through a gzip compressor into a buffer that is sent
 as an S3 multipart upload part whenever it reaches :data:`UPLOAD_CHUNK_BYTES`, so memory does not depend on the
 size of the day; a part smaller than one chunk is sent with a single ``PutObject``.
+
+The compressor is zlib-ng's (``zlib_ng``, an ordinary DEFLATE in an ordinary gzip member: any gzip reader reads it)
+at :data:`GZIP_LEVEL`. Its output is deterministic (the gzip header has no file name and a zero time) for one
+zlib-ng version on one CPU type: the month fingerprint over (file name, ETag) relies on that (``upload.py``).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import zlib
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -39,12 +42,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final, Self, cast
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from zlib_ng import zlib_ng
 
 from kubecost_flexera.errors import StorageAccessDenied, StorageUnavailable
 from kubecost_flexera.observability import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from datetime import datetime
     from types import TracebackType
 
@@ -56,9 +60,10 @@ JSON_CONTENT_TYPE: Final = "application/json"
 GZIP_CONTENT_TYPE: Final = "application/gzip"
 UPLOAD_CHUNK_BYTES: Final = 5 * 1024 * 1024  # S3's minimum multipart part size (except the last): the least memory
 COMPRESS_BATCH_BYTES: Final = 256 * 1024  # lines are compressed in batches: one zlib call per item costs 10 % more CPU
-# zlib's fastest family of levels (1-3 share the greedy matcher): half the CPU of Go's default level 6 on these rows,
-# which is most of the export's CPU, for files about 40 % larger. Flexera reads the decompressed text only.
-GZIP_LEVEL: Final = 3
+# zlib-ng's level 5 (its "medium" matcher): files 3-5 % larger than zlib's level 6 (Go's default) on these rows, for
+# a quarter of zlib 6's CPU and three quarters of zlib 3's (whose files were 40 % larger); level 4 is 15 % faster
+# still but within 1 % of the 10 % size bound. Measured in docs/design-decisions.md.
+GZIP_LEVEL: Final = 5
 _DELETE_BATCH: Final = 1000  # DeleteObjects limit
 _TRANSIENT_S3_CODES: Final = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError", "ServiceUnavailable"}
@@ -183,7 +188,11 @@ class Storage:
         return f"exports/{self.source}/{day:%Y-%m}/{day.isoformat()}/{export_id}/{part_file_name(day, part)}"
 
     def day_manifest_key(self, day: date) -> str:
-        return f"state/days/{self.source}/{day.isoformat()}.json"
+        return f"{self._manifests_prefix}{day.isoformat()}.json"
+
+    @property
+    def _manifests_prefix(self) -> str:
+        return f"state/days/{self.source}/"
 
     def upload_state_key(self, month: str) -> str:
         return f"state/uploads/{self.source}/{month}.json"
@@ -192,12 +201,36 @@ class Storage:
         body = self._get_optional(self.day_manifest_key(day))
         return None if body is None else DayManifest.from_json(body)
 
+    def day_manifests_prefix(self, month: str) -> str:
+        """The key prefix of the day manifests of ``month`` (``YYYY-MM``), as the plan lists them."""
+        return f"{self._manifests_prefix}{month}-"
+
+    def day_manifests_written(self, month: str) -> dict[date, datetime]:
+        """When the manifest of each day of ``month`` that has one was last written (S3's ``LastModified``).
+
+        A listing, not one GET per day: the plan needs only which days are committed and when, never the content.
+        """
+        prefix = self.day_manifests_prefix(month)
+        written: dict[date, datetime] = {}
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        for page in pages:
+            for item in page.get("Contents", []):
+                name = item["Key"].removeprefix(self._manifests_prefix).removesuffix(".json")
+                try:
+                    day = date.fromisoformat(name)
+                except ValueError:
+                    continue  # not a manifest this code writes; the upload would not read it either
+                written[day] = item["LastModified"]
+        return written
+
     def write_day_manifest(self, manifest: DayManifest) -> None:
         self._put_json(self.day_manifest_key(manifest.day), manifest.to_json())
 
-    def day_writer(self, day: date, export_id: str, *, header: bytes, max_rows: int) -> DayPartsWriter:
+    def day_writer(
+        self, day: date, export_id: str, *, header: bytes, max_rows: int, split_rows: Callable[[bytes], list[bytes]]
+    ) -> DayPartsWriter:
         """A streaming writer of the parts of one export of ``day``; nothing is written before the first row."""
-        return DayPartsWriter(self, day, export_id, header=header, max_rows=max_rows)
+        return DayPartsWriter(self, day, export_id, header=header, max_rows=max_rows, split_rows=split_rows)
 
     def replace_day(self, manifest: DayManifest) -> None:
         """Commits ``manifest`` (its parts must be written), then deletes the previous export's parts it does not name.
@@ -269,6 +302,12 @@ def _error_code(exc: ClientError) -> str:
     return str(error.get("Code", ""))
 
 
+def gzip_compressor() -> zlib_ng._Compress:
+    """A streaming compressor to one gzip member: no file name, modification time 0, so the same text always gives
+    the same bytes."""
+    return zlib_ng.compressobj(GZIP_LEVEL, zlib_ng.DEFLATED, 16 + zlib_ng.MAX_WBITS)
+
+
 class _PartUpload:
     """One gzip stream to one S3 object: a multipart upload once the output exceeds a chunk, else one PutObject."""
 
@@ -277,7 +316,7 @@ class _PartUpload:
         self._key = key
         self._file_name = file_name
         self._chunk_bytes = chunk_bytes
-        self._compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+        self._compressor = gzip_compressor()
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._buffer = bytearray()
@@ -343,6 +382,7 @@ class _PartUpload:
 class DayPartsWriter:
     """Streams the CSV lines of one export of a day into gzipped parts of at most ``max_rows`` data rows each.
 
+    Lines arrive in blocks (an item's rows); ``split_rows`` cuts a block into its lines when it straddles two parts.
     Each part starts with ``header`` (not counted as a row). A part is opened only when a row must be written, so an
     empty day writes nothing, and a day of exactly ``max_rows`` rows has one part. Used as a context manager, an
     exception inside the block aborts: the multipart upload in progress is aborted and finished parts are deleted.
@@ -356,6 +396,7 @@ class DayPartsWriter:
         *,
         header: bytes,
         max_rows: int,
+        split_rows: Callable[[bytes], list[bytes]],
         chunk_bytes: int = UPLOAD_CHUNK_BYTES,
     ) -> None:
         if max_rows < 1:
@@ -365,16 +406,20 @@ class DayPartsWriter:
         self._export_id = export_id
         self._header = header
         self._max_rows = max_rows
+        self._split_rows = split_rows
         self._chunk_bytes = chunk_bytes
         self._current: _PartUpload | None = None
         self._finished: list[PartInfo] = []
 
-    def write(self, lines: Sequence[bytes]) -> None:
-        """Appends complete CSV lines (each ending in ``\\n``); they may straddle two parts, as in Go."""
+    def write(self, block: bytes, rows: int) -> None:
+        """Appends ``rows`` complete CSV lines (each ending in ``\\n``); they may straddle two parts, as in Go."""
         current = self._current
-        if current is not None and current.rows + len(lines) <= self._max_rows:
-            current.write(b"".join(lines), len(lines))
+        if current is not None and current.rows + rows <= self._max_rows:
+            current.write(block, rows)
             return
+        lines = self._split_rows(block)
+        if len(lines) != rows:
+            raise ValueError(f"the block has {len(lines)} CSV lines, not {rows}")
         start = 0
         while start < len(lines):
             current = self._part_with_room()
