@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 BENCHMARKS: Final[Mapping[str, Sequence[str]]] = {
-    name: (sys.executable, "-m", f"benchmarks.{name}") for name in ("export_day", "upload", "workflow")
+    name: (sys.executable, "-m", f"benchmarks.{name}") for name in ("export_day", "upload", "workflow", "cold_start")
 }
 
 
