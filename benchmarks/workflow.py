@@ -24,7 +24,7 @@ How it measures, so that the figures are the workflow's own:
 - The verdict (exit status) is the speed-up of the whole run. The Flexera emulator, like Flexera, answers a commit
   before it processes the files, so the upload step is the exporter's own work.
 - MaxConcurrency 1 is the reference behaviour: the Go exporter fetches and writes the days one after another, so
-  its time is the MC 1 time (reference-exporter.md §1, step 6). The speed-up is MC 1 / MC N.
+  its time is the MC 1 time (``GO-RUN-4`` in docs/compatibility.md). The speed-up is MC 1 / MC N.
 
 The refresh window (``REFRESH_DAYS``, ``kubecost_flexera/refresh.py``) is measured on the longest window, the run of
 Aug 30 2025 (Jul 1 - Aug 30, 61 days), at MaxConcurrency 8, in one local stack: a first run fills the bucket, then
@@ -257,7 +257,7 @@ def report(results: Sequence[Measurement], latency: float) -> bool:
         )
     print(
         f"\nMaxConcurrency {baseline.concurrency} is the reference behaviour: the Go exporter exports the days one "
-        f"after another (reference-exporter.md §1), so the same run takes it about {baseline.wall_seconds:.1f} s."
+        f"after another (GO-RUN-4), so the same run takes it about {baseline.wall_seconds:.1f} s."
     )
     print(
         f"Waiting for Kubecost alone, one request at a time: {baseline.requests} requests x {latency} s = "

@@ -3,8 +3,8 @@
 Why it exists: the exporter's upload step must be tested against something that enforces Flexera's rules (one
 upload in progress per bill connect and month, the 120-second cool-off, file name and size limits, md5 answers,
 commit replacing a month) and that can fail on purpose (5xx, dropped connections, a wrong md5, tokens expiring
-mid-run), without a Flexera account and without ever sleeping. It follows ``reference/flexera-api.md``; every
-route answers with the shapes of the verbatim samples in ``reference/samples/flexera/``.
+mid-run), without a Flexera account and without ever sleeping. It follows the Flexera facts (``FX-*``, scope
+``FX-EMU-1``); every route answers with the shapes of the verbatim samples of ``SRC-FX-SPEC``.
 
 One base URL serves every Flexera host (the client reaches it through ``FLEXERA_ENDPOINT_URL``)::
 
@@ -30,7 +30,7 @@ In tests use the ``flexera_emulator`` fixture (``tests/fixtures/flexera.py``): `
 clock that only ``emu.clock.advance(seconds)`` moves, ``emu.inject(FlexeraFault(...))``, and the inspection
 ``emu.committed(bill_connect_id, month)``, ``emu.bill_uploads``, ``emu.requests``.
 
-Decisions where Flexera's behaviour is undocumented (flexera-api.md §6) -- these are ours, not Flexera's facts:
+Decisions where Flexera's behaviour is undocumented (FX-UNDOC-1) -- these are ours, not Flexera's facts:
 
 ============================================  ==================================================================
 Question                                      Emulator behaviour
@@ -149,7 +149,7 @@ DEFAULT_CLIENT_ID = "emulator-client"
 DEFAULT_CLIENT_SECRET = "emulator-secret"  # noqa: S105 -- a fake credential the emulator accepts
 DEFAULT_BILL_CONNECT_ID = "cbi-oi-kubecost-1"
 
-#: Integration ids the FinOps Onboarding spec documents (flexera-api.md §4.1), used to split configured ids.
+#: Integration ids the FinOps Onboarding spec documents (FX-BC-1), used to split configured ids.
 INTEGRATION_IDS = (
     "cbi-oi-optima",
     "cbi-oi-aws",

@@ -2,9 +2,10 @@
 
 Why a generator and not recorded fixtures: exports must be tested at every size from 10 to 100,000 allocations a
 day, on any day, always with the same bytes for the same seed, and with the awkward cases a real cluster produces
-(``reference/kubecost-api.md`` §3). So this module builds a fixed topology from the seed (clusters, nodes with
-provider ids, namespaces with labels, controllers of each kind and bare pods), then one *pod-level* record per pod
-and day, and aggregates those records the way OpenCost does (§3.2, §3.3, §3.5):
+(``KC-BODY-1`` to ``KC-BODY-4``, ``KC-NAME-1``, ``KC-NAME-2``). So this module builds a fixed topology from the
+seed (clusters, nodes with provider ids, namespaces with labels, controllers of each kind and bare pods), then one
+*pod-level* record per pod and day, and aggregates those records the way OpenCost does (KC-BODY-2, KC-BODY-3,
+KC-NAME-1):
 
 - numbers are summed; request, limit and usage averages are time-weighted (stored as value times minutes, divided by
   the merged span when written); ``cpuCores``, ``ramBytes``, ``gpuCount``, ``pvBytes``, efficiencies and
@@ -15,7 +16,7 @@ and day, and aggregates those records the way OpenCost does (§3.2, §3.3, §3.5
   empty (so a node-less record gives ``//``);
 - ``rawAllocationOnly`` is dropped once two records are merged; ``pvs`` and ``lbAllocations`` merge key by key.
 
-Choices where the reference is silent or where realism would make reconciliation impossible:
+Choices where the Kubecost facts (``KC-*``) are silent or where realism would make reconciliation impossible:
 
 - NaN appears (as ``null`` once written) in ``cpuCoreUsageAverage``, ``networkReceiveBytes`` and
   ``networkCostAdjustment`` of about 1 % of the pods (always one). NaN propagates through sums as in Go, but
@@ -218,7 +219,7 @@ class Allocation:
 
 
 def total_cost(values: Sequence[float]) -> float:
-    """§3.3: every cost plus its adjustment, plus shared and external; a NaN component counts as 0."""
+    """KC-BODY-3: every cost plus its adjustment, plus shared and external; a NaN component counts as 0."""
     total = 0.0
     for cost, adjustment in _COST_PAIRS:
         total += _finite(values[cost])
@@ -735,7 +736,7 @@ def _copy(record: Allocation, values: list[float]) -> Allocation:
 
 
 def item_key(properties: Mapping[str, PropertyValue], aggregate: Sequence[str]) -> str:
-    """§3.5: the aggregate values in request order joined by ``/`` (OpenCost ``GenerateKey``)."""
+    """KC-NAME-1: the aggregate values in request order joined by ``/`` (OpenCost ``GenerateKey``)."""
     parts = []
     for field in aggregate:
         if field == "controllerKind":

@@ -1,8 +1,8 @@
 """A Kubecost / OpenCost Allocation API emulator: a real HTTP server on 127.0.0.1 for tests, benchmarks and the demo.
 
-Why: the exporter must be proven against the API as it really behaves (``reference/kubecost-api.md``), including
-its undocumented corners and failures, without a Kubernetes cluster. The data come from ``local.kubecost_data``:
-deterministic from ``(seed, day)``, ``allocations_per_day`` pods a day, aggregated for real.
+Why: the exporter must be proven against the API as it really behaves (the Kubecost facts ``KC-*``, scope
+``KC-EMU-1``), including its undocumented corners and failures, without a Kubernetes cluster. The data come from
+``local.kubecost_data``: deterministic from ``(seed, day)``, ``allocations_per_day`` pods a day, aggregated for real.
 
 Usage::
 
@@ -38,7 +38,7 @@ default is ``namespace`` (Kubecost 2.x) or ``cluster,node,namespace,pod,containe
 day, and OpenCost without ``step`` one set for the window. ``shareNamespaces``, ``shareSplit`` and
 ``shareTenancyCosts`` are accepted and ignored: ``sharedCost`` comes from the generator.
 
-Choices where the reference is silent (§2.3, §3.5, §9):
+Choices where the facts are silent (KC-PAGE-1, KC-NAME-2, KC-EMU-1):
 
 - Idle entries are named ``<cluster>/<node>/__idle__`` with ``idleByNode=true``; otherwise ``<cluster>/__idle__``
   (``idle_naming="cluster"``, default), a single ``__idle__`` (``"single"``, OpenCost and Kubecost 1.x), or a single
@@ -112,7 +112,7 @@ _DEFAULT_AGGREGATE: Final[Mapping[str, tuple[str, ...]]] = {
     "opencost": ("cluster", "node", "namespace", "pod", "container"),
 }
 _DEFAULT_API_PATH: Final[Mapping[str, str]] = {"kubecost": "/model/", "opencost": "/"}
-# What the reference exporter sends with its default settings (kubecost-api.md §2.1), minus offset and limit.
+# What the Go exporter sends with its default settings (KC-QUERY-1), minus offset and limit.
 EXPORTER_DEFAULTS: Final[Mapping[str, str]] = {
     "accumulate": "true",
     "aggregate": "cluster,namespace,controllerKind,controller,node,pod",
@@ -584,7 +584,7 @@ def _fault_response(fault: KubecostFault) -> Response:
 
 
 def _static_configs(currency: str) -> dict[str, str]:
-    """The static nginx answer of Helm charts 2.8.3 - 3.1.x (samples/kubecost/*getConfigs*)."""
+    """The static nginx answer of Helm charts 2.8.3 - 3.1.x (SRC-KC-HELM, KC-CUR-1)."""
     return {
         "defaultIdle": "",
         "currencyCode": currency,

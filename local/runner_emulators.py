@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from local.runner_report import WorkflowRun
 
-ROWS_PER_ALLOCATION: Final = 8  # reference-exporter.md §5.2
+ROWS_PER_ALLOCATION: Final = 8  # GO-CSV-2
 COST_TOLERANCE: Final = 0.01  # the Cost values are printed rounded; their sum may differ from the total by cents
 _FILE_DAY_RE: Final = re.compile(r"^kubecost-([0-9]{4}-[0-9]{2}-[0-9]{2})(?:-[0-9]+)?\.csv\.gz$")
 _PAGING_PARAMS: Final = frozenset({"window", "offset", "limit"})

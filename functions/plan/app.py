@@ -2,7 +2,7 @@
 
 Thin on purpose: the request rules, the calendar and the plan's shape live in ``kubecost_flexera.plan`` and
 ``kubecost_flexera.calendar``. In order, and so that nothing happens before the request and the configuration are
-known to be valid: read the clock once (defect D7), validate the event, the whole configuration and the date range;
+known to be valid: read the clock once (defect GO-D7), validate the event, the whole configuration and the date range;
 refuse to start while another execution of the state machine runs; check that the credentials secrets are readable
 and well formed (the Flexera one only when the run uploads), so a run does not export for an hour and then fail;
 fetch the currency once (within the invocation's time: a hung Kubecost gives the default currency, not a timeout);

@@ -160,7 +160,7 @@ def test_multiplier_scales_the_day_cost(harness: Any) -> None:
 
 
 def test_idle_off_keeps_rows_past_the_first_page(harness: Any) -> None:
-    # Given IDLE=false, where the Go exporter stops after the first page (defect D3)
+    # Given IDLE=false, where the Go exporter stops after the first page (defect GO-D3)
     h = harness(env={"IDLE": "false", "PAGE_SIZE": "5"})
     # When the day is exported
     result = h.export()

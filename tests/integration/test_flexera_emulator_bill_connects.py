@@ -1,4 +1,4 @@
-"""The emulator's FinOps Onboarding bill-connect routes over real HTTP (flexera-api.md §4)."""
+"""The emulator's FinOps Onboarding bill-connect routes over real HTTP (FX-BC-1, FX-BC-2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The emulator's OIDC token service and bearer-token checks, over real HTTP (flexera-api.md §2, §3.2)."""
+"""The emulator's OIDC token service and bearer-token checks, over real HTTP (FX-TOKEN-1 to FX-TOKEN-3, FX-BU-2)."""
 
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ def test_awkward_records_are_named_as_opencost_names_them(kubecost_emulator: Fac
     # Given a day with the awkward records (unmounted PVs, no cluster name, bare pods, no node)
     emulator = kubecost_emulator(today=TODAY, allocations_per_day=10)
     found = allocation_set(query(emulator, aggregate=CHAINS[level]))
-    # Then they appear under the names of kubecost-api.md §3.5 (empty values stay empty, e.g. "//")
+    # Then they appear under the names of KC-NAME-1 (empty values stay empty, e.g. "//")
     assert any(re.fullmatch(name, found_name) for found_name in found)
 
 
@@ -126,7 +126,7 @@ def test_coarser_levels_sum_the_numbers_of_their_pods(kubecost_emulator: Factory
         assert item["start"] == min(member["start"] for member in members)
 
 
-# --- derived fields (kubecost-api.md §3.3) ---
+# --- derived fields (KC-BODY-3) ---
 
 
 @pytest.mark.parametrize("level", ["pod", "controller"])
@@ -324,7 +324,7 @@ def test_expected_is_served_over_http(kubecost_emulator: Factory) -> None:
 
 @pytest.mark.parametrize("flavour", ["kubecost", "opencost"])
 def test_expected_without_parameters_is_the_exporters_default_query(kubecost_emulator: Factory, flavour: str) -> None:
-    # Given the query the reference exporter sends with default settings (kubecost-api.md §2.1), unpaged
+    # Given the query the Go exporter sends with default settings (KC-QUERY-1), unpaged
     emulator = kubecost_emulator(flavour=flavour, today=TODAY, allocations_per_day=50)
     found = allocation_set(
         query(

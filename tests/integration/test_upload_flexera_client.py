@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 MONTH = "2025-07"
 CONNECT = "cbi-oi-kubecost-1"
 # The exact bodies the Go exporter sends (main.go @ fe82250, StartBillUploadProcess and createBillConnectIfNotExist),
-# copied byte for byte from the reference samples (flexera/derived_from_exporter_code/), which a clone does not carry.
+# copied byte for byte of SRC-GO-BODIES (FX-TOKEN-1).
 REFERENCE_CREATE_BODY = b'{"billConnectId":"cbi-oi-kubecost-1","billingPeriod":"2025-07"}'
 REFERENCE_BILL_CONNECT_BODY = (
     b'{"billIdentifier":"1","integrationId":"cbi-oi-kubecost","name":"1",'
@@ -119,7 +119,7 @@ def test_client_credentials_grant_is_sent_with_sorted_keys(harness: MakeHarness)
     h = harness(credentials=ClientCredentialsGrant(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET))
     # When it makes its first call
     h.client.create_bill_upload(MONTH)
-    # Then the body matches derived_from_exporter_code/token_request_client_credentials.form.txt
+    # Then the body matches the token request of SRC-GO-BODIES
     (token,) = h.calls("POST", "/oidc/token")
     assert token.body.decode() == (
         f"client_id={DEFAULT_CLIENT_ID}&client_secret={DEFAULT_CLIENT_SECRET}&grant_type=client_credentials"
@@ -326,7 +326,7 @@ def test_create_answer_without_an_id_is_rejected(flexera_emulator: FlexeraEmulat
         client = FlexeraClient(
             flexera_settings(flexera_emulator(), endpoint_url=odd.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
         )
-        # When creating / Then the month fails with a typed error (D17), not a crash
+        # When creating / Then the month fails with a typed error (GO-D17), not a crash
         with pytest.raises(FlexeraRejected, match="HTTP 201 without a string id"):
             client.create_bill_upload(MONTH)
 
@@ -351,7 +351,7 @@ def test_persistent_conflict_gives_up_after_a_bounded_number_of_aborts(
         client = FlexeraClient(
             flexera_settings(flexera_emulator(), endpoint_url=server.url), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN)
         )
-        # When creating / Then it stops after two aborts (D11) with a typed error
+        # When creating / Then it stops after two aborts (GO-D11) with a typed error
         with pytest.raises(FlexeraRejected, match="still HTTP 409 after aborting 2"):
             client.create_bill_upload(MONTH)
         creates = [r for r in server.requests if r.path.endswith("/billUploads")]

@@ -1,5 +1,5 @@
-"""Days and months of a run (``reference-exporter.md`` §3): the documented table, the Go defects D7-D9, and every date
-of several years checked against an independent formulation of the rule."""
+"""Days and months of a run (``GO-DAYS-1`` to ``GO-DAYS-8``): the documented table, the Go defects GO-D7 to GO-D9,
+and every date of several years checked against an independent formulation of the rule."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _month_name(index: int) -> str:
 
 
 def _reference_window(today: date, include_previous_month: bool) -> Window:
-    """The rule of §3 stated literally, with month arithmetic on integers instead of dates."""
+    """The rule of GO-DAYS-2 and GO-DAYS-3 stated literally, with month arithmetic on integers instead of dates."""
     yesterday = date.fromordinal(today.toordinal() - 1)
     invoice = {_month_index(yesterday)}
     if include_previous_month:
@@ -73,7 +73,7 @@ def test_scheduled_window_matches_the_literal_rule_on_every_day_of_four_years(in
 def test_scheduled_window_reproduces_the_reference_table(
     today: date, include_previous_month: bool, first: date, last: date, months: tuple[str, ...]
 ) -> None:
-    # Given a row of the table in reference-exporter.md §3
+    # Given a row of the table of GO-DAYS-7
     # When the window is computed
     window = scheduled_window(today, include_previous_month=include_previous_month)
     # Then the days run from the first to the last date of the row, contiguous, and the months match
@@ -93,7 +93,7 @@ def test_first_of_month_does_not_export_today() -> None:
 
 @pytest.mark.parametrize("day", [29, 30, 31])
 def test_end_of_march_yields_february_as_previous_month(day: int) -> None:
-    # Given yesterday is Mar 29, 30 or 31 of a non-leap year (Go's AddDate overflowed into March: defect D8)
+    # Given yesterday is Mar 29, 30 or 31 of a non-leap year (Go's AddDate overflowed into March: defect GO-D8)
     today = date(2025, 3, day) + timedelta(days=1)
     # When the window is computed with the previous month
     window = scheduled_window(today, include_previous_month=True)
@@ -105,7 +105,7 @@ def test_end_of_march_yields_february_as_previous_month(day: int) -> None:
 
 @pytest.mark.parametrize("today", [date(2025, 3, 30), date(2025, 3, 31)])
 def test_current_month_only_starts_on_the_first(today: date) -> None:
-    # Given Mar 30 or 31 of a non-leap year without the previous month (Go started on Mar 2 or 3: defect D9)
+    # Given Mar 30 or 31 of a non-leap year without the previous month (Go started on Mar 2 or 3: defect GO-D9)
     # When the window is computed
     window = scheduled_window(today, include_previous_month=False)
     # Then the first exported day is Mar 1
@@ -132,7 +132,7 @@ def test_january_reaches_back_into_the_previous_year() -> None:
 
 
 def test_utc_today_converts_a_reading_in_another_zone() -> None:
-    # Given 23:30 on Jul 15 at UTC-2, which is Jul 16 in UTC (the Go program used the local date: defect D7)
+    # Given 23:30 on Jul 15 at UTC-2, which is Jul 16 in UTC (the Go program used the local date: defect GO-D7)
     reading = datetime(2025, 7, 15, 23, 30, tzinfo=timezone(timedelta(hours=-2)))
     # When today is derived
     # Then it is the UTC date

@@ -1,4 +1,4 @@
-"""The cbi-oi-kubecost CSV format: the Go exporter's bytes (reference-exporter.md §5)."""
+"""The cbi-oi-kubecost CSV format: the Go exporter's bytes (GO-CSV-1 to GO-CSV-7)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from kubecost_flexera.cbi_csv import (
 )
 from kubecost_flexera.kubecost import Allocation, Properties
 
-# Verbatim: reference/samples/flexera/kubecost_exporter_rows.from_main_test_fixture.csv (the Go test's expected rows).
-# The repository does not carry the reference, so the bytes are kept here.
+# Verbatim: SRC-GO-ROWS (the Go test's expected rows, GO-CSV-7).
+# The bytes are kept here, so the test needs nothing outside the repository.
 REFERENCE_ROWS = (
     b"ResourceID,Cost,CurrencyCode,Aggregation,UsageType,UsageAmount,UsageUnit,Cluster,Container,Namespace,Pod,Node,Controller,ControllerKind,ProviderID,Labels,InvoiceYearMonth,InvoiceDate,StartTime,EndTime\n"
     b'nonprod-cluster/fish,0.09770,USD,pod,cpuCost,0.13594,cpuCoreHours,nonprod-cluster,fleet-agent,fish,fleet-agent-7bccbd54bc-zn8b8,aks-npu01z2-15-vmss00000z,fleet-agent,deployment,azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35,"{""app"":""fleet-agent"",""crosscharge_aks"":""crosscharge"",""field_cattle_io_projectId"":""p-jj7wc"",""kc-cluster"":""nonprod-cluster"",""kc-container"":""fleet-agent"",""kc-controller"":""fleet-agent"",""kc-controller-kind"":""deployment"",""kc-namespace"":""fish"",""kc-node"":""aks-npu01z2-15-vmss00000z"",""kc-pod-id"":""fleet-agent-7bccbd54bc-zn8b8"",""kc-provider-id"":""azure:///subscriptions/c84ced2bee05/resourceGroups/nonprod-cluster-rg/providers/virtualMachines/35""}",202310,2023-10-15T00:00:00Z,2023-10-15T00:00:00Z,2023-10-16T00:00:00Z\n'
@@ -111,7 +111,7 @@ def test_rows_of_the_go_test_item_are_the_reference_bytes() -> None:
     item = go_test_item()
     # When it is formatted after the header
     block, _ = formatter().rows(allocation(item))
-    # Then header and rows are byte for byte the reference sample
+    # Then header and rows are byte for byte the rows of SRC-GO-ROWS
     assert HEADER_BYTES + block == REFERENCE_ROWS
 
 

@@ -1,4 +1,4 @@
-"""Configuration from the environment: the Go exporter's names and defaults, validated up front (defect D20)."""
+"""Configuration from the environment: the Go exporter's names and defaults, validated up front (defect GO-D20)."""
 
 from __future__ import annotations
 

@@ -71,7 +71,7 @@ DISTINCT_SECRET = "zz-Secret-Value-7f3a9c"
 def test_each_shard_uses_its_documented_hosts(shard: str, expected: Endpoints) -> None:
     # Given the settings of a shard
     settings = replace(SETTINGS, shard=shard)
-    # When the URLs are built / Then they are those of flexera-api.md §1
+    # When the URLs are built / Then they are those of FX-HOST-1
     assert endpoints(settings) == expected
 
 

@@ -113,7 +113,7 @@ def test_kubecost_query_is_the_reference_exporters_byte_for_byte() -> None:
     settings = load_kubecost({})
     # When the first page of 15 July 2025 is requested
     query = allocation_query(settings, DAY, offset=0)
-    # Then the query string is the one of kubecost-api.md §2.1
+    # Then the query string is the one of KC-QUERY-1
     assert query == (
         "accumulate=true&aggregate=cluster%2Cnamespace%2CcontrollerKind%2Ccontroller%2Cnode%2Cpod"
         "&idle=true&idleByNode=false&includeIdle=true&limit=500&offset=0&shareIdle=false"

@@ -31,7 +31,7 @@ def day() -> data.DayData:
     return data.generate_day(3, 400, DAY, topology)
 
 
-# --- keys (kubecost-api.md §3.5) ---
+# --- keys (KC-NAME-1) ---
 
 
 @pytest.mark.parametrize(

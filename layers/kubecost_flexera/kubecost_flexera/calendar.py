@@ -1,6 +1,6 @@
-"""Which days a run exports and which months it uploads: the reference exporter's rule, in UTC, from one clock reading.
+"""Which days a run exports and which months it uploads: the Go exporter's rule, in UTC, from one clock reading.
 
-The rule is ``reference-exporter.md`` §3 as intended, not as the Go code computes it:
+The rule is ``GO-DAYS-1`` to ``GO-DAYS-4`` as intended, not as the Go code computes it:
 
 - *yesterday* is the day before *today*; the invoice months are the month of *yesterday* and, when
   ``INCLUDE_PREVIOUS_MONTH`` is on, the month before it;
@@ -8,8 +8,8 @@ The rule is ``reference-exporter.md`` §3 as intended, not as the Go code comput
   dates inside an invoice month (so on the 1st of a month *today* itself is not exported);
 - months are derived from the 1st of a month, never by subtracting a month from an arbitrary date: Go's
   ``AddDate(0, -1, 0)`` normalises Mar 31 minus one month to Mar 3 and skipped the real previous month or its first
-  days (defects D8 and D9);
-- *today* is the UTC date of a single clock reading taken at the start of the run (defect D7: the Go program used the
+  days (defects GO-D8 and GO-D9);
+- *today* is the UTC date of a single clock reading taken at the start of the run (defect GO-D7: the Go program used the
   container's time zone and read the clock again at several points). A run may pin another *today* (not a later
   one); the *current month*, the only one uploaded while incomplete, is always the month of the real clock.
 
@@ -112,7 +112,7 @@ def month_days(month: str, today: date) -> tuple[date, ...]:
 
 
 def scheduled_window(today: date, *, include_previous_month: bool) -> Window:
-    """The days and months a scheduled run on ``today`` covers (``reference-exporter.md`` §3)."""
+    """The days and months a scheduled run on ``today`` covers (``GO-DAYS-2``, ``GO-DAYS-3``)."""
     yesterday_month = first_of_month(today - _ONE_DAY)
     earliest = month_before(yesterday_month) if include_previous_month else yesterday_month
     # The invoice months are contiguous and end with yesterday's month, so "dates inside an invoice month" are the

@@ -1,4 +1,4 @@
-"""Allocation to ``cbi-oi-kubecost`` CSV rows: the exact bytes the Go exporter writes (``reference-exporter.md`` §5).
+"""Allocation to ``cbi-oi-kubecost`` CSV rows: the exact bytes the Go exporter writes (``GO-CSV-1`` to ``GO-CSV-7``).
 
 Flexera already ingests the Go program's files, so every byte counts: the header and column order, 8 rows per item
 in a fixed order, numbers as Go's ``strconv.FormatFloat(x, 'f', 5, 64)``, Labels as Go's ``json.Marshal`` of a
@@ -54,7 +54,7 @@ HEADER: Final = ",".join(HEADER_FIELDS) + "\n"
 HEADER_BYTES: Final = HEADER.encode()
 ROWS_PER_ITEM: Final = 8
 
-# The UsageType and UsageUnit columns of the 8 rows of an item, in order (§5.2).
+# The UsageType and UsageUnit columns of the 8 rows of an item, in order (GO-CSV-2).
 _USAGE_COLUMNS: Final = (
     ("cpuCost", "cpuCoreHours"),
     ("gpuCost", "gpuHours"),
@@ -67,7 +67,7 @@ _USAGE_COLUMNS: Final = (
 )
 
 
-# The properties in the order of their CSV columns (Cluster to ProviderID), and the kc-* label of each (§5.4).
+# The properties in the order of their CSV columns (Cluster to ProviderID), and the kc-* label of each (GO-CSV-5).
 _PROPERTY_VALUES: Final = attrgetter(
     "cluster", "container", "namespace", "pod", "node", "controller", "controller_kind", "provider_id"
 )
@@ -132,7 +132,7 @@ def quote_field(field: str) -> str:
 
 
 def labels_json(properties: Properties, *, override_pod_labels: bool) -> str:
-    """The Labels column (§5.4): pod labels merged with namespace labels, the kc-* labels, Go's JSON text."""
+    """The Labels column (GO-CSV-5, GO-CSV-6): pod labels merged with namespace and kc-* labels, Go's JSON text."""
     pod_labels = properties.labels or {}
     namespace_labels = properties.namespace_labels or {}
     # Both orders keep every key; the later mapping wins where a key is in both.

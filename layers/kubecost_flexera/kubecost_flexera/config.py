@@ -1,13 +1,13 @@
 """Configuration from environment variables, parsed once and validated.
 
-Variable names and defaults are the Go exporter's (``reference-exporter.md`` §2), so a migration is copy and paste.
+Variable names and defaults are the Go exporter's (``GO-CFG-1``), so a migration is copy and paste.
 Values are read as the Go exporter's ``caarlos0/env`` v11 reads them: exactly as given, never trimmed (so
 ``SHARE_NAMESPACES=" "`` shares nothing, as there), an empty value meaning the default; booleans are Go's
 ``strconv.ParseBool`` spellings, integers what ``strconv.ParseInt(v, 10, 64)`` accepts (an optional sign and ASCII
 digits: no ``1_000``, no spaces, no other scripts' digits) and the multiplier a decimal ``strconv.ParseFloat``
 accepts (``.85``, ``1e3``). The deliberate differences (finite numbers only, no hexadecimal floats, ranges,
 ``DEFAULT_CURRENCY`` a three-letter code) are listed in the README's migration table.
-Unlike the Go program every value is validated up front (defect D20): a bad value fails the invocation at once with
+Unlike the Go program every value is validated up front (defect GO-D20): a bad value fails the invocation at once with
 one message that names every offending variable, the value given and what is allowed. Secrets are never read
 from the environment, only the ARNs of the Secrets Manager secrets that hold them.
 
@@ -41,7 +41,7 @@ AGGREGATE_CHAINS: Final[Mapping[str, str]] = {
 }
 BILL_CONNECT_PREFIX: Final = "cbi-oi-kubecost"
 DEFAULT_API_PATH: Final = "/model/"
-# Go's strconv.ParseBool, which caarlos0/env uses for the reference exporter's booleans.
+# Go's strconv.ParseBool, which caarlos0/env uses for the Go exporter's booleans (GO-CFG-5).
 _GO_TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _GO_FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 # strconv.ParseInt base 10 and ParseFloat's decimal form; \Z, not $, which would let a final newline through.

@@ -3,7 +3,7 @@
 This is the ``export_day`` step of the workflow. It holds neither the day's items nor its rows: items are formatted
 as they arrive and written through gzip to S3 (``storage.DayPartsWriter``); only the set of item names seen (for
 deduplication, in the client) grows with the day. A day is replaced only once every page has succeeded (reference
-defects D4, D5): a failure on any page aborts the new parts and leaves the previous export untouched, and a day
+defects GO-D4, GO-D5): a failure on any page aborts the new parts and leaves the previous export untouched, and a day
 without any allocation writes nothing at all (``status`` ``"empty"``), so its previous export stays in place.
 """
 

@@ -1,13 +1,13 @@
 """Flexera One client: credentials, access tokens, the bill connect and the bill-upload lifecycle over HTTP.
 
-It speaks the protocol of ``flexera-api.md`` as the Go exporter does (same URLs per shard, same form-encoded token
-request, same compact JSON bodies), minus the Go program's defects (``reference-exporter.md`` §11):
+It speaks Flexera's protocol (``FX-*``) as the Go exporter does (``GO-UP-1`` to ``GO-UP-8``: same URLs per shard,
+same form-encoded token request, same compact JSON bodies), minus the Go program's defects (``GO-D*``):
 
-- D10: a 429 is never slept on here; it becomes :class:`FlexeraThrottled` carrying ``Retry-After`` (or the
+- GO-D10: a 429 is never slept on here; it becomes :class:`FlexeraThrottled` carrying ``Retry-After`` (or the
   documented 120-second cool-off) so the state machine waits, not the Lambda.
-- D11: a 409 on create aborts the blocking upload a bounded number of times, and logs which upload it aborted.
-- D12: the token is renewed before it expires and once when Flexera answers 401.
-- D16/D17: a bill-connect refusal and a create answer without an ``id`` are typed errors with status and body.
+- GO-D11: a 409 on create aborts the blocking upload a bounded number of times, and logs which upload it aborted.
+- GO-D12: the token is renewed before it expires and once when Flexera answers 401.
+- GO-D16/GO-D17: a bill-connect refusal and a create answer without an ``id`` are typed errors with status and body.
 
 What it accepts is what the reference accepts: any 2xx for create, file and the operations (its ``checkForError``),
 and from the token service a 200 whose ``access_token`` is what counts. ``expires_in`` (which the reference never
@@ -16,7 +16,7 @@ last :data:`DEFAULT_TOKEN_LIFETIME_SECONDS`, Flexera's documented hour.
 
 Headers: ``Authorization: Bearer`` on every call, as the reference, plus a ``Content-Type`` the Bill Upload spec
 declares (``application/json`` for JSON bodies, ``application/octet-stream`` for files, as Flexera's generated CLI
-sends). Both are harmless: Flexera accepts any content type and the reference sends none (``flexera-api.md`` §3.2).
+sends). Both are harmless: Flexera accepts any content type and the reference sends none (``FX-BU-2``).
 
 Time: each request ends within ``REQUEST_TIMEOUT`` as a whole (a file's transfer included, as Go's
 ``http.Client.Timeout``) and by the invocation's deadline (``deadline.HttpTransport``); a retry whose wait does not
@@ -70,8 +70,8 @@ if TYPE_CHECKING:
 SECRET_MAX_AGE_SECONDS: Final = 300
 # Renew the access token when less than this is left: a 1000 MB file must not outlive it mid-transfer.
 TOKEN_RENEWAL_MARGIN_SECONDS: Final = 300
-DEFAULT_TOKEN_LIFETIME_SECONDS: Final = 3600  # flexera-api.md §2.2: access tokens last one hour
-DEFAULT_COOLOFF_SECONDS: Final = 120  # flexera-api.md §3.4, when no Retry-After comes with the 429
+DEFAULT_TOKEN_LIFETIME_SECONDS: Final = 3600  # FX-TOKEN-2: access tokens last one hour
+DEFAULT_COOLOFF_SECONDS: Final = 120  # FX-BU-5, when no Retry-After comes with the 429
 MAX_CONFLICT_RECOVERIES: Final = 2  # 409 on create: abort the blocking upload and create again at most this often
 TRANSIENT_STATUSES: Final = frozenset({500, 502, 503, 504})
 ROLE_HINT: Final = 'the account needs the "Manage bill ingestion" role in the Flexera organization'
@@ -80,7 +80,7 @@ _CONFLICT_ID_RE: Final = re.compile(
 )
 _BODY_EXCERPT_CHARS: Final = 500
 
-# Token host domain and Bill Upload host per shard (flexera-api.md §1).
+# Token host domain and Bill Upload host per shard (FX-HOST-1).
 SHARD_HOSTS: Final[Mapping[str, tuple[str, str]]] = {
     "NAM": ("flexera.com", "api.optima.flexeraeng.com"),
     "EU": ("flexera.eu", "api.optima-eu.flexeraeng.com"),

@@ -1,8 +1,8 @@
 """Kubecost / OpenCost Allocation API client: one UTC day of allocation items, paged, deduplicated, classified errors.
 
-It sends what the Go exporter sends (``reference-exporter.md`` §4.1, ``kubecost-api.md`` §2.1) but fixes its paging
-defects (§11 D1-D4, D6): whatever the server does with ``offset``/``limit`` the day comes out once, complete, or not
-at all.
+It sends what the Go exporter sends (``GO-FETCH-1``, ``GO-FETCH-2``, ``KC-QUERY-1``) but fixes its paging
+defects (GO-D1 to GO-D4, GO-D6): whatever the server does with ``offset``/``limit`` the day comes out once,
+complete, or not at all.
 
 - Paging stops on a page with fewer than ``limit`` items (idle ones included), on a page that brings no name not
   seen before (a server that ignores ``offset`` and ``limit``, as OpenCost does: its first page was the whole day),

@@ -168,7 +168,7 @@ def refuse_concurrent(running_execution_ids: Iterable[str], own_execution_id: st
     """Raises ``ConcurrentExecution`` when an execution other than this one is running.
 
     Two executions could upload the same month concurrently; Flexera would see two bill uploads for one period and
-    one run would abort the other's (``reference-exporter.md`` §8.2, 409 handling).
+    one run would abort the other's (``GO-UP-6``, ``GO-D11``).
     """
     others = sorted(arn for arn in running_execution_ids if arn != own_execution_id)
     if others:

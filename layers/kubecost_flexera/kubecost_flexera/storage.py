@@ -1,6 +1,6 @@
 """S3 layout, day manifests and upload state: the one place that knows where things live in the bucket.
 
-Layout (``ARCHITECTURE.md``, "Data layout in S3")::
+Layout (``ARCH-S3-1``; its atomic replacement is ``ARCH-S3-2``)::
 
     exports/<source>/<YYYY-MM>/<YYYY-MM-DD>/<export-id>/kubecost-<YYYY-MM-DD>.csv.gz      part 1 of one export of a day
     exports/<source>/<YYYY-MM>/<YYYY-MM-DD>/<export-id>/kubecost-<YYYY-MM-DD>-<N>.csv.gz  part N >= 2

@@ -1,19 +1,19 @@
 """The monthly upload: which months go to Flexera, whether they changed, and the bill-upload run for each.
 
-A Flexera commit replaces the whole billing period (``flexera-api.md`` §3.7), so a month is always sent whole, from
-the parts its day manifests name (never a bucket listing). The rules (``reference-exporter.md`` §7, the contracts):
+A Flexera commit replaces the whole billing period (``FX-BU-7``), so a month is always sent whole, from
+the parts its day manifests name (never a bucket listing). The rules (``GO-MONTH-1`` to ``GO-MONTH-3``, the contracts):
 
 - The current month is the month of the real clock (``calendar.now``), never of a *today* the run pinned: a run
   pinned to a past date must not replace a complete month at Flexera with a partial one. It is uploaded with
   whatever days have manifests; any month that has ended by the clock only when every one of its days has one,
-  otherwise it is reported ``skipped-incomplete`` (D14: visible, not silent).
+  otherwise it is reported ``skipped-incomplete`` (GO-D14: visible, not silent).
 - ``force_upload`` also uploads an ended month that misses days, with the days that exist (a month installed
   mid-month, or older than Kubecost's retention, would otherwise never be finalised): its result lists the
   ``missingDays`` and a warning says so.
-- A month whose files (name and ETag) are those of its last commit is ``skipped-unchanged`` unless forced (D22).
+- A month whose files (name and ETag) are those of its last commit is ``skipped-unchanged`` unless forced (GO-D22).
 - Flexera's documented limits are checked before any call (:class:`LimitExceeded`).
 - A dry run reports what would be uploaded and calls nothing at Flexera, not even the token service.
-- Months go in ascending order, files by day and part (D13). Every month is tried; a failure is recorded for that
+- Months go in ascending order, files by day and part (GO-D13). Every month is tried; a failure is recorded for that
   month only, and :func:`raise_for_failures` turns the results into the workflow's outcome afterwards.
 
 The upload event (the plan output plus one result per day) is validated here too, as :class:`UploadRequest`, before
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from kubecost_flexera.flexera import FlexeraClient
     from kubecost_flexera.storage import PartInfo, Storage
 
-# Flexera's defaults (flexera-api.md §3.5). Whether "MB" means 10^6 or 2^20 bytes is undocumented: the smaller
+# Flexera's defaults (FX-BU-6). Whether "MB" means 10^6 or 2^20 bytes is undocumented: the smaller
 # reading is enforced, so a file we accept is within the limit either way.
 MAX_FILE_BYTES: Final = 1000 * 1000 * 1000
 MAX_FILES_PER_UPLOAD: Final = 500
