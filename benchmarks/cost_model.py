@@ -44,9 +44,9 @@ from benchmarks.workflow import LATENCY_SECONDS, TODAY, Timeline, flexera_emulat
 from functions.export_day.app import lambda_handler as export_day_handler
 from functions.plan.app import lambda_handler as plan_handler
 from functions.upload.app import lambda_handler as upload_handler
-from kubecost_flexera.calendar import scheduled_window
 from kubecost_flexera.config import PlanSettings
-from kubecost_flexera.refresh import select_days
+from kubecost_flexera.domain.calendar import scheduled_window
+from kubecost_flexera.domain.refresh import select_days
 from local.boto_hooks import s3_event_hook
 from local.run import BUCKET, EXPORTS_PREFIX, STACK_NAME
 from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION, UPLOAD_FUNCTION

@@ -62,10 +62,10 @@ def child(size: int, kubecost_url: str, s3_url: str, profile: bool) -> None:
     """One export in this process; prints its measurements as JSON on the last line of stdout."""
     import boto3  # noqa: PLC0415 - imported in the child only, the parent stays small
 
+    from kubecost_flexera.adapters.kubecost import KubecostClient  # noqa: PLC0415
+    from kubecost_flexera.adapters.storage import Storage  # noqa: PLC0415
     from kubecost_flexera.config import load_kubecost  # noqa: PLC0415
-    from kubecost_flexera.export import ExportRequest, export_day  # noqa: PLC0415
-    from kubecost_flexera.kubecost import KubecostClient  # noqa: PLC0415
-    from kubecost_flexera.storage import Storage  # noqa: PLC0415
+    from kubecost_flexera.domain.export import ExportRequest, export_day  # noqa: PLC0415
 
     settings = load_kubecost({"KUBECOST_HOST": kubecost_url, "PAGE_SIZE": "500"})
     s3 = boto3.client("s3", endpoint_url=s3_url)

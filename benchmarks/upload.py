@@ -17,10 +17,10 @@ How it measures, so that the figures are the uploader's own:
 - The parts are random bytes in a gzip member (incompressible, so 30 MB on the wire), generated once and copied
   server-side to every key; each day gets a manifest as the day export writes it.
 - Each month is uploaded by a fresh child process that imports everything and creates its clients first, then reads
-  its RSS (``/proc/self/status`` ``VmRSS``), then runs :class:`kubecost_flexera.upload.MonthUploader` for the month
-  (token, create, every file, commit, upload state). Peak RSS is the child's ``VmHWM``, not ``ru_maxrss``: Linux
-  carries the parent's high-water mark over ``fork`` and ``exec`` into ``ru_maxrss``, and the parent held a part
-  while preparing S3. MB/s is the month's
+  its RSS (``/proc/self/status`` ``VmRSS``), then runs :class:`kubecost_flexera.domain.upload.MonthUploader` for
+  the month (token, create, every file, commit, upload state). Peak RSS is the child's ``VmHWM``, not ``ru_maxrss``:
+  Linux carries the parent's high-water mark over ``fork`` and ``exec`` into ``ru_maxrss``, and the parent held a
+  part while preparing S3. MB/s is the month's
   bytes over the wall-clock time of that run (both emulators are on the same machine, so it is a floor, not
   Flexera's speed).
 """
@@ -56,8 +56,8 @@ def prepare(s3_url: str, part_bytes: int) -> None:
     """One random gzip part, copied to every day of both months, each day with its manifest."""
     import boto3  # noqa: PLC0415 - only the parent needs it before the children start
 
-    from kubecost_flexera.calendar import month_days  # noqa: PLC0415
-    from kubecost_flexera.storage import DayManifest, PartInfo, Storage, part_file_name  # noqa: PLC0415
+    from kubecost_flexera.adapters.storage import DayManifest, PartInfo, Storage, part_file_name  # noqa: PLC0415
+    from kubecost_flexera.domain.calendar import month_days  # noqa: PLC0415
 
     s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
@@ -79,10 +79,10 @@ def child(month: str, s3_url: str, flexera_url: str) -> None:
     """Uploads one month and prints its figures as JSON (runs in its own process)."""
     import boto3  # noqa: PLC0415 - imported here so the parent's imports never count
 
+    from kubecost_flexera.adapters.flexera import FlexeraClient, RefreshTokenGrant  # noqa: PLC0415
+    from kubecost_flexera.adapters.storage import Storage  # noqa: PLC0415
     from kubecost_flexera.config import load_flexera  # noqa: PLC0415
-    from kubecost_flexera.flexera import FlexeraClient, RefreshTokenGrant  # noqa: PLC0415
-    from kubecost_flexera.storage import Storage  # noqa: PLC0415
-    from kubecost_flexera.upload import MonthUploader, UploadOptions  # noqa: PLC0415
+    from kubecost_flexera.domain.upload import MonthUploader, UploadOptions  # noqa: PLC0415
     from local.flexera_emulator import (  # noqa: PLC0415
         DEFAULT_BILL_CONNECT_ID,
         DEFAULT_REFRESH_TOKEN,

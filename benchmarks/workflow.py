@@ -53,7 +53,7 @@ from unittest import mock
 
 from functions.export_day.app import lambda_handler as export_day_handler
 from functions.upload.app import lambda_handler as upload_handler
-from kubecost_flexera.calendar import scheduled_window
+from kubecost_flexera.domain.calendar import scheduled_window
 from local.flexera_emulator import (
     DEFAULT_BILL_CONNECT_ID,
     DEFAULT_REFRESH_TOKEN,

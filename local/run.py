@@ -81,14 +81,14 @@ import boto3
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
 
-from kubecost_flexera import calendar
+from kubecost_flexera.adapters.flexera import FlexeraClient
+from kubecost_flexera.adapters.kubecost import KubecostClient
+from kubecost_flexera.adapters.storage import UploadState
 from kubecost_flexera.config import DEFAULT_API_PATH, normalise_base_url
+from kubecost_flexera.domain import calendar
 from kubecost_flexera.errors import InvalidRequest
 from kubecost_flexera.events import date_value
-from kubecost_flexera.flexera import FlexeraClient
-from kubecost_flexera.kubecost import KubecostClient
 from kubecost_flexera.observability import logger
-from kubecost_flexera.storage import UploadState
 from local.iam_enforcer import Principal, enforced
 from local.runner_emulators import EmbeddedEmulators
 from local.runner_lambda import InProcessLambda, Invocation, LocalFunction

@@ -21,10 +21,10 @@ from datetime import date
 from typing import TYPE_CHECKING, Final, Self
 from urllib.parse import parse_qsl
 
-from kubecost_flexera import calendar
+from kubecost_flexera.adapters.kubecost import allocation_query
 from kubecost_flexera.config import load_kubecost
+from kubecost_flexera.domain import calendar
 from kubecost_flexera.errors import ConfigurationError
-from kubecost_flexera.kubecost import allocation_query
 from local.flexera_emulator import (
     DEFAULT_BILL_CONNECT_ID,
     DEFAULT_REFRESH_TOKEN,

@@ -2,7 +2,7 @@
 
 Thin on purpose: it validates the event (``{"day", "currency", "options", "executionId"}``) before any side effect,
 loads the configuration, wires Powertools (the execution id as correlation id, the day on every log line) and hands
-the work to :func:`kubecost_flexera.export.export_day`. It returns the workflow's day result
+the work to :func:`kubecost_flexera.domain.export.export_day`. It returns the workflow's day result
 ``{day, status, parts, rows, allocations, cost}``; typed errors propagate so the state machine can retry
 (``KubecostUnavailable``) or record the day as failed, their messages bounded (a failed day's result carries its
 message, and the results of every day share one state of at most 256 KiB; the full message is logged). Kubecost
@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
+from kubecost_flexera.adapters.deadline import invocation_deadline
+from kubecost_flexera.adapters.kubecost import KubecostClient, load_credentials
+from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import load_kubecost, load_storage
-from kubecost_flexera.deadline import invocation_deadline
+from kubecost_flexera.domain.export import ExportRequest, ExportResult, export_day
 from kubecost_flexera.errors import MAX_DAY_ERROR_MESSAGE_BYTES, ExporterError, messages_bounded
-from kubecost_flexera.export import ExportRequest, ExportResult, export_day
-from kubecost_flexera.kubecost import KubecostClient, load_credentials
 from kubecost_flexera.observability import logger, metrics, tracer
-from kubecost_flexera.storage import Storage
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from kubecost_flexera.deadline import Deadline
+    from kubecost_flexera.adapters.deadline import Deadline
 
 
 @logger.inject_lambda_context(correlation_id_path="executionId", clear_state=True)

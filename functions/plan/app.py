@@ -1,13 +1,13 @@
 """Plan Lambda: the workflow's first step, which decides what the run does and refuses what it must not do.
 
-Thin on purpose: the request rules, the calendar and the plan's shape live in ``kubecost_flexera.plan`` and
-``kubecost_flexera.calendar``. In order, and so that nothing happens before the request and the configuration are
+Thin on purpose: the request rules, the calendar and the plan's shape live in ``kubecost_flexera.domain.plan`` and
+``kubecost_flexera.domain.calendar``. In order, and so that nothing happens before the request and the configuration are
 known to be valid: read the clock once (defect GO-D7), validate the event, the whole configuration and the date range;
 refuse to start while another execution of the state machine runs; check that the credentials secrets are readable
 and well formed (the Flexera one only when the run uploads), so a run does not export for an hour and then fail;
 fetch the currency once (within the invocation's time: a hung Kubecost gives the default currency, not a timeout);
 with ``REFRESH_DAYS``, list the window's day manifests to choose which days to export again
-(``kubecost_flexera.refresh``); return the plan output of the workflow contract.
+(``kubecost_flexera.domain.refresh``); return the plan output of the workflow contract.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
-from kubecost_flexera import calendar, flexera, kubecost
-from kubecost_flexera.calendar import utc_today
+from kubecost_flexera.adapters import flexera, kubecost
+from kubecost_flexera.adapters.deadline import invocation_deadline
+from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import load_settings
-from kubecost_flexera.deadline import invocation_deadline
+from kubecost_flexera.domain import calendar
+from kubecost_flexera.domain.calendar import utc_today
+from kubecost_flexera.domain.plan import Plan, choose_window, parse_plan_event, refuse_concurrent
+from kubecost_flexera.domain.refresh import DaySelection, choose_days
 from kubecost_flexera.observability import logger, metrics, tracer
-from kubecost_flexera.plan import Plan, choose_window, parse_plan_event, refuse_concurrent
-from kubecost_flexera.refresh import DaySelection, choose_days
-from kubecost_flexera.storage import Storage
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -1,9 +1,9 @@
 """Upload Lambda: the workflow's last step, sending each planned month to Flexera One.
 
 Thin on purpose: it validates the event (the plan output plus the day results, ``contracts``) into
-:class:`kubecost_flexera.upload.UploadRequest` before any side effect, wires Powertools, and hands the months to
-:class:`kubecost_flexera.upload.MonthUploader`. It returns the per-month results, or raises once every month was
-tried (:func:`kubecost_flexera.upload.raise_for_failures`): a transient error when one stopped a month
+:class:`kubecost_flexera.domain.upload.UploadRequest` before any side effect, wires Powertools, and hands the months to
+:class:`kubecost_flexera.domain.upload.MonthUploader`. It returns the per-month results, or raises once every month was
+tried (:func:`kubecost_flexera.domain.upload.raise_for_failures`): a transient error when one stopped a month
 (:class:`FlexeraThrottled`, :class:`FlexeraUnavailable`, :class:`StorageUnavailable`: the state machine waits and
 calls again), :class:`UploadFailed` when a month failed for good. Flexera calls end before the invocation's time is
 up (``context.get_remaining_time_in_millis()``, minus a margin), so a slow Flexera is a retried ``FlexeraUnavailable``.
@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any, Final
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
-from kubecost_flexera import calendar
-from kubecost_flexera.calendar import utc_today
+from kubecost_flexera.adapters.deadline import invocation_deadline
+from kubecost_flexera.adapters.flexera import FlexeraClient
+from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import load_flexera, load_storage
-from kubecost_flexera.deadline import invocation_deadline
-from kubecost_flexera.flexera import FlexeraClient
+from kubecost_flexera.domain import calendar
+from kubecost_flexera.domain.calendar import utc_today
+from kubecost_flexera.domain.upload import MonthResult, MonthUploader, UploadRequest, raise_for_failures
 from kubecost_flexera.observability import logger, metrics, tracer
-from kubecost_flexera.storage import Storage
-from kubecost_flexera.upload import MonthResult, MonthUploader, UploadRequest, raise_for_failures
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

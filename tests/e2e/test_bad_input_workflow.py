@@ -1,7 +1,7 @@
 """Bad input to the whole workflow: the execution fails at Plan, and nothing else runs or changes.
 
-The plan is the workflow's gate (``kubecost_flexera.plan``): a malformed execution input or configuration must end
-the execution in its first state, with the typed error as the execution's error, a cause that names the field or
+The plan is the workflow's gate (``kubecost_flexera.domain.plan``): a malformed execution input or configuration must
+end the execution in its first state, with the typed error as the execution's error, a cause that names the field or
 variable and the values allowed, and no trace elsewhere: no other function invoked, no object in the bucket, no
 request to Kubecost or Flexera, no second execution, and no secret in the execution's history.
 """

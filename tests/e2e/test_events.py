@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 import pytest
 
-from kubecost_flexera.calendar import scheduled_window
+from kubecost_flexera.domain.calendar import scheduled_window
 from local.run import main
 
 if TYPE_CHECKING:

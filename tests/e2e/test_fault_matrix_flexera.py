@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 import pytest
 import requests
 
-from kubecost_flexera.flexera import RetryPolicy
+from kubecost_flexera.adapters.flexera import RetryPolicy
 from local.flexera_emulator import DEFAULT_REFRESH_TOKEN, FlexeraFault
 from tests.e2e.reliability_report import FaultCase
 from tests.fixtures.fault_matrix import BILL_CONNECT, DAYS, MONTH

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 import functions.export_day.app as export_day_app
+from kubecost_flexera.adapters.kubecost import RETRY_DELAYS_SECONDS
 from kubecost_flexera.config import AGGREGATE_CHAINS, load_kubecost
-from kubecost_flexera.kubecost import RETRY_DELAYS_SECONDS
 from local.kubecost_emulator import KubecostAuth, KubecostFault, day_window
 from tests.e2e.reliability_report import FaultCase
 from tests.fixtures.fault_matrix import ALLOCATIONS_PER_DAY, DAYS, FAULT_DAY, MONTH, MONTH_KEPT_WHOLE

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from kubecost_flexera.calendar import use_clock
+from kubecost_flexera.domain.calendar import use_clock
 from local.runner_report import UPLOAD_FUNCTION, format_summary
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from kubecost_flexera.adapters.kubecost import RETRY_DELAYS_SECONDS
 from kubecost_flexera.config import AGGREGATE_CHAINS
-from kubecost_flexera.kubecost import RETRY_DELAYS_SECONDS
 from local.kubecost_emulator import KubecostFault
 from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION, UPLOAD_FUNCTION, format_summary
 from tests.fixtures.workflow import BILL_CONNECT

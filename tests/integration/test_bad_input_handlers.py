@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities import parameters
 from functions.export_day.app import lambda_handler as export_day_handler
 from functions.plan.app import lambda_handler as plan_handler
 from functions.upload.app import lambda_handler as upload_handler
-from kubecost_flexera.calendar import use_clock
+from kubecost_flexera.domain.calendar import use_clock
 from kubecost_flexera.errors import ConfigurationError, ExporterError, InvalidRequest
 from kubecost_flexera.observability import metrics
 from tests.fixtures.logs import capture_powertools_logs

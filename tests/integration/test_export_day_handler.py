@@ -11,9 +11,9 @@ import boto3
 import pytest
 
 from functions.export_day.app import lambda_handler
+from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.errors import MAX_DAY_ERROR_MESSAGE_BYTES, ConfigurationError, InvalidRequest, KubecostRejected
 from kubecost_flexera.observability import logger, metrics
-from kubecost_flexera.storage import Storage
 from local.kubecost_emulator import KubecostAuth, KubecostEmulator, KubecostFault
 
 if TYPE_CHECKING:

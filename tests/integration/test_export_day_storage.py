@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kubecost_flexera.cbi_csv import split_rows
-from kubecost_flexera.storage import (
+from kubecost_flexera.adapters.storage import (
     UPLOAD_CHUNK_BYTES,
     DayManifest,
     DayPartsWriter,
@@ -18,6 +17,7 @@ from kubecost_flexera.storage import (
     Storage,
     new_export_id,
 )
+from kubecost_flexera.domain.cbi_csv import split_rows
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -20,8 +20,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from kubecost_flexera.domain.upload import UploadRequest
 from kubecost_flexera.errors import MAX_DAY_ERROR_MESSAGE_BYTES, KubecostUnavailable, messages_bounded
-from kubecost_flexera.upload import UploadRequest
 from local.runner_template import load_template
 
 if TYPE_CHECKING:

@@ -11,9 +11,9 @@ import boto3
 import pytest
 
 from functions.plan.app import lambda_handler
-from kubecost_flexera.calendar import first_of_month, last_of_month, use_clock
+from kubecost_flexera.adapters.storage import DayManifest, Storage
+from kubecost_flexera.domain.calendar import first_of_month, last_of_month, use_clock
 from kubecost_flexera.errors import ConcurrentExecution, ConfigurationError, InvalidRequest
-from kubecost_flexera.storage import DayManifest, Storage
 from local.boto_hooks import s3_event_hook
 
 if TYPE_CHECKING:

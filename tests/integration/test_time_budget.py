@@ -20,13 +20,13 @@ import pytest
 
 from functions.export_day.app import lambda_handler as export_day_handler
 from functions.upload.app import lambda_handler as upload_handler
-from kubecost_flexera.calendar import use_clock
+from kubecost_flexera.adapters.deadline import Deadline, invocation_deadline
+from kubecost_flexera.adapters.flexera import FlexeraClient, RefreshTokenGrant
+from kubecost_flexera.adapters.kubecost import KubecostClient
+from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import load_flexera, load_kubecost
-from kubecost_flexera.deadline import Deadline, invocation_deadline
+from kubecost_flexera.domain.calendar import use_clock
 from kubecost_flexera.errors import FlexeraUnavailable, KubecostUnavailable
-from kubecost_flexera.flexera import FlexeraClient, RefreshTokenGrant
-from kubecost_flexera.kubecost import KubecostClient
-from kubecost_flexera.storage import Storage
 from local.kubecost_emulator import KubecostFault
 from tests.integration.test_upload import AUGUST, JULY, sample_event, write_days
 

@@ -15,12 +15,12 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from functions.upload.app import lambda_handler
-from kubecost_flexera.calendar import use_clock
+from kubecost_flexera.adapters.flexera import FlexeraClient, RefreshTokenGrant
+from kubecost_flexera.adapters.storage import DayManifest, PartInfo, Storage, part_file_name
+from kubecost_flexera.domain.calendar import use_clock
+from kubecost_flexera.domain.upload import MAX_FILE_BYTES, MonthUploader, UploadOptions
 from kubecost_flexera.errors import ConfigurationError, FlexeraThrottled, InvalidRequest, UploadFailed
-from kubecost_flexera.flexera import FlexeraClient, RefreshTokenGrant
 from kubecost_flexera.observability import logger, metrics
-from kubecost_flexera.storage import DayManifest, PartInfo, Storage, part_file_name
-from kubecost_flexera.upload import MAX_FILE_BYTES, MonthUploader, UploadOptions
 from local.flexera_emulator import DEFAULT_REFRESH_TOKEN, FlexeraEmulator, FlexeraFault
 from tests.fixtures.flexera import flexera_settings
 from tests.fixtures.logs import capture_powertools_logs
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
-    from kubecost_flexera.upload import MonthResult
+    from kubecost_flexera.domain.upload import MonthResult
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
     from tests.fixtures.flexera import FlexeraEmulatorFactory
 

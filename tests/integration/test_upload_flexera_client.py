@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kubecost_flexera.errors import FlexeraAuthError, FlexeraRejected, FlexeraThrottled, FlexeraUnavailable
-from kubecost_flexera.flexera import (
+from kubecost_flexera.adapters.flexera import (
     ClientCredentialsGrant,
     Credentials,
     FlexeraClient,
     RefreshTokenGrant,
     RetryPolicy,
 )
+from kubecost_flexera.errors import FlexeraAuthError, FlexeraRejected, FlexeraThrottled, FlexeraUnavailable
 from local.flexera_emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,

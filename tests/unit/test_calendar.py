@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kubecost_flexera import calendar
-from kubecost_flexera.calendar import (
+from kubecost_flexera.domain import calendar
+from kubecost_flexera.domain.calendar import (
     MAX_BACKFILL_DAYS,
     Window,
     backfill_window,

@@ -9,7 +9,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from kubecost_flexera.cbi_csv import (
+from kubecost_flexera.adapters.kubecost import Allocation, Properties
+from kubecost_flexera.domain.cbi_csv import (
     HEADER_BYTES,
     ROWS_PER_ITEM,
     RowFormatter,
@@ -18,7 +19,6 @@ from kubecost_flexera.cbi_csv import (
     quote_field,
     split_rows,
 )
-from kubecost_flexera.kubecost import Allocation, Properties
 
 # Verbatim: SRC-GO-ROWS (the Go test's expected rows, GO-CSV-7).
 # The bytes are kept here, so the test needs nothing outside the repository.

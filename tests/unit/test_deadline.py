@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubecost_flexera.deadline import MIN_ATTEMPT_SECONDS, NO_DEADLINE, Deadline
+from kubecost_flexera.adapters.deadline import MIN_ATTEMPT_SECONDS, NO_DEADLINE, Deadline
 
 
 class Clock:

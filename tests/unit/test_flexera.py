@@ -6,9 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from kubecost_flexera.config import FlexeraSettings
-from kubecost_flexera.errors import ConfigurationError
-from kubecost_flexera.flexera import (
+from kubecost_flexera.adapters.flexera import (
     ClientCredentialsGrant,
     Endpoints,
     RefreshTokenGrant,
@@ -16,6 +14,8 @@ from kubecost_flexera.flexera import (
     endpoints,
     parse_credentials,
 )
+from kubecost_flexera.config import FlexeraSettings
+from kubecost_flexera.errors import ConfigurationError
 
 SETTINGS = FlexeraSettings(
     org_id="12345",

@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kubecost_flexera.config import load_kubecost
-from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
-from kubecost_flexera.kubecost import (
+from kubecost_flexera.adapters.kubecost import (
     KubecostClient,
     KubecostCredentials,
     allocation_query,
@@ -23,6 +21,8 @@ from kubecost_flexera.kubecost import (
     join_url,
     load_credentials,
 )
+from kubecost_flexera.config import load_kubecost
+from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
 from local.http_server import EmulatorServer, Request, Response
 
 if TYPE_CHECKING:

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from kubecost_flexera.calendar import Window, scheduled_window
-from kubecost_flexera.errors import ConcurrentExecution, InvalidRequest
-from kubecost_flexera.plan import (
+from kubecost_flexera.domain.calendar import Window, scheduled_window
+from kubecost_flexera.domain.plan import (
     Plan,
     PlanRequest,
     choose_window,
@@ -17,6 +16,7 @@ from kubecost_flexera.plan import (
     parse_request,
     refuse_concurrent,
 )
+from kubecost_flexera.errors import ConcurrentExecution, InvalidRequest
 
 CLOCK_TODAY = date(2025, 7, 15)
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:export:run-1"

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from kubecost_flexera.calendar import scheduled_window
 from kubecost_flexera.config import PlanSettings
-from kubecost_flexera.refresh import DaySelection, month_close_point, select_days
+from kubecost_flexera.domain.calendar import scheduled_window
+from kubecost_flexera.domain.refresh import DaySelection, month_close_point, select_days
 
 WINDOW_SETTINGS = PlanSettings(include_previous_month=True, refresh_days=3, month_close_refresh_day=3)
 

@@ -11,8 +11,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
+from kubecost_flexera.adapters.storage import Storage, transient_errors_retryable
 from kubecost_flexera.errors import ConfigurationError, StorageAccessDenied, StorageUnavailable
-from kubecost_flexera.storage import Storage, transient_errors_retryable
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from kubecost_flexera import flexera
+from kubecost_flexera.adapters import flexera
 from kubecost_flexera.config import load_settings
 from kubecost_flexera.errors import ConfigurationError
 from tests.unit.test_template_model import ROOT, Deployment

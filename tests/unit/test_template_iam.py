@@ -14,7 +14,7 @@ from typing import Any, Final, cast
 
 import pytest
 
-from kubecost_flexera.storage import Storage
+from kubecost_flexera.adapters.storage import Storage
 from tests.unit.test_template_model import (
     REGION,
     Deployment,

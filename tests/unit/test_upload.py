@@ -7,17 +7,9 @@ from typing import TYPE_CHECKING, cast
 
 import pytest
 
-from kubecost_flexera.calendar import month_days, parse_month
-from kubecost_flexera.errors import (
-    FlexeraRejected,
-    FlexeraThrottled,
-    FlexeraUnavailable,
-    LimitExceeded,
-    StorageUnavailable,
-    UploadFailed,
-)
-from kubecost_flexera.storage import PartInfo
-from kubecost_flexera.upload import (
+from kubecost_flexera.adapters.storage import PartInfo
+from kubecost_flexera.domain.calendar import month_days, parse_month
+from kubecost_flexera.domain.upload import (
     MAX_FILE_BYTES,
     MAX_FILES_PER_UPLOAD,
     MonthContent,
@@ -27,11 +19,19 @@ from kubecost_flexera.upload import (
     check_limits,
     raise_for_failures,
 )
+from kubecost_flexera.errors import (
+    FlexeraRejected,
+    FlexeraThrottled,
+    FlexeraUnavailable,
+    LimitExceeded,
+    StorageUnavailable,
+    UploadFailed,
+)
 from tests.unit.test_storage_errors import client_error
 
 if TYPE_CHECKING:
-    from kubecost_flexera.flexera import FlexeraClient
-    from kubecost_flexera.storage import Storage
+    from kubecost_flexera.adapters.flexera import FlexeraClient
+    from kubecost_flexera.adapters.storage import Storage
 
 
 def part(name: str, etag: str = '"e1"', size: int = 10, export_id: str = "x1") -> PartInfo:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from kubecost_flexera.domain.upload import UploadOptions, UploadRequest
 from kubecost_flexera.errors import InvalidRequest
-from kubecost_flexera.upload import UploadOptions, UploadRequest
 
 SAMPLE = Path(__file__).parents[2] / "events" / "upload.json"
 

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Final
 
 import orjson
 
-from kubecost_flexera.kubecost import Properties
+from kubecost_flexera.adapters.kubecost import Properties
 
 if TYPE_CHECKING:
     from datetime import date
 
-    from kubecost_flexera.kubecost import Allocation
+    from kubecost_flexera.adapters.kubecost import Allocation
 
 HEADER_FIELDS: Final = (
     "ResourceID",

@@ -47,8 +47,8 @@ import requests
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
+from kubecost_flexera.adapters.deadline import NO_DEADLINE, HttpTransport
 from kubecost_flexera.config import BILL_CONNECT_PREFIX
-from kubecost_flexera.deadline import NO_DEADLINE, HttpTransport
 from kubecost_flexera.errors import (
     ConfigurationError,
     ExporterError,
@@ -63,8 +63,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import BinaryIO
 
+    from kubecost_flexera.adapters.deadline import Deadline
     from kubecost_flexera.config import FlexeraSettings
-    from kubecost_flexera.deadline import Deadline
 
 # Secrets Manager answers are cached per execution environment; a rotated secret is seen within five minutes.
 SECRET_MAX_AGE_SECONDS: Final = 300

@@ -34,15 +34,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from kubecost_flexera.calendar import first_of_month, last_of_month
-from kubecost_flexera.storage import transient_errors_retryable
+from kubecost_flexera.adapters.storage import transient_errors_retryable
+from kubecost_flexera.domain.calendar import first_of_month, last_of_month
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from kubecost_flexera.calendar import Window
+    from kubecost_flexera.adapters.storage import Storage
     from kubecost_flexera.config import PlanSettings
-    from kubecost_flexera.storage import Storage
+    from kubecost_flexera.domain.calendar import Window
 
 
 @dataclass(frozen=True)

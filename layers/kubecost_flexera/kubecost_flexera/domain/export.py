@@ -14,20 +14,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from kubecost_flexera import calendar
-from kubecost_flexera.cbi_csv import HEADER_BYTES, ROWS_PER_ITEM, RowFormatter, split_rows
+from kubecost_flexera.adapters.storage import DayManifest, new_export_id, transient_errors_retryable
+from kubecost_flexera.domain import calendar
+from kubecost_flexera.domain.cbi_csv import HEADER_BYTES, ROWS_PER_ITEM, RowFormatter, split_rows
 from kubecost_flexera.errors import InvalidRequest
 from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
 from kubecost_flexera.observability import logger, tracer
-from kubecost_flexera.storage import DayManifest, new_export_id, transient_errors_retryable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from datetime import date, datetime
 
+    from kubecost_flexera.adapters.kubecost import KubecostClient
+    from kubecost_flexera.adapters.storage import Storage
     from kubecost_flexera.config import KubecostSettings
-    from kubecost_flexera.kubecost import KubecostClient
-    from kubecost_flexera.storage import Storage
 
 EVENT_FIELDS: Final = ("day", "currency", "options", "executionId")
 

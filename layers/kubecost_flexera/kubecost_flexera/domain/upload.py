@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Final, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kubecost_flexera import calendar
-from kubecost_flexera.calendar import month_days, month_of, parse_month
+from kubecost_flexera.adapters.storage import UploadState, transient_errors_retryable
+from kubecost_flexera.domain import calendar
+from kubecost_flexera.domain.calendar import month_days, month_of, parse_month
 from kubecost_flexera.errors import (
     MAX_DAY_ERROR_MESSAGE_BYTES,
     ConfigurationError,
@@ -49,13 +50,12 @@ from kubecost_flexera.errors import (
 )
 from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
 from kubecost_flexera.observability import logger, tracer
-from kubecost_flexera.storage import UploadState, transient_errors_retryable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from kubecost_flexera.flexera import FlexeraClient
-    from kubecost_flexera.storage import PartInfo, Storage
+    from kubecost_flexera.adapters.flexera import FlexeraClient
+    from kubecost_flexera.adapters.storage import PartInfo, Storage
 
 # Flexera's defaults (FX-BU-6). Whether "MB" means 10^6 or 2^20 bytes is undocumented: the smaller
 # reading is enforced, so a file we accept is within the limit either way.

@@ -45,7 +45,7 @@ import msgspec
 import requests
 from aws_lambda_powertools.utilities import parameters
 
-from kubecost_flexera.deadline import NO_DEADLINE, HttpTransport
+from kubecost_flexera.adapters.deadline import NO_DEADLINE, HttpTransport
 from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
 from kubecost_flexera.events import currency_code
 from kubecost_flexera.observability import count_retry, logger
@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from datetime import date
     from types import TracebackType
 
+    from kubecost_flexera.adapters.deadline import Deadline
     from kubecost_flexera.config import KubecostSettings
-    from kubecost_flexera.deadline import Deadline
 
 IDLE_MARKER: Final = "_idle_"  # the Go exporter's isIdleRecord: covers __idle__, <cluster>/__idle__, __idle__/...
 MAX_PAGES: Final = 10_000  # 5 million items at the default page size: far beyond any real day

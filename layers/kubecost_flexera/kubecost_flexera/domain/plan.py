@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from kubecost_flexera.calendar import Window, backfill_window, scheduled_window
+from kubecost_flexera.domain.calendar import Window, backfill_window, scheduled_window
 from kubecost_flexera.errors import ConcurrentExecution, InvalidRequest
 from kubecost_flexera.events import bool_field, date_value, refuse_unknown
 
