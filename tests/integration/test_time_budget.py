@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import pytest
 
+from emulators.kubecost import KubecostFault
 from functions.export_day.app import lambda_handler as export_day_handler
 from functions.upload.app import lambda_handler as upload_handler
 from kubecost_flexera.adapters.deadline import Deadline, invocation_deadline
@@ -27,7 +28,6 @@ from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import load_flexera, load_kubecost
 from kubecost_flexera.domain.calendar import use_clock
 from kubecost_flexera.errors import FlexeraUnavailable, KubecostUnavailable
-from local.kubecost_emulator import KubecostFault
 from tests.integration.test_upload import AUGUST, JULY, sample_event, write_days
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.kubecost import KubecostEmulator
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
 
 BYTE_INTERVAL_SECONDS: Final = 0.02

@@ -14,6 +14,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
+from emulators.flexera import DEFAULT_REFRESH_TOKEN, FlexeraEmulator, FlexeraFault
 from functions.upload.app import lambda_handler
 from kubecost_flexera.adapters.flexera import FlexeraClient, RefreshTokenGrant
 from kubecost_flexera.adapters.storage import DayManifest, PartInfo, Storage, part_file_name
@@ -21,7 +22,6 @@ from kubecost_flexera.domain.calendar import use_clock
 from kubecost_flexera.domain.upload import MAX_FILE_BYTES, MonthUploader, UploadOptions
 from kubecost_flexera.errors import ConfigurationError, FlexeraThrottled, InvalidRequest, UploadFailed
 from kubecost_flexera.observability import logger, metrics
-from local.flexera_emulator import DEFAULT_REFRESH_TOKEN, FlexeraEmulator, FlexeraFault
 from tests.fixtures.flexera import flexera_settings
 from tests.fixtures.logs import capture_powertools_logs
 

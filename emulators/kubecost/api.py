@@ -2,13 +2,14 @@
 
 Why: the exporter must be proven against the API as it really behaves (the Kubecost facts ``KC-*``, scope
 ``KC-EMU-1``), including its undocumented corners and failures, without a Kubernetes cluster. The data come from
-``local.kubecost_data``: deterministic from ``(seed, day)``, ``allocations_per_day`` pods a day, aggregated for real.
+``emulators.kubecost.data``: deterministic from ``(seed, day)``, ``allocations_per_day`` pods a day, aggregated
+for real.
 
 Usage::
 
-    python -m local.kubecost_emulator --port 9090                     # Kubecost on http://127.0.0.1:9090/model/
-    python -m local.kubecost_emulator --port 9003 --flavour opencost  # OpenCost on http://127.0.0.1:9003/
-    python -m local.kubecost_emulator --port 9090 --allocations 50000 --seed 7 --latency 0.05 \\
+    python -m emulators.kubecost --port 9090                     # Kubecost on http://127.0.0.1:9090/model/
+    python -m emulators.kubecost --port 9003 --flavour opencost  # OpenCost on http://127.0.0.1:9003/
+    python -m emulators.kubecost --port 9090 --allocations 50000 --seed 7 --latency 0.05 \\
         --today 2025-07-20 --empty-day 2025-07-14 --auth-bearer s3cret --config-mode full --currency EUR
 
     curl 'http://127.0.0.1:9090/model/allocation?window=2025-07-15T00:00:00Z,2025-07-16T00:00:00Z&aggregate=cluster,namespace'
@@ -85,8 +86,8 @@ from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Final, Generic, Literal, TypeVar
 
-from local import kubecost_data as data
-from local.http_server import EmulatorServer, Request, Response
+from emulators.http_server import EmulatorServer, Request, Response
+from emulators.kubecost import data
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -659,7 +660,7 @@ def _full_configs(currency: str) -> dict[str, str]:
 
 
 def _parse_args(argv: Sequence[str] | None) -> tuple[KubecostEmulatorConfig, int]:
-    parser = argparse.ArgumentParser(prog="python -m local.kubecost_emulator", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m emulators.kubecost", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=9090)
     parser.add_argument("--flavour", choices=("kubecost", "opencost"), default="kubecost")
     parser.add_argument("--allocations", type=int, default=50, help="pods (non-idle items at pod level) per day")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from local.flexera_emulator import (
+from emulators.flexera import (
     DEFAULT_CLIENT_ID,
     DEFAULT_REFRESH_TOKEN,
     FlexeraEmulatorConfig,

@@ -22,7 +22,7 @@ One base URL serves every Flexera host (the client reaches it through ``FLEXERA_
 
 Command line (the clock follows real time there, so a second run two minutes later is not throttled)::
 
-    python -m local.flexera_emulator --port 8081 --org-id 12345 --refresh-token my-refresh-token \\
+    python -m emulators.flexera --port 8081 --org-id 12345 --refresh-token my-refresh-token \\
         --client my-client-id:my-secret --bill-connect cbi-oi-kubecost-1 [--cooloff 120] [--max-files 500] \\
         [--max-file-bytes N] [--token-lifetime 3600] [--frozen-clock]
 
@@ -134,7 +134,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import parse_qs, unquote
 
-from local.http_server import EmulatorServer, Request, Response
+from emulators.http_server import EmulatorServer, Request, Response
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -863,9 +863,7 @@ def _check_period(period: str) -> None:
 def config_from_args(argv: Sequence[str] | None = None) -> tuple[FlexeraEmulatorConfig, int]:
     """The configuration and port the command line asks for."""
     defaults = FlexeraEmulatorConfig()
-    parser = argparse.ArgumentParser(
-        prog="python -m local.flexera_emulator", description=(__doc__ or "").split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m emulators.flexera", description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--port", type=int, default=0, help="0 = any free port (printed)")
     parser.add_argument("--org-id", default=defaults.org_id)
     parser.add_argument("--refresh-token", action="append", help=f"repeatable; default {DEFAULT_REFRESH_TOKEN}")

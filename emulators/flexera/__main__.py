@@ -1,0 +1,3 @@
+from emulators.flexera.api import main
+
+main()

@@ -1,0 +1,3 @@
+from emulators.kubecost.api import main
+
+main()
