@@ -13,9 +13,9 @@ from emulators.flexera import (
     FlexeraFault,
     ManualClock,
     WallClock,
-    config_from_args,
     split_bill_connect_id,
 )
+from emulators.flexera.__main__ import config_from_args
 
 START = datetime(2025, 7, 31, 23, 59, 0, tzinfo=UTC)
 
