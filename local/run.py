@@ -97,7 +97,7 @@ from local.runner_roles import StackRoles, local_parameters, stack_roles
 from local.runner_state import BucketFolder, FolderError, check_folder
 from local.runner_states import HISTORY_EVENT_LIMIT, strict_engine
 from local.runner_template import LOCAL_PSEUDO_PARAMETERS, STATE_MACHINE_ID, TemplateModel, load_template
-from local.template_policies import Deployment
+from local.template_resolver import Deployment
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence

@@ -36,7 +36,7 @@ Choices where the facts are silent (KC-PAGE-1, KC-NAME-2, KC-EMU-1):
   ``__idle__/__idle__/...`` with one part per aggregate key (``"padded"``, reported for Kubecost 2.x, unverified).
 - With ``offset``/``limit`` the idle entries are appended to **every** page and not counted in ``limit``
   (default), or, with ``idle_in_limit=True``, they are ordinary line items of the cost-sorted list.
-- ``shareIdle=true`` spreads idle over the other items by cost (see ``emulators.kubecost.data``) and returns no idle entry.
+- ``shareIdle=true`` spreads idle over the other items by cost (see ``data``) and returns no idle entry.
 - The envelope omits ``status`` as the Kubecost docs sample and OpenCost 1.121.3 do (``include_status`` adds it).
   A day with no data is ``{}`` (``empty_day_data``: or ``null``, or no set at all). Days after ``today``, at or
   before ``today - retention_days``, or in ``empty_days`` have no data; ``today`` itself has a full day.
