@@ -10,6 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from emulators.flexera import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_REFRESH_TOKEN,
+    FlexeraEmulator,
+    FlexeraFault,
+)
+from emulators.http_server import EmulatorServer, Response
 from kubecost_flexera.adapters.flexera import (
     ClientCredentialsGrant,
     Credentials,
@@ -18,20 +26,12 @@ from kubecost_flexera.adapters.flexera import (
     RetryPolicy,
 )
 from kubecost_flexera.errors import FlexeraAuthError, FlexeraRejected, FlexeraThrottled, FlexeraUnavailable
-from local.flexera_emulator import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_REFRESH_TOKEN,
-    FlexeraEmulator,
-    FlexeraFault,
-)
-from local.http_server import EmulatorServer, Response
 from tests.fixtures.flexera import flexera_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.http_server import Request
+    from emulators.http_server import Request
     from tests.fixtures.flexera import FlexeraEmulatorFactory
     from tests.fixtures.logs import LogCapture
 

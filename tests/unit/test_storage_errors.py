@@ -4,7 +4,7 @@ refused read means."""
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -13,15 +13,10 @@ from botocore.stub import Stubber
 
 from kubecost_flexera.adapters.storage import Storage, transient_errors_retryable
 from kubecost_flexera.errors import ConfigurationError, StorageAccessDenied, StorageUnavailable
+from tests.fixtures.aws import client_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-
-def client_error(code: str, status: int) -> ClientError:
-    """The error botocore raises when S3 answers ``status`` with error ``code``."""
-    response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
-    return ClientError(response, "Operation")
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from kubecost_flexera.errors import (
     StorageUnavailable,
     UploadFailed,
 )
-from tests.unit.test_storage_errors import client_error
+from tests.fixtures.aws import client_error
 
 if TYPE_CHECKING:
     from kubecost_flexera.adapters.flexera import FlexeraClient
