@@ -70,6 +70,9 @@ _CURRENCY_RE: Final = re.compile(CURRENCY_PATTERN)
 _SHOWN_VALUE_CHARS: Final = 120  # a value longer than this is cut in messages (a day result, a 3 KB cause)
 _ALLOWED: Final = "allowed"  # the error type of a value outside its type's rule; the message says what is allowed
 _RULE: Final = "rule"  # the error type of a rule over several fields; its message is a whole sentence
+_DRY_RUN: Final = "export, but upload nothing"
+_FORCE_UPLOAD: Final = "upload months even when unchanged, and ended months that miss days"
+_EXECUTION_ID: Final = "$$.Execution.Id, the correlation id of the logs"
 
 
 # --- Value types: each says, once, what it allows; its messages and its schema both say it. ---
@@ -98,6 +101,7 @@ class Allowed:
 
 
 def refused(allowed: str) -> PydanticCustomError:
+    """The error of a value outside its rule; its message is ``allowed <allowed>``."""
     return PydanticCustomError(_ALLOWED, "allowed {allowed}", {"allowed": allowed})
 
 
@@ -213,8 +217,8 @@ class Contract(BaseModel):
 class RunOptions(Contract):
     """The run options the plan chose, as every later step receives them."""
 
-    dry_run: bool = Field(default=False, alias="dryRun", description="export, but upload nothing")
-    force_upload: bool = Field(default=False, alias="forceUpload", description="upload months even when unchanged")
+    dry_run: bool = Field(default=False, alias="dryRun", description=_DRY_RUN)
+    force_upload: bool = Field(default=False, alias="forceUpload", description=_FORCE_UPLOAD)
 
 
 class ScheduledRun(Contract):
@@ -251,8 +255,8 @@ class ManualRun(Contract):
     )
     start: OptionalDay = Field(default=None, description="with end: backfill this range, not the scheduled window")
     end: OptionalDay = Field(default=None, description="with start: the backfill's last day; start <= end <= today")
-    dry_run: bool = Field(default=False, description="export, but upload nothing")
-    force_upload: bool = Field(default=False, description="upload months even when unchanged")
+    dry_run: bool = Field(default=False, description=_DRY_RUN)
+    force_upload: bool = Field(default=False, description=_FORCE_UPLOAD)
 
     @model_validator(mode="after")
     def _range_together(self) -> ManualRun:
@@ -292,7 +296,7 @@ class PlanEvent(Contract):
 
     label = "the plan event"
     request: ExecutionInput = Field(description="the state machine's input object")
-    execution_id: ExecutionId | None = Field(default=None, alias="executionId", description="$$.Execution.Id")
+    execution_id: ExecutionId | None = Field(default=None, alias="executionId", description=_EXECUTION_ID)
     state_machine_arn: StateMachineArn = Field(alias="stateMachineArn", description="$$.StateMachine.Id")
 
     @property
@@ -315,7 +319,6 @@ class PlanOutput(Contract):
 # --- One day ---
 
 ExportedStatus = Literal["written", "empty"]
-MonthStatus = Literal["committed", "skipped-unchanged", "skipped-incomplete", "dry-run", "failed"]
 
 
 class DayEvent(Contract):
@@ -325,7 +328,7 @@ class DayEvent(Contract):
     day: Day = Field(description="the day to export")
     currency: Currency = Field(description="the currency written in the bill's rows")
     options: RunOptions = RunOptions()  # the export does the same either way
-    execution_id: ExecutionId | None = Field(default=None, alias="executionId", description="$$.Execution.Id")
+    execution_id: ExecutionId | None = Field(default=None, alias="executionId", description=_EXECUTION_ID)
 
 
 class DayExported(Contract):
@@ -362,6 +365,8 @@ DayResult = Annotated[DayExported | DayFailed, Field(discriminator="status")]
 
 # --- The upload ---
 
+MonthStatus = Literal["committed", "skipped-unchanged", "skipped-incomplete", "dry-run", "failed"]
+
 
 class UploadEvent(Contract):
     """The upload function's event: the plan output (without ``keptDays``) and one result per planned day."""
@@ -375,7 +380,7 @@ class UploadEvent(Contract):
     day_results: tuple[DayResult, ...] = Field(
         alias="dayResults", strict=False, description="one result per day of days, in the same order"
     )
-    execution_id: ExecutionId | None = Field(default=None, alias="executionId", description="$$.Execution.Id")
+    execution_id: ExecutionId | None = Field(default=None, alias="executionId", description=_EXECUTION_ID)
 
     @model_validator(mode="after")
     def _one_result_per_day(self) -> UploadEvent:
