@@ -327,7 +327,8 @@ class DayEvent(Contract):
     label = "the export_day event"
     day: Day = Field(description="the day to export")
     currency: Currency = Field(description="the currency written in the bill's rows")
-    options: RunOptions = RunOptions()  # the export does the same either way
+    # Built when used, not at import: the plan and the upload never need it. The export does the same either way.
+    options: RunOptions = Field(default_factory=RunOptions, description="the run options; absent: none set")
     execution_id: ExecutionId | None = Field(default=None, alias="executionId", description=_EXECUTION_ID)
 
 
