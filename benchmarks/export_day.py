@@ -65,13 +65,14 @@ def child(size: int, kubecost_url: str, s3_url: str, profile: bool) -> None:
     from kubecost_flexera.adapters.kubecost import KubecostClient  # noqa: PLC0415
     from kubecost_flexera.adapters.storage import Storage  # noqa: PLC0415
     from kubecost_flexera.config import load_kubecost  # noqa: PLC0415
-    from kubecost_flexera.domain.export import ExportRequest, export_day  # noqa: PLC0415
+    from kubecost_flexera.contracts import DayEvent  # noqa: PLC0415
+    from kubecost_flexera.domain.export import export_day  # noqa: PLC0415
 
     settings = load_kubecost({"KUBECOST_HOST": kubecost_url, "PAGE_SIZE": "500"})
     s3 = boto3.client("s3", endpoint_url=s3_url)
     s3.create_bucket(Bucket=f"{BUCKET}-{size}")
     storage = Storage(s3, f"{BUCKET}-{size}", "default")
-    request = ExportRequest(day=DAY, currency="USD", options={})
+    request = DayEvent(day=DAY, currency="USD")
     with KubecostClient(settings) as client:
         profiler = None
         if profile:

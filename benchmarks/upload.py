@@ -87,7 +87,8 @@ def child(month: str, s3_url: str, flexera_url: str) -> None:
     from kubecost_flexera.adapters.flexera import FlexeraClient, RefreshTokenGrant  # noqa: PLC0415
     from kubecost_flexera.adapters.storage import Storage  # noqa: PLC0415
     from kubecost_flexera.config import load_flexera  # noqa: PLC0415
-    from kubecost_flexera.domain.upload import MonthUploader, UploadOptions  # noqa: PLC0415
+    from kubecost_flexera.contracts import RunOptions  # noqa: PLC0415
+    from kubecost_flexera.domain.upload import MonthUploader  # noqa: PLC0415
 
     settings = load_flexera(
         {
@@ -100,7 +101,7 @@ def child(month: str, s3_url: str, flexera_url: str) -> None:
     )
     client = FlexeraClient(settings, RefreshTokenGrant(DEFAULT_REFRESH_TOKEN))
     storage = Storage(boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1"), BUCKET, SOURCE)
-    uploader = MonthUploader(storage, lambda: client, clock_today=TODAY, options=UploadOptions(force_upload=True))
+    uploader = MonthUploader(storage, lambda: client, clock_today=TODAY, options=RunOptions.of({"force_upload": True}))
     storage.read_upload_state(month)  # warm the S3 connection pool before the baseline
     before = status_bytes("VmRSS")
     started = time.perf_counter()

@@ -85,9 +85,8 @@ from kubecost_flexera.adapters.flexera import FlexeraClient
 from kubecost_flexera.adapters.kubecost import KubecostClient
 from kubecost_flexera.adapters.storage import UploadState
 from kubecost_flexera.config import DEFAULT_API_PATH, normalise_base_url
+from kubecost_flexera.contracts import calendar_date
 from kubecost_flexera.domain import calendar
-from kubecost_flexera.errors import InvalidRequest
-from kubecost_flexera.events import date_value
 from kubecost_flexera.observability import logger
 from local.iam_enforcer import Principal, enforced
 from local.runner_emulators import EmbeddedEmulators
@@ -525,8 +524,8 @@ def pinned_clock(day: date) -> Callable[[], datetime]:
 def _day_argument(text: str) -> date:
     """``--today``: what the plan accepts as ``today``, an existing date not after the current UTC date."""
     try:
-        day = date_value(text, "--today")
-    except InvalidRequest:
+        day = calendar_date(text)
+    except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is invalid: allowed an existing calendar date YYYY-MM-DD") from None
     real_today = calendar.system_clock().date()
     if day > real_today:

@@ -1,9 +1,9 @@
 """ExportDay Lambda: one day of Kubecost allocations to gzipped CSV parts in S3 and the day's manifest.
 
-Thin on purpose: it validates the event (``{"day", "currency", "options", "executionId"}``) before any side effect,
+Thin on purpose: it validates the event (``contracts.DayEvent``) before any side effect,
 loads the configuration, wires Powertools (the execution id as correlation id, the day on every log line) and hands
 the work to :func:`kubecost_flexera.domain.export.export_day`. It returns the workflow's day result
-``{day, status, parts, rows, allocations, cost}``; typed errors propagate so the state machine can retry
+(``contracts.DayExported``); typed errors propagate so the state machine can retry
 (``KubecostUnavailable``) or record the day as failed, their messages bounded (a failed day's result carries its
 message, and the results of every day share one state of at most 256 KiB; the full message is logged). Kubecost
 calls end before the invocation's time is up (``context.get_remaining_time_in_millis()``, minus a margin).
@@ -21,7 +21,8 @@ from kubecost_flexera.adapters.deadline import invocation_deadline
 from kubecost_flexera.adapters.kubecost import KubecostClient, load_credentials
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import load_kubecost, load_storage
-from kubecost_flexera.domain.export import ExportRequest, ExportResult, export_day
+from kubecost_flexera.contracts import DayEvent, DayExported, parse
+from kubecost_flexera.domain.export import ExportResult, export_day
 from kubecost_flexera.errors import MAX_DAY_ERROR_MESSAGE_BYTES, ExporterError, messages_bounded
 from kubecost_flexera.observability import logger, metrics, tracer
 
@@ -43,11 +44,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             logger.error("Day failed", error_type=type(exc).__name__, error=str(exc))
             raise
     _record_metrics(result)
-    return result.to_event()
+    return DayExported.of(result).model_dump(mode="json")
 
 
 def _export(event: dict[str, Any], deadline: Deadline) -> ExportResult:
-    request = ExportRequest.from_event(event)
+    request = parse(event, DayEvent)
     logger.append_keys(day=request.day.isoformat())
     settings = load_kubecost(os.environ)
     storage_settings = load_storage(os.environ)

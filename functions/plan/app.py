@@ -7,7 +7,7 @@ refuse to start while another execution of the state machine runs; check that th
 and well formed (the Flexera one only when the run uploads), so a run does not export for an hour and then fail;
 fetch the currency once (within the invocation's time: a hung Kubecost gives the default currency, not a timeout);
 with ``REFRESH_DAYS``, list the window's day manifests to choose which days to export again
-(``kubecost_flexera.domain.refresh``); return the plan output of the workflow contract.
+(``kubecost_flexera.domain.refresh``); return the plan output (``contracts.PlanOutput``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from kubecost_flexera.adapters import flexera, kubecost
 from kubecost_flexera.adapters.deadline import invocation_deadline
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import load_settings
+from kubecost_flexera.contracts import PlanEvent, PlanOutput, RunOptions, parse
 from kubecost_flexera.domain import calendar
 from kubecost_flexera.domain.calendar import utc_today
-from kubecost_flexera.domain.plan import Plan, choose_window, parse_plan_event, refuse_concurrent
+from kubecost_flexera.domain.plan import Plan, choose_window, keeps_days, refuse_concurrent
 from kubecost_flexera.domain.refresh import DaySelection, choose_days
 from kubecost_flexera.observability import logger, metrics, tracer
 
@@ -44,8 +45,8 @@ def running_executions(state_machine_arn: str) -> list[str]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deadline = invocation_deadline(context.get_remaining_time_in_millis())
     now = calendar.now()
-    plan_event = parse_plan_event(event)
-    request = plan_event.request
+    plan_event = parse(event, PlanEvent)
+    request = plan_event.run
     settings = load_settings(os.environ)
     window = choose_window(
         request, clock_today=utc_today(now), include_previous_month=settings.plan.include_previous_month
@@ -57,14 +58,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     with kubecost.KubecostClient(settings.kubecost, credentials, deadline=deadline) as client:
         currency = client.currency()
     storage = Storage(boto3.client("s3"), settings.storage.bucket, settings.storage.source)
-    selection = choose_days(window, settings.plan, storage) if request.keeps_days else DaySelection.every_day(window)
-    plan = Plan(
-        window=window,
-        currency=currency,
-        dry_run=request.dry_run,
-        force_upload=request.force_upload,
-        kept_days=selection.kept,
-    )
+    selection = choose_days(window, settings.plan, storage) if keeps_days(request) else DaySelection.every_day(window)
+    plan = Plan(window=window, currency=currency, options=RunOptions.of(request), kept_days=selection.kept)
     metrics.add_metric(name="PlannedDays", unit=MetricUnit.Count, value=len(selection.refreshed))
     logger.info(
         "Planned the run",
@@ -79,4 +74,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         dry_run=request.dry_run,
         force_upload=request.force_upload,
     )
-    return plan.to_output()
+    return PlanOutput.of(plan).model_dump(mode="json")

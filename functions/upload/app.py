@@ -1,7 +1,7 @@
 """Upload Lambda: the workflow's last step, sending each planned month to Flexera One.
 
-Thin on purpose: it validates the event (the plan output plus the day results, ``contracts``) into
-:class:`kubecost_flexera.domain.upload.UploadRequest` before any side effect, wires Powertools, and hands the months to
+Thin on purpose: it validates the event (the plan output plus the day results, ``contracts.UploadEvent``) before
+any side effect, wires Powertools, and hands the months to
 :class:`kubecost_flexera.domain.upload.MonthUploader`. It returns the per-month results, or raises once every month was
 tried (:func:`kubecost_flexera.domain.upload.raise_for_failures`): a transient error when one stopped a month
 (:class:`FlexeraThrottled`, :class:`FlexeraUnavailable`, :class:`StorageUnavailable`: the state machine waits and
@@ -22,13 +22,15 @@ from kubecost_flexera.adapters.deadline import invocation_deadline
 from kubecost_flexera.adapters.flexera import FlexeraClient
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import load_flexera, load_storage
+from kubecost_flexera.contracts import UploadEvent, UploadOutput, parse
 from kubecost_flexera.domain import calendar
 from kubecost_flexera.domain.calendar import utc_today
-from kubecost_flexera.domain.upload import MonthResult, MonthUploader, UploadRequest, raise_for_failures
+from kubecost_flexera.domain.upload import MonthResult, MonthUploader, raise_for_failures
 from kubecost_flexera.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import date
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -40,7 +42,7 @@ _STATUS_METRICS: Final = {
 }
 
 
-def record_metrics(results: Sequence[MonthResult], failed_days: Sequence[str]) -> None:
+def record_metrics(results: Sequence[MonthResult], failed_days: Sequence[date]) -> None:
     committed = [result for result in results if result.status == "committed"]
     metrics.add_metric(name="FilesUploaded", unit=MetricUnit.Count, value=sum(r.files for r in committed))
     metrics.add_metric(name="BytesUploaded", unit=MetricUnit.Bytes, value=sum(r.bytes for r in committed))
@@ -54,7 +56,7 @@ def record_metrics(results: Sequence[MonthResult], failed_days: Sequence[str]) -
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deadline = invocation_deadline(context.get_remaining_time_in_millis())
-    request = UploadRequest.from_event(event)
+    request = parse(event, UploadEvent)
     flexera = load_flexera(os.environ)
     storage_settings = load_storage(os.environ)
     storage = Storage(boto3.client("s3"), storage_settings.bucket, storage_settings.source)
@@ -68,6 +70,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     results = uploader.run(request.months)
     record_metrics(results, request.failed_days)
-    logger.info("Upload finished", months=[result.to_json() for result in results])
+    output = UploadOutput.of({"months": results, "failed_days": request.failed_days}).model_dump(mode="json")
+    logger.info("Upload finished", **output)
     raise_for_failures(results)
-    return {"months": [result.to_json() for result in results], "failedDays": list(request.failed_days)}
+    return output

@@ -138,6 +138,10 @@ EVENT_CASES: Final = (
          event=plan_request(["2025-07-01"])),
     Case("plan-unknown-envelope-field", "plan", InvalidRequest, ("'input'", "request, executionId, stateMachineArn"),
          event={"input": {}}),
+    Case("plan-several-problems", "plan", InvalidRequest,
+         ("3 problems", "today='2025-02-30'", "YYYY-MM-DD", "dry_run='yes'", "true or false", "'force'",
+          "today, start, end, dry_run, force_upload"),
+         event=plan_request({"today": "2025-02-30", "dry_run": "yes", "force": True})),
     # --- export_day: one item of the Map ---
     Case("export-day-feb-30", "export_day", InvalidRequest, ("day='2025-02-30'", "calendar date"),
          event={"day": "2025-02-30"}),
@@ -153,6 +157,9 @@ EVENT_CASES: Final = (
          event={"options": {"dry_run": True}}),
     Case("export-option-string", "export_day", InvalidRequest, ("options.dryRun='yes'", "true or false"),
          event={"options": {"dryRun": "yes", "forceUpload": False}}),
+    Case("export-several-problems", "export_day", InvalidRequest,
+         ("2 problems", "day='2025-7-1'", "YYYY-MM-DD", "currency='usd'", "3 upper-case letters"),
+         event={"day": "2025-7-1", "currency": "usd"}),
     # --- upload: the plan output and the day results ---
     Case("upload-today-feb-30", "upload", InvalidRequest, ("today", "YYYY-MM-DD", "'2025-02-30'"),
          event={"today": "2025-02-30"}),
@@ -166,6 +173,10 @@ EVENT_CASES: Final = (
          event={"options": {"dryRun": "yes", "forceUpload": False}}),
     Case("upload-day-results-missing-a-day", "upload", InvalidRequest, ("dayResults", "one result per day"),
          event={"dayResults": []}),
+    Case("upload-several-problems", "upload", InvalidRequest,
+         ("3 problems", "months[0]='2025-13'", "YYYY-MM", "options.forceUpload=1", "true or false",
+          "currency=None", "ISO 4217"),
+         event={"months": ["2025-13"], "options": {"forceUpload": 1}, "currency": None}),
 )  # fmt: skip
 
 

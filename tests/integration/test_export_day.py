@@ -19,7 +19,8 @@ from emulators.kubecost import FaultKind, KubecostAuth, KubecostEmulator, Kubeco
 from kubecost_flexera.adapters.kubecost import KubecostClient, KubecostCredentials
 from kubecost_flexera.adapters.storage import DayManifest, Storage
 from kubecost_flexera.config import AGGREGATE_CHAINS, KubecostSettings, load_kubecost
-from kubecost_flexera.domain.export import ExportRequest, ExportResult, export_day
+from kubecost_flexera.contracts import DayEvent, DayExported
+from kubecost_flexera.domain.export import ExportResult, export_day
 from kubecost_flexera.errors import KubecostRejected, KubecostUnavailable
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class Harness:
 
     def export(self, day: date = DAY, credentials: KubecostCredentials | None = None) -> ExportResult:
         with KubecostClient(self.settings, credentials, sleep=self.sleeps.append) as client:
-            request = ExportRequest(day=day, currency="USD", options={})
+            request = DayEvent(day=day, currency="USD")
             return export_day(request, client=client, storage=self.storage, settings=self.settings)
 
     def reconfigure(self, **env: str) -> None:
@@ -303,7 +304,7 @@ def test_empty_day_keeps_the_previous_export_and_writes_nothing(
     h.reconfigure()
     result = h.export()
     # Then the result is "empty" and the bucket is unchanged
-    assert result.to_event() == {
+    assert DayExported.of(result).model_dump(mode="json") == {
         "day": "2025-07-15",
         "status": "empty",
         "parts": 0,
@@ -452,7 +453,7 @@ def test_currency_in_another_form_is_normalised_or_replaced_by_the_default(
         currency = client.currency()
     assert currency == expected
     # And a day exports with it (the run does not fail on it)
-    request = ExportRequest(day=DAY, currency=currency, options={})
+    request = DayEvent(day=DAY, currency=currency)
     with KubecostClient(h.settings) as client:
         assert export_day(request, client=client, storage=h.storage, settings=h.settings).status == "written"
 
@@ -492,8 +493,6 @@ def test_an_item_with_a_field_of_the_wrong_type_is_rejected_and_nothing_is_writt
             KubecostClient(settings) as client,
             pytest.raises(KubecostRejected, match=r"malformed allocation page.*cpuCost"),
         ):
-            export_day(
-                ExportRequest(day=DAY, currency="USD", options={}), client=client, storage=storage, settings=settings
-            )
+            export_day(DayEvent(day=DAY, currency="USD"), client=client, storage=storage, settings=settings)
     # Then nothing is in the bucket
     assert "Contents" not in s3.list_objects_v2(Bucket=bucket)

@@ -162,7 +162,7 @@ def test_refused_credentials_fail_the_day_with_kubecost_rejected(
         ({"options": {"dryRun": "yes"}}, "options.dryRun='yes' is invalid: allowed true or false"),
         (
             {"options": ["dryRun"]},
-            "options=['dryRun'] is invalid: allowed an object with the booleans dryRun, forceUpload",
+            "options=['dryRun'] is invalid: allowed a JSON object with the fields dryRun, forceUpload",
         ),
         (
             {"month": "2025-07"},

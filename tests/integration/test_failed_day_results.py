@@ -20,7 +20,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from kubecost_flexera.domain.upload import UploadRequest
+from kubecost_flexera.contracts import UploadEvent, parse
 from kubecost_flexera.errors import MAX_DAY_ERROR_MESSAGE_BYTES, KubecostUnavailable, messages_bounded
 from local.runner_template import load_template
 
@@ -207,7 +207,7 @@ def test_366_typed_failures_fit_in_a_state_with_40_percent_of_it_to_spare(sfn: A
     print(f"366 failed days: {largest:,} bytes of {STATE_LIMIT_BYTES:,}; one day's result {size(result)} bytes")
     assert largest <= STATE_LIMIT_BYTES * MARGIN
     # And the upload accepts it, counting every day as failed
-    assert len(UploadRequest.from_event(state).failed_days) == DAYS
+    assert len(parse(state, UploadEvent).failed_days) == DAYS
 
 
 @pytest.mark.parametrize(

@@ -95,30 +95,52 @@ def test_plan_event_file_is_planned_for_its_pinned_date(
     assert [request.path for request in kubecost.requests] == ["/model/getConfigs"]
 
 
+PLACEHOLDER_SECRET: dict[str, object] = {
+    "placeholder": "replace this value"
+}  # what the template stores before anyone puts credentials
+
+
+@pytest.mark.parametrize(
+    ("request_", "environ", "flexera_secret", "error", "match"),
+    [
+        ({"dryrun": True}, {}, None, InvalidRequest, "'dryrun'"),
+        (
+            {},
+            {"ORG_ID": None, "SHARD": "MARS"},
+            None,
+            ConfigurationError,
+            r"ORG_ID is required.*SHARD='MARS' is invalid",
+        ),
+        ({}, {}, PLACEHOLDER_SECRET, ConfigurationError, "placeholder"),
+    ],
+    ids=["misspelt-option", "configuration-problems-listed-together", "unusable-flexera-secret"],
+)
 @pytest.mark.usefixtures("environment")
-def test_invalid_request_is_refused_before_any_call(
-    lambda_context: FakeLambdaContext, kubecost: KubecostEmulator
+def test_bad_request_or_configuration_is_refused_before_any_call(  # noqa: PLR0917 -- pytest passes fixtures positionally
+    lambda_context: FakeLambdaContext,
+    kubecost: KubecostEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    make_secret: MakeSecret,
+    request_: dict[str, Any],
+    environ: dict[str, str | None],
+    flexera_secret: dict[str, object] | None,
+    error: type[Exception],
+    match: str,
 ) -> None:
-    # Given a request with a misspelt option
-    event = _plan_event(dryrun=True)
+    # Given a misspelt option, a missing ORG_ID with an unknown SHARD, or the placeholder Flexera secret on a run
+    # that uploads
+    for name, value in environ.items():
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value)
+    if flexera_secret is not None:
+        monkeypatch.setenv("FLEXERA_SECRET_ARN", make_secret("placeholder", flexera_secret))
     # When the plan handler runs
-    # Then it is refused, naming the field, and Kubecost is never called
-    with pytest.raises(InvalidRequest, match="'dryrun'"):
-        lambda_handler(event, lambda_context)
+    # Then it is refused at once, naming every problem, and Kubecost is never called
+    with pytest.raises(error, match=match):
+        lambda_handler(_plan_event(**request_), lambda_context)
     assert kubecost.requests == []
-
-
-@pytest.mark.usefixtures("environment")
-def test_configuration_problems_are_listed_together(
-    lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a missing ORG_ID and an unknown SHARD
-    monkeypatch.delenv("ORG_ID")
-    monkeypatch.setenv("SHARD", "MARS")
-    # When the plan handler runs
-    # Then one ConfigurationError names both
-    with pytest.raises(ConfigurationError, match=r"ORG_ID is required.*SHARD='MARS' is invalid"):
-        lambda_handler(_plan_event(), lambda_context)
 
 
 @pytest.mark.usefixtures("environment")
@@ -146,23 +168,11 @@ def test_own_running_execution_does_not_refuse_the_plan(lambda_context: FakeLamb
 
 
 @pytest.mark.usefixtures("environment")
-def test_unusable_flexera_secret_refuses_an_uploading_run(
-    lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch, make_secret: MakeSecret
-) -> None:
-    # Given the placeholder the template stores before anyone puts the credentials
-    monkeypatch.setenv("FLEXERA_SECRET_ARN", make_secret("placeholder", {"placeholder": "replace this value"}))
-    # When the plan handler runs a normal run
-    # Then it refuses at once, instead of after exporting every day
-    with pytest.raises(ConfigurationError, match="placeholder"):
-        lambda_handler(_plan_event(), lambda_context)
-
-
-@pytest.mark.usefixtures("environment")
 def test_dry_run_does_not_need_flexera_credentials(
     lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch, make_secret: MakeSecret
 ) -> None:
     # Given the placeholder secret
-    monkeypatch.setenv("FLEXERA_SECRET_ARN", make_secret("placeholder", {"placeholder": "replace this value"}))
+    monkeypatch.setenv("FLEXERA_SECRET_ARN", make_secret("placeholder", PLACEHOLDER_SECRET))
     # When the plan handler runs a dry run
     plan = lambda_handler(_plan_event(dry_run=True), lambda_context)
     # Then it plans it
@@ -228,44 +238,34 @@ def test_refresh_window_exports_recent_and_missing_days_and_keeps_the_others(
 
 
 @pytest.mark.parametrize(
-    ("request_", "covered"),
+    ("request_", "refresh_days", "covered"),
     [
-        ({"start": "2025-06-01", "end": "2025-06-30"}, (date(2025, 6, 1), date(2025, 6, 30))),
-        ({"today": "2025-07-15", "force_upload": True}, (date(2025, 6, 1), date(2025, 7, 15))),
+        ({"start": "2025-06-01", "end": "2025-06-30"}, "1", (date(2025, 6, 1), date(2025, 6, 30))),
+        ({"today": "2025-07-15", "force_upload": True}, "1", (date(2025, 6, 1), date(2025, 7, 15))),
+        ({"today": "2025-07-15"}, None, (date(2025, 6, 1), date(2025, 7, 15))),
     ],
-    ids=["backfill", "force-upload"],
+    ids=["backfill", "force-upload", "no-refresh-days"],
 )
 @pytest.mark.usefixtures("environment")
-def test_backfill_and_forced_upload_export_every_day_whatever_the_refresh_window(  # noqa: PLR0917 -- pytest passes fixtures positionally
+def test_every_day_is_exported_without_listing_the_bucket(  # noqa: PLR0917 -- pytest passes fixtures positionally
     lambda_context: FakeLambdaContext,
     monkeypatch: pytest.MonkeyPatch,
     write_manifests: Callable[..., None],
     s3_calls: list[str],
     request_: dict[str, Any],
+    refresh_days: str | None,
     covered: tuple[date, date],
 ) -> None:
-    # Given REFRESH_DAYS=1 and every day of June and July exported
-    monkeypatch.setenv("REFRESH_DAYS", "1")
+    # Given every day of June and July exported, and a backfill or a forced upload with REFRESH_DAYS=1, or a
+    # scheduled run with REFRESH_DAYS unset (the role then has no s3:ListBucket)
+    if refresh_days is not None:
+        monkeypatch.setenv("REFRESH_DAYS", refresh_days)
     write_manifests(date(2025, 6, 1), date(2025, 7, 31))
     s3_calls.clear()
-    # When the plan handler runs a backfill or a forced upload
+    # When the plan handler runs
     plan = lambda_handler(_plan_event(**request_), lambda_context)
-    # Then every day it covers is exported, none kept, and S3 is not called at all
+    # Then every day it covers is exported (as the Go exporter does), none kept, and S3 is not called at all
     assert (plan["days"], plan["keptDays"]) == (_day_list(*covered), [])
-    assert s3_calls == []
-
-
-@pytest.mark.usefixtures("environment")
-def test_without_refresh_days_every_day_is_exported_and_the_bucket_is_not_listed(
-    lambda_context: FakeLambdaContext, write_manifests: Callable[..., None], s3_calls: list[str]
-) -> None:
-    # Given every day of the window exported, and REFRESH_DAYS unset (the role then has no s3:ListBucket)
-    write_manifests(date(2025, 6, 1), date(2025, 7, 15))
-    s3_calls.clear()
-    # When the plan handler runs a scheduled run
-    plan = lambda_handler(_plan_event(today="2025-07-15"), lambda_context)
-    # Then it exports every day, as the Go exporter, without any S3 call
-    assert (plan["days"], plan["keptDays"]) == (_day_list(date(2025, 6, 1), date(2025, 7, 15)), [])
     assert s3_calls == []
 
 

@@ -17,8 +17,9 @@ from emulators.flexera import DEFAULT_REFRESH_TOKEN, FlexeraEmulator, FlexeraFau
 from functions.upload.app import lambda_handler
 from kubecost_flexera.adapters.flexera import FlexeraClient, RefreshTokenGrant
 from kubecost_flexera.adapters.storage import DayManifest, Storage
+from kubecost_flexera.contracts import MonthOutcome, RunOptions
 from kubecost_flexera.domain.calendar import use_clock
-from kubecost_flexera.domain.upload import MAX_FILE_BYTES, MonthUploader, UploadOptions
+from kubecost_flexera.domain.upload import MAX_FILE_BYTES, MonthUploader
 from kubecost_flexera.errors import ConfigurationError, FlexeraThrottled, InvalidRequest, UploadFailed
 from kubecost_flexera.observability import logger, metrics
 from tests.fixtures.day_exports import AUGUST, JULY, sample_event, write_day, write_days
@@ -42,7 +43,7 @@ def run(storage: Storage, emulator: FlexeraEmulator, months: list[str], **option
     def connect() -> FlexeraClient:
         return FlexeraClient(flexera_settings(emulator), RefreshTokenGrant(DEFAULT_REFRESH_TOKEN), sleep=lambda _: None)
 
-    return MonthUploader(storage, connect, clock_today=TODAY, options=UploadOptions(**options)).run(months)
+    return MonthUploader(storage, connect, clock_today=TODAY, options=RunOptions.of(options)).run(months)
 
 
 def decompressed_parts(s3: S3Client, manifests: list[DayManifest]) -> dict[str, bytes]:
@@ -188,7 +189,9 @@ def test_forced_upload_commits_an_incomplete_ended_month_with_the_days_it_has(
     # Then it is committed with the 22 days that exist, the result names the 9 missing days, and a warning says so
     assert (result.status, result.files) == ("committed", 22)
     assert [day.isoformat() for day in result.missing_days] == [f"2025-07-0{n}" for n in range(1, 10)]
-    assert result.to_json()["missingDays"] == [day.isoformat() for day in result.missing_days]
+    assert MonthOutcome.of(result).model_dump(mode="json")["missingDays"] == [
+        day.isoformat() for day in result.missing_days
+    ]
     committed = emu.committed(CONNECT, "2025-07")
     assert committed is not None
     assert sorted(committed.files) == [f"kubecost-{day}.csv.gz" for day in JULY[9:]]
@@ -213,7 +216,9 @@ def test_dry_run_reports_the_month_and_calls_nothing_at_flexera(
         raise AssertionError("a dry run must not even read the credentials")
 
     # When it runs dry
-    (result,) = MonthUploader(storage, connect, clock_today=TODAY, options=UploadOptions(dry_run=True)).run(["2025-08"])
+    (result,) = MonthUploader(storage, connect, clock_today=TODAY, options=RunOptions.of({"dry_run": True})).run(
+        ["2025-08"]
+    )
     # Then it reports what would go, and Flexera saw no request at all
     assert (result.status, result.files, result.bill_upload_id) == ("dry-run", 2, None)
     assert result.bytes == sum(part.size for m in manifests for part in m.parts)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, cast
 import pytest
 
 from kubecost_flexera.adapters.storage import PartInfo
+from kubecost_flexera.contracts import MonthOutcome, RunOptions
 from kubecost_flexera.domain.calendar import month_days, parse_month
 from kubecost_flexera.domain.upload import (
     MAX_FILE_BYTES,
@@ -15,7 +16,6 @@ from kubecost_flexera.domain.upload import (
     MonthContent,
     MonthResult,
     MonthUploader,
-    UploadOptions,
     check_limits,
     raise_for_failures,
 )
@@ -159,9 +159,7 @@ def run_month_against(storage: FailingStorage) -> list[MonthResult]:
     def no_flexera() -> FlexeraClient:
         raise AssertionError("no Flexera call is expected")
 
-    uploader = MonthUploader(
-        cast("Storage", storage), no_flexera, clock_today=date(2025, 8, 2), options=UploadOptions()
-    )
+    uploader = MonthUploader(cast("Storage", storage), no_flexera, clock_today=date(2025, 8, 2), options=RunOptions())
     return uploader.run(["2025-07"])
 
 
@@ -184,7 +182,7 @@ def test_a_permanent_s3_error_is_not_retryable() -> None:
 
 def test_result_json_has_the_contract_keys() -> None:
     result = MonthResult("2025-07", "committed", 2, 20, "abc", exception=None)
-    assert result.to_json() == {
+    assert MonthOutcome.of(result).model_dump(mode="json") == {
         "month": "2025-07",
         "status": "committed",
         "billUploadId": "abc",

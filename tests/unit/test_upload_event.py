@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kubecost_flexera.domain.upload import UploadOptions, UploadRequest
+from kubecost_flexera.contracts import RunOptions, UploadEvent, parse
 from kubecost_flexera.errors import InvalidRequest
 
 SAMPLE = Path(__file__).parents[2] / "events" / "upload.json"
+
+
+def from_event(event: object) -> UploadEvent:
+    return parse(event, UploadEvent)
 
 
 def valid_event() -> dict[str, Any]:
@@ -32,28 +37,28 @@ def valid_event() -> dict[str, Any]:
 
 def test_valid_event_becomes_a_typed_request() -> None:
     # Given the plan output plus day results
-    request = UploadRequest.from_event(valid_event())
+    request = from_event(valid_event())
     # Then months, options and the failed days are taken from it (today is checked, the clock decides)
     assert request.months == ("2025-07", "2025-08")
-    assert request.options == UploadOptions(dry_run=False, force_upload=True)
-    assert request.failed_days == ("2025-08-02",)
+    assert request.options == RunOptions(dryRun=False, forceUpload=True)
+    assert request.failed_days == (date(2025, 8, 2),)
 
 
 def test_sample_event_is_valid() -> None:
     # Given events/upload.json / Then it passes the handler's validation
-    UploadRequest.from_event(json.loads(SAMPLE.read_text()))
+    from_event(json.loads(SAMPLE.read_text()))
 
 
 def test_execution_id_is_optional() -> None:
     event = valid_event()
     del event["executionId"]
-    assert UploadRequest.from_event(event).months == ("2025-07", "2025-08")
+    assert from_event(event).months == ("2025-07", "2025-08")
 
 
 def test_missing_options_flags_default_to_false() -> None:
     event = valid_event()
     event["options"] = {}
-    assert UploadRequest.from_event(event).options == UploadOptions()
+    assert from_event(event).options == RunOptions()
 
 
 def mutated(path: tuple[str | int, ...], value: object) -> dict[str, Any]:
@@ -83,9 +88,15 @@ def mutated(path: tuple[str | int, ...], value: object) -> dict[str, Any]:
         (mutated(("dayResults", 0, "status"), "done"), r"dayResults\[0\].status"),
         (mutated(("dayResults", 0, "extra"), 1), r"dayResults\[0\]"),
         (mutated(("dayResults", 1, "error"), "boom"), r"dayResults\[1\].error"),
-        (mutated(("dayResults", 1, "error"), {"Cause": "504"}), r"dayResults\[1\].error.Error must be an error name"),
+        (
+            mutated(("dayResults", 1, "error"), {"Cause": "504"}),
+            r"'Error' in dayResults\[1\].error: allowed an error name",
+        ),
         (mutated(("dayResults", 1, "error", "Error"), ""), r"dayResults\[1\].error.Error"),
-        (mutated(("dayResults", 1, "error", "Cause"), 504), r"dayResults\[1\].error.Cause must be a message"),
+        (
+            mutated(("dayResults", 1, "error", "Cause"), 504),
+            r"dayResults\[1\].error.Cause=504 is invalid: allowed a message",
+        ),
         (mutated(("dayResults", 1, "error", "stackTrace"), []), r"'stackTrace' in dayResults\[1\].error"),
         (mutated(("executionId",), 7), "executionId"),
     ],
@@ -94,26 +105,26 @@ def test_malformed_event_is_refused_naming_the_field(event: dict[str, Any], fiel
     # Given an event that breaks the contract in one field
     # When it is validated / Then InvalidRequest names that field
     with pytest.raises(InvalidRequest, match=field):
-        UploadRequest.from_event(event)
+        from_event(event)
 
 
 def test_missing_field_is_named() -> None:
     event = valid_event()
     del event["dayResults"]
     with pytest.raises(InvalidRequest, match=r"missing.*dayResults"):
-        UploadRequest.from_event(event)
+        from_event(event)
 
 
 def test_event_that_is_not_an_object_is_refused() -> None:
     with pytest.raises(InvalidRequest, match="JSON object"):
-        UploadRequest.from_event(["2025-07"])
+        from_event(["2025-07"])
 
 
 def test_failed_day_without_a_message_is_accepted() -> None:
     # Given a day that timed out: the definition keeps only the error name
     event = mutated(("dayResults", 1, "error"), {"Error": "Sandbox.Timedout"})
     # Then it counts as failed
-    assert UploadRequest.from_event(event).failed_days == ("2025-08-02",)
+    assert from_event(event).failed_days == (date(2025, 8, 2),)
 
 
 def test_whole_lambda_error_as_a_day_result_is_refused() -> None:
@@ -122,5 +133,7 @@ def test_whole_lambda_error_as_a_day_result_is_refused() -> None:
     cause = json.dumps({"errorMessage": "504", "errorType": "KubecostUnavailable", "stackTrace": ["  File ..."] * 80})
     event = mutated(("dayResults", 1, "error", "Cause"), cause)
     # Then the contract is refused, naming the field and the bound
-    with pytest.raises(InvalidRequest, match=r"dayResults\[1\].error.Cause must be a message of at most 256 bytes"):
-        UploadRequest.from_event(event)
+    with pytest.raises(
+        InvalidRequest, match=r"dayResults\[1\].error.Cause=.* is invalid: allowed a message of at most 256 bytes"
+    ):
+        from_event(event)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from kubecost_flexera.contracts import currency_code
 from kubecost_flexera.errors import ConfigurationError
-from kubecost_flexera.events import currency_code
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -46,8 +46,8 @@ import requests
 from aws_lambda_powertools.utilities import parameters
 
 from kubecost_flexera.adapters.deadline import NO_DEADLINE, HttpTransport
+from kubecost_flexera.contracts import currency_code
 from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
-from kubecost_flexera.events import currency_code
 from kubecost_flexera.observability import count_retry, logger
 
 if TYPE_CHECKING:

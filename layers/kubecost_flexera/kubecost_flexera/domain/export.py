@@ -12,68 +12,34 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING
 
 from kubecost_flexera.adapters.storage import DayManifest, new_export_id, transient_errors_retryable
 from kubecost_flexera.domain import calendar
 from kubecost_flexera.domain.cbi_csv import HEADER_BYTES, ROWS_PER_ITEM, RowFormatter, split_rows
-from kubecost_flexera.errors import InvalidRequest
-from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
 from kubecost_flexera.observability import logger, tracer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator
     from datetime import date, datetime
 
     from kubecost_flexera.adapters.kubecost import KubecostClient
     from kubecost_flexera.adapters.storage import Storage
     from kubecost_flexera.config import KubecostSettings
-
-EVENT_FIELDS: Final = ("day", "currency", "options", "executionId")
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    """A validated ``export_day`` event: ``{"day": "YYYY-MM-DD", "currency": "USD", "options": {...}}``."""
-
-    day: date
-    currency: str
-    options: Mapping[str, bool]  # the run options (``events.OPTIONS``); the export does the same either way
-
-    @classmethod
-    def from_event(cls, event: object) -> ExportRequest:
-        """Raises :class:`InvalidRequest` naming the field, the value and what is allowed."""
-        if not isinstance(event, dict):
-            raise InvalidRequest(f"the event must be a JSON object, got {type(event).__name__}")
-        refuse_unknown(event, EVENT_FIELDS, "the export_day event")
-        return cls(
-            day=date_value(event.get("day"), "day"),
-            currency=currency_value(event.get("currency")),
-            options=run_options(event.get("options", {})),
-        )
+    from kubecost_flexera.contracts import DayEvent, ExportedStatus
 
 
 @dataclass(frozen=True)
 class ExportResult:
-    """What one day's export did; :meth:`to_event` is the workflow's day result."""
+    """What one day's export did: the workflow's day result (``contracts.DayExported``), and its bytes."""
 
     day: date
-    status: Literal["written", "empty"]
+    status: ExportedStatus
     parts: int
     rows: int
     allocations: int
     cost: float
     bytes: int
-
-    def to_event(self) -> dict[str, Any]:
-        return {
-            "day": self.day.isoformat(),
-            "status": self.status,
-            "parts": self.parts,
-            "rows": self.rows,
-            "allocations": self.allocations,
-            "cost": self.cost,
-        }
 
 
 @contextmanager
@@ -92,7 +58,7 @@ def _long_lived_objects_frozen() -> Iterator[None]:
 @tracer.capture_method(capture_response=False)
 @transient_errors_retryable()
 def export_day(
-    request: ExportRequest,
+    request: DayEvent,
     *,
     client: KubecostClient,
     storage: Storage,

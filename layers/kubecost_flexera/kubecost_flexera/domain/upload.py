@@ -16,163 +16,46 @@ the parts its day manifests name (never a bucket listing). The rules (``GO-MONTH
 - Months go in ascending order, files by day and part (GO-D13). Every month is tried; a failure is recorded for that
   month only, and :func:`raise_for_failures` turns the results into the workflow's outcome afterwards.
 
-The upload event (the plan output plus one result per day) is validated here too, as :class:`UploadRequest`, before
-any side effect.
+The upload event (the plan output plus one result per day, ``contracts.UploadEvent``) is validated before any side
+effect, by the handler.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from functools import partial
-from itertools import pairwise
-from typing import TYPE_CHECKING, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kubecost_flexera.adapters.storage import UploadState, transient_errors_retryable
 from kubecost_flexera.domain import calendar
-from kubecost_flexera.domain.calendar import month_days, month_of, parse_month
+from kubecost_flexera.domain.calendar import month_days, month_of
 from kubecost_flexera.errors import (
-    MAX_DAY_ERROR_MESSAGE_BYTES,
     ConfigurationError,
     ExporterError,
     FlexeraThrottled,
     FlexeraUnavailable,
-    InvalidRequest,
     LimitExceeded,
     StorageUnavailable,
     UploadFailed,
-    truncated,
 )
-from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
 from kubecost_flexera.observability import logger, tracer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from datetime import date, datetime
 
     from kubecost_flexera.adapters.flexera import FlexeraClient
     from kubecost_flexera.adapters.storage import PartInfo, Storage
+    from kubecost_flexera.contracts import MonthStatus, RunOptions
 
 # Flexera's defaults (FX-BU-6). Whether "MB" means 10^6 or 2^20 bytes is undocumented: the smaller
 # reading is enforced, so a file we accept is within the limit either way.
 MAX_FILE_BYTES: Final = 1000 * 1000 * 1000
 MAX_FILES_PER_UPLOAD: Final = 500
-
-# The upload event: the plan output plus the day results (the workflow contract), and the fields of a day result.
-EVENT_FIELDS: Final = ("today", "days", "months", "currency", "options", "dayResults")
-DAY_RESULT_FIELDS: Final = ("day", "status", "parts", "rows", "allocations", "cost", "error")
-DAY_STATUSES: Final = ("written", "empty", "failed")
-# A failed day's error as the state machine records it: the error name, and the bounded message of a typed error.
-DAY_ERROR_FIELDS: Final = ("Error", "Cause")
-MAX_ERROR_NAME_CHARS: Final = 256  # Step Functions' limit on an error name
-_MONTH_RE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}$")
-_T = TypeVar("_T", date, str)
-
-MonthStatus = Literal["committed", "skipped-unchanged", "skipped-incomplete", "dry-run", "failed"]
-
-
-@dataclass(frozen=True)
-class UploadOptions:
-    dry_run: bool = False
-    force_upload: bool = False
-
-
-@dataclass(frozen=True)
-class UploadRequest:
-    """A validated upload event: the plan output plus one result per planned day (the workflow contract).
-
-    The plan's ``today`` is checked but not kept: which month is current is the real clock's to say.
-    """
-
-    months: tuple[str, ...]
-    options: UploadOptions
-    failed_days: tuple[str, ...]
-
-    @classmethod
-    def from_event(cls, event: object) -> UploadRequest:
-        """Raises :class:`InvalidRequest` naming the first field that breaks the contract."""
-        if not isinstance(event, dict):
-            raise InvalidRequest("the event must be a JSON object (the plan output plus dayResults)")
-        refuse_unknown(event, (*EVENT_FIELDS, "executionId"), "the upload event")
-        missing = [name for name in EVENT_FIELDS if name not in event]
-        if missing:
-            raise InvalidRequest(f"missing field(s) {missing}")
-        if not isinstance(event.get("executionId", ""), str):
-            raise InvalidRequest("executionId must be a string")
-        currency_value(event["currency"])
-        date_value(event["today"], "today")
-        days: list[date] = _ascending(event["days"], "days", date_value)
-        months: list[str] = _ascending(event["months"], "months", _month)
-        day_results = event["dayResults"]
-        if not isinstance(day_results, list) or len(day_results) != len(days):
-            raise InvalidRequest("dayResults must be a list with one result per day of days, in the same order")
-        failed = [
-            day.isoformat()
-            for index, (result, day) in enumerate(zip(day_results, days, strict=True))
-            if _day_failed(result, day, f"dayResults[{index}]")
-        ]
-        options = run_options(event["options"])  # after the day results, the order in which they are checked
-        return cls(
-            months=tuple(months),
-            options=UploadOptions(dry_run=options.get("dryRun", False), force_upload=options.get("forceUpload", False)),
-            failed_days=tuple(failed),
-        )
-
-
-def _month(value: object, name: str) -> str:
-    if isinstance(value, str) and _MONTH_RE.match(value):
-        try:
-            parse_month(value)
-        except ValueError:
-            pass
-        else:
-            return value
-    raise InvalidRequest(f"{name} must be a month YYYY-MM, not {value!r}")
-
-
-def _ascending(values: object, name: str, parse: Callable[[object, str], _T]) -> list[_T]:
-    if not isinstance(values, list):
-        raise InvalidRequest(f"{name} must be a list")
-    parsed: list[_T] = [parse(value, f"{name}[{index}]") for index, value in enumerate(values)]
-    if any(later <= earlier for earlier, later in pairwise(parsed)):
-        raise InvalidRequest(f"{name} must be strictly ascending, without duplicates")
-    return parsed
-
-
-def _day_failed(result: object, day: date, name: str) -> bool:
-    """Checks one day result against its planned day; True when the day failed."""
-    if not isinstance(result, dict):
-        raise InvalidRequest(f"{name} must be an object")
-    refuse_unknown(result, DAY_RESULT_FIELDS, name)
-    if date_value(result.get("day"), f"{name}.day") != day:
-        raise InvalidRequest(f"{name}.day must be {day.isoformat()}, the planned day at that position")
-    status = result.get("status")
-    if status not in DAY_STATUSES:
-        raise InvalidRequest(f"{name}.status must be one of {', '.join(DAY_STATUSES)}, not {status!r}")
-    if status == "failed":
-        _check_day_error(result.get("error"), f"{name}.error")
-    return bool(status == "failed")
-
-
-def _check_day_error(error: object, name: str) -> None:
-    """``{"Error": name}`` or ``{"Error": name, "Cause": message}``, as the definition's failed-day states make it:
-    small, so that the results of up to 366 days fit in one state."""
-    if not isinstance(error, dict):
-        raise InvalidRequest(f"{name} must be the failed day's error object {{Error[, Cause]}}, not {error!r}")
-    refuse_unknown(error, DAY_ERROR_FIELDS, name)
-    error_name = error.get("Error")
-    if not isinstance(error_name, str) or not 0 < len(error_name) <= MAX_ERROR_NAME_CHARS:
-        raise InvalidRequest(f"{name}.Error must be an error name of 1 to {MAX_ERROR_NAME_CHARS} characters")
-    cause = error.get("Cause", "")
-    if not isinstance(cause, str) or truncated(cause, MAX_DAY_ERROR_MESSAGE_BYTES) != cause:
-        raise InvalidRequest(
-            f"{name}.Cause must be a message of at most {MAX_DAY_ERROR_MESSAGE_BYTES} bytes (JSON-encoded), "
-            "not Lambda's whole error"
-        )
 
 
 @dataclass(frozen=True)
@@ -201,6 +84,8 @@ class MonthContent:
 
 @dataclass(frozen=True)
 class MonthResult:
+    """What the upload did with one month (``contracts.MonthOutcome``)."""
+
     month: str
     status: MonthStatus
     files: int = 0
@@ -210,17 +95,6 @@ class MonthResult:
     missing_days: tuple[date, ...] = ()  # days without an export in what was (or would be) uploaded
     # The typed error of a failed month, for raise_for_failures; not part of the JSON result.
     exception: Exception | None = field(default=None, compare=False, repr=False)
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "month": self.month,
-            "status": self.status,
-            "billUploadId": self.bill_upload_id,
-            "files": self.files,
-            "bytes": self.bytes,
-            "error": self.error,
-            "missingDays": [day.isoformat() for day in self.missing_days],
-        }
 
 
 def read_month(storage: Storage, month: str, clock_today: date) -> MonthContent:
@@ -258,7 +132,7 @@ class MonthUploader:
         connect: Callable[[], FlexeraClient],
         *,
         clock_today: date,
-        options: UploadOptions,
+        options: RunOptions,
         now: Callable[[], datetime] = calendar.now,
     ) -> None:
         """``clock_today`` is the UTC date of the real clock: its month is the current month."""
