@@ -11,11 +11,14 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 CHECKOV_VERSION := 3.3.30
 # npm tools (asl-validator) live in a repo-local node_modules, pinned by package.json and package-lock.json.
 NODE_STAMP := node_modules/.installed-stamp
+# `make test`: how many of its steps run at once, and pytest's workers (pytest-xdist; auto: one per core).
+TEST_JOBS ?= 4
+PYTEST_WORKERS ?= auto
 # No usage reports from SAM CLI during builds and tests.
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/kubecost_flexera
 
-.PHONY: setup test lint typecheck unit demo clean build validate security bench cost smoke schemas
+.PHONY: setup test pytest lint typecheck unit demo clean build validate security bench cost smoke schemas
 
 setup: $(STAMP)
 
@@ -49,7 +52,7 @@ validate: $(STAMP) $(NODE_STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/python -m local.asl_validate
 
-$(CHECKOV_STAMP): | $(STAMP)
+$(CHECKOV_STAMP):
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
 	touch $@
@@ -58,8 +61,17 @@ $(CHECKOV_STAMP): | $(STAMP)
 security: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --quiet --compact --skip-download
 
-test: lint typecheck validate build security
-	$(BIN)/pytest
+# The steps depend on the venvs and node_modules only, not on one another, so they run side by side (the three
+# installs first, then the checks and pytest, the longest, started first). --output-sync prints each step's output
+# whole when it ends: a failure reads as if its step had run alone, and make fails when any step does.
+test:
+	@$(MAKE) --no-print-directory --jobs=$(TEST_JOBS) --output-sync=target pytest lint typecheck validate build security
+
+# --dist load sends the tests in collection order, one at a time (--maxschedchunk 1) to whichever worker is free:
+# the long e2e tests, collected first, are spread over the workers and the short unit tests even out the end. The
+# fault matrix's document check, collected last, then has no case queued behind it (tests/fixtures/fault_matrix.py).
+pytest: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist load --maxschedchunk 1
 
 # The scheduled run of today (current and previous month) executed locally: moto for AWS, the real state machine
 # and handlers, both emulators with a few hundred allocations per day; then the summary and the Flexera emulator's

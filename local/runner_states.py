@@ -11,14 +11,21 @@ A standard execution's history holds at most 25,000 events (:data:`HISTORY_EVENT
 events of each execution (``LocalWorkflow.wait``) and refuses a run that went past the limit, which AWS would have
 failed. ``tests/e2e/test_history_limit.py`` measures the events per day of the worst case on this engine and
 extrapolates to the largest run the plan accepts.
+
+Map iterations run in threads that share the parsed definition, and moto gives each component its ``heap_key`` (the
+key under which an iteration keeps a ``Retry``'s attempt count and backoff) lazily, without a lock: two iterations
+failing at once could each make a key, one overwriting the other's, so that iteration's count restarted and a day got
+an extra attempt (5 invocations for ``MaxAttempts: 3``). :func:`strict_engine` makes the key once per component.
 """
 
 from __future__ import annotations
 
+import threading
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, Final
 from unittest import mock
 
+from moto.stepfunctions.parser import utils as moto_utils
 from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl import ErrorEqualsDecl
 from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
@@ -28,6 +35,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.failure_event imp
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.state import CommonStateField
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.quotas import is_within_size_quota
@@ -41,6 +49,8 @@ HISTORY_EVENT_LIMIT: Final = 25_000
 PAYLOAD_LIMIT_BYTES: Final = 256 * 1024
 _DATA_LIMIT: Final = StatesErrorNameType.StatesStatesDataLimitExceeded
 UNCATCHABLE_BY_ALL: Final = frozenset({_DATA_LIMIT.to_name(), StatesErrorNameType.StatesRuntime.to_name()})
+_HEAP_KEY_ATTRIBUTE: Final = "_EvalComponent__heap_key"  # where moto's EvalComponent.heap_key keeps the key it made
+_HEAP_KEY_LOCK: Final = threading.Lock()
 
 
 @contextmanager
@@ -50,7 +60,18 @@ def strict_engine() -> Iterator[None]:
         stack.enter_context(
             mock.patch.object(CommonStateField, "_eval_state_input", _checked_input(CommonStateField._eval_state_input))
         )
+        stack.enter_context(mock.patch.object(EvalComponent, "heap_key", property(_heap_key)))
         yield
+
+
+def _heap_key(self: EvalComponent) -> str:
+    """moto's lazy ``heap_key``, made under a lock: every thread gets the one key the component keeps."""
+    with _HEAP_KEY_LOCK:
+        key: str | None = vars(self).get(_HEAP_KEY_ATTRIBUTE)
+        if key is None:
+            key = moto_utils.long_uid()
+            setattr(self, _HEAP_KEY_ATTRIBUTE, key)
+        return key
 
 
 def _error_equals(original: Any) -> Any:

@@ -1,6 +1,7 @@
 """``docs/reliability.md`` is what the fault matrix renders: the check, and the rendering's own rules.
 
-The check runs after every fault case of the session (``tests/fixtures/fault_matrix.py`` moves it last). It only
+The check runs after every fault case of the session (``tests/fixtures/fault_matrix.py`` moves it last; under
+pytest-xdist it waits for the cases other workers still run, each case's result being a file of the session). It only
 compares; with ``UPDATE_RELIABILITY_DOC=1`` it writes the document first (see the document's header).
 """
 
@@ -23,6 +24,7 @@ from tests.e2e.reliability_report import (
     describe_run,
     render,
 )
+from tests.fixtures.fault_matrix import END_WAIT_SECONDS
 
 if TYPE_CHECKING:
     from tests.fixtures.fault_matrix import FaultMatrixRecorder
@@ -35,6 +37,7 @@ def test_reliability_doc_is_what_the_fault_matrix_renders(fault_matrix: FaultMat
     # Given the results every fault case of this session recorded
     if not fault_matrix.collected:
         pytest.skip(f"no fault case ran in this session; run {REGENERATE_COMMAND.split('=1 ', 1)[1]}")
+    assert fault_matrix.unended() == [], f"these fault cases did not end within {END_WAIT_SECONDS:g} s"
     assert fault_matrix.missing() == [], "these fault cases recorded no result (they failed or were interrupted)"
     # When the matrix is rendered
     rendered = render(fault_matrix.results())

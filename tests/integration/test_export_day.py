@@ -31,7 +31,9 @@ if TYPE_CHECKING:
 DAY = date(2025, 7, 15)
 TODAY = date(2025, 7, 20)
 SOURCE = "default"
-TIMEOUT = 0.3  # seconds; the emulator's "slow" fault answers after longer
+TIMEOUT = 1.0  # seconds, for the "slow" fault, which answers three times later
+# Every other request: a loaded machine's emulator answers well within it (0.3 s timed out a 600-pod day).
+REQUEST_TIMEOUT = 30.0
 
 
 @dataclass
@@ -88,16 +90,17 @@ def kubecost_settings(emulator: KubecostEmulator, **env: str) -> KubecostSetting
     environ = {"KUBECOST_HOST": emulator.url, "PAGE_SIZE": "7", **env}
     if emulator.config.flavour == "opencost":
         environ |= {"COST_SOURCE": "opencost", "KUBECOST_API_PATH": "/"}
-    return replace(load_kubecost(environ), request_timeout_seconds=TIMEOUT)
+    return replace(load_kubecost(environ), request_timeout_seconds=REQUEST_TIMEOUT)
 
 
 @pytest.fixture
 def harness(kubecost_emulator: Callable[..., KubecostEmulator], s3: S3Client, bucket: str) -> Callable[..., Harness]:
-    """``harness(env=..., **emulator_config)``: an emulator for ``TODAY`` and settings pointing at it."""
+    """``harness(env=..., timeout=..., **emulator_config)``: an emulator for ``TODAY`` and settings pointing at it."""
 
-    def make(env: dict[str, str] | None = None, **config: Any) -> Harness:
+    def make(env: dict[str, str] | None = None, timeout: float = REQUEST_TIMEOUT, **config: Any) -> Harness:
         emulator = kubecost_emulator(today=TODAY, **{"allocations_per_day": 30, **config})
-        return Harness(emulator, Storage(s3, bucket, SOURCE), kubecost_settings(emulator, **(env or {})))
+        settings = replace(kubecost_settings(emulator, **(env or {})), request_timeout_seconds=timeout)
+        return Harness(emulator, Storage(s3, bucket, SOURCE), settings)
 
     return make
 
@@ -372,7 +375,7 @@ def test_persistent_transient_fault_raises_unavailable_after_bounded_retries_and
     harness: Any, kind: FaultKind
 ) -> None:
     # Given a Kubecost that fails every request the same transient way
-    h = harness()
+    h = harness(timeout=TIMEOUT)
     h.emulator.inject(KubecostFault(kind, times=None, delay_seconds=TIMEOUT * 3))
     # When the day is exported
     with pytest.raises(KubecostUnavailable):
@@ -386,7 +389,7 @@ def test_persistent_transient_fault_raises_unavailable_after_bounded_retries_and
 @pytest.mark.parametrize("kind", ["http_500", "html_504", "drop_connection", "slow"])
 def test_single_transient_fault_is_retried_and_the_day_is_complete(harness: Any, kind: FaultKind) -> None:
     # Given a Kubecost that fails the second page once
-    h = harness()
+    h = harness(timeout=TIMEOUT)
     h.emulator.inject(KubecostFault(kind, on_request=2, delay_seconds=TIMEOUT * 3))
     # When the day is exported
     result = h.export()
