@@ -79,7 +79,8 @@ def child(month: str, s3_url: str, flexera_url: str) -> None:
     """Uploads one month and prints its figures as JSON (runs in its own process)."""
     import boto3  # noqa: PLC0415 - imported here so the parent's imports never count
 
-    from kubecost_flexera.adapters.flexera import FlexeraClient, RefreshTokenGrant  # noqa: PLC0415
+    from kubecost_flexera.adapters.flexera import FlexeraClient  # noqa: PLC0415
+    from kubecost_flexera.adapters.flexera_auth import RefreshTokenGrant  # noqa: PLC0415
     from kubecost_flexera.adapters.storage import Storage  # noqa: PLC0415
     from kubecost_flexera.config import load_flexera  # noqa: PLC0415
     from kubecost_flexera.domain.upload import MonthUploader, UploadOptions  # noqa: PLC0415

@@ -15,7 +15,8 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 
 from functions.upload.app import lambda_handler
-from kubecost_flexera.adapters.flexera import FlexeraClient, RefreshTokenGrant
+from kubecost_flexera.adapters.flexera import FlexeraClient
+from kubecost_flexera.adapters.flexera_auth import RefreshTokenGrant
 from kubecost_flexera.adapters.storage import DayManifest, PartInfo, Storage, part_file_name
 from kubecost_flexera.domain.calendar import use_clock
 from kubecost_flexera.domain.upload import MAX_FILE_BYTES, MonthUploader, UploadOptions

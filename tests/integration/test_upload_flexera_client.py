@@ -10,13 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kubecost_flexera.adapters.flexera import (
-    ClientCredentialsGrant,
-    Credentials,
-    FlexeraClient,
-    RefreshTokenGrant,
-    RetryPolicy,
-)
+from kubecost_flexera.adapters.flexera import FlexeraClient
+from kubecost_flexera.adapters.flexera_auth import ClientCredentialsGrant, Credentials, RefreshTokenGrant
+from kubecost_flexera.adapters.retry import RetryPolicy
 from kubecost_flexera.errors import FlexeraAuthError, FlexeraRejected, FlexeraThrottled, FlexeraUnavailable
 from local.flexera_emulator import (
     DEFAULT_CLIENT_ID,
