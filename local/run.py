@@ -85,9 +85,9 @@ from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy
 from kubecost_flexera.adapters import retry
 from kubecost_flexera.adapters.flexera import FlexeraClient
 from kubecost_flexera.adapters.kubecost import KubecostClient
-from kubecost_flexera.adapters.storage import UploadState
 from kubecost_flexera.config import DEFAULT_API_PATH, normalise_base_url
 from kubecost_flexera.domain import calendar
+from kubecost_flexera.domain.records import UploadState
 from kubecost_flexera.errors import InvalidRequest
 from kubecost_flexera.events import date_value
 from kubecost_flexera.observability import logger

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from kubecost_flexera.adapters.kubecost import KubecostClient, KubecostCredentials
-from kubecost_flexera.adapters.storage import DayManifest, Storage
+from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import AGGREGATE_CHAINS, KubecostSettings, load_kubecost
 from kubecost_flexera.domain.export import ExportRequest, ExportResult, export_day
 from kubecost_flexera.errors import KubecostRejected, KubecostUnavailable
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mypy_boto3_s3 import S3Client
+
+    from kubecost_flexera.domain.records import DayManifest
 
 DAY = date(2025, 7, 15)
 TODAY = date(2025, 7, 20)

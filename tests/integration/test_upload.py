@@ -17,8 +17,9 @@ from aws_lambda_powertools.utilities import parameters
 from functions.upload.app import lambda_handler
 from kubecost_flexera.adapters.flexera import FlexeraClient
 from kubecost_flexera.adapters.flexera_auth import RefreshTokenGrant
-from kubecost_flexera.adapters.storage import DayManifest, PartInfo, Storage, part_file_name
+from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.domain.calendar import use_clock
+from kubecost_flexera.domain.records import DayManifest, PartInfo, part_file_name
 from kubecost_flexera.domain.upload import MAX_FILE_BYTES, MonthUploader, UploadOptions
 from kubecost_flexera.errors import ConfigurationError, FlexeraThrottled, InvalidRequest, UploadFailed
 from kubecost_flexera.observability import logger, metrics

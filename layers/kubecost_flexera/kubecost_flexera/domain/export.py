@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from kubecost_flexera.adapters.storage import DayManifest, new_export_id, transient_errors_retryable
 from kubecost_flexera.domain import calendar
 from kubecost_flexera.domain.cbi_csv import HEADER_BYTES, ROWS_PER_ITEM, RowFormatter, split_rows
+from kubecost_flexera.domain.records import DayManifest, new_export_id
 from kubecost_flexera.errors import InvalidRequest
 from kubecost_flexera.events import currency_value, date_value, refuse_unknown, run_options
 from kubecost_flexera.observability import logger, tracer
@@ -90,7 +90,6 @@ def _long_lived_objects_frozen() -> Iterator[None]:
 
 
 @tracer.capture_method(capture_response=False)
-@transient_errors_retryable()
 def export_day(
     request: ExportRequest,
     *,
