@@ -17,7 +17,7 @@ from kubecost_flexera.adapters.retry import FLEXERA_RETRY, KUBECOST_RETRY, Retri
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kubecost_flexera.adapters.retry import GaveUp
+    from kubecost_flexera.adapters.retry import Failed, GaveUp
 
 
 class GivenUp(Exception):
@@ -43,6 +43,10 @@ class FakeTime:
         return self.now
 
 
+def ignored(_failed: Failed) -> None:
+    pass
+
+
 def longest(_low: float, high: float) -> float:
     return high
 
@@ -63,11 +67,11 @@ def failing(times: int | None, result: str = "answer") -> tuple[list[int], Calla
 def test_waits_grow_to_their_ceiling_and_are_drawn_from_zero_to_it() -> None:
     # Given a policy, and the jitter replaced by its longest draw
     policy = RetryPolicy(attempts=6, base_delay_seconds=1.0, factor=2.0, max_delay_seconds=8.0)
-    retrier = Retrier(policy, service="Test", uniform=longest)
+    retrier = Retrier(policy, on_failure=ignored, uniform=longest)
     # Then the ceilings double up to the maximum
     assert [retrier.delay(attempt) for attempt in range(1, 7)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
     # And the real jitter draws each wait from [0, ceiling] (full jitter), not a fixed wait nor only its upper half
-    jittered = Retrier(policy, service="Test", uniform=random.Random(7).uniform)
+    jittered = Retrier(policy, on_failure=ignored, uniform=random.Random(7).uniform)
     draws = [jittered.delay(attempt) for attempt in (1, 2, 3, 4) for _ in range(200)]
     assert all(0.0 <= draw <= policy.ceiling(1 + index // 200) for index, draw in enumerate(draws))
     assert any(draw < policy.ceiling(1 + index // 200) / 2 for index, draw in enumerate(draws))
@@ -86,7 +90,7 @@ def test_a_transient_outcome_is_retried_until_an_answer_with_the_injected_sleep(
     monkeypatch.setattr(time, "sleep", lambda _seconds: pytest.fail("slept for real"))
     fake = FakeTime()
     calls, attempt = failing(times=2)
-    retrier = Retrier(KUBECOST_RETRY, service="Test", sleep=fake.sleep, uniform=longest)
+    retrier = Retrier(KUBECOST_RETRY, on_failure=ignored, sleep=fake.sleep, uniform=longest)
     # When it runs / Then the answer comes on the third attempt after the policy's two waits
     assert retrier.run(attempt, GivenUp) == "answer"
     assert (calls, fake.sleeps) == ([1, 2, 3], [1.0, 3.0])
@@ -98,7 +102,8 @@ def test_attempts_are_bounded_and_each_retry_is_counted(monkeypatch: pytest.Monk
     monkeypatch.setattr(retry, "count_retry", lambda: counted.append(None))
     fake = FakeTime()
     calls, attempt = failing(times=None)
-    retrier = Retrier(KUBECOST_RETRY, service="Test", sleep=fake.sleep)
+    failed: list[Failed] = []
+    retrier = Retrier(KUBECOST_RETRY, on_failure=failed.append, sleep=fake.sleep)
     # When it runs
     with pytest.raises(GivenUp) as raised:
         retrier.run(attempt, GivenUp)
@@ -106,6 +111,14 @@ def test_attempts_are_bounded_and_each_retry_is_counted(monkeypatch: pytest.Monk
     ended = raised.value.ended
     assert (len(calls), len(fake.sleeps), len(counted)) == (4, 3, 3)
     assert (ended.attempts, ended.out_of_time, ended.failure) == (4, False, "HTTP 503 on attempt 4")
+    # And the client heard of every failed attempt, and whether another followed
+    assert [(f.attempt, f.attempts, f.retrying) for f in failed] == [
+        (1, 4, True),
+        (2, 4, True),
+        (3, 4, True),
+        (4, 4, False),
+    ]
+    assert failed[0].failure == "HTTP 503 on attempt 1"
     # And a caller may allow fewer attempts than the policy
     calls, attempt = failing(times=None)
     with pytest.raises(GivenUp):
@@ -118,7 +131,8 @@ def test_no_retry_starts_whose_wait_and_a_minimal_attempt_do_not_fit_before_the_
     fake = FakeTime()
     deadline = Deadline.after(4.5, fake.clock)
     calls, attempt = failing(times=None)
-    retrier = Retrier(KUBECOST_RETRY, service="Test", sleep=fake.sleep, deadline=deadline, uniform=longest)
+    failed: list[Failed] = []
+    retrier = Retrier(KUBECOST_RETRY, on_failure=failed.append, sleep=fake.sleep, deadline=deadline, uniform=longest)
     # When it runs (each attempt takes 0.5 s)
 
     def slow_attempt() -> str:
@@ -131,6 +145,7 @@ def test_no_retry_starts_whose_wait_and_a_minimal_attempt_do_not_fit_before_the_
     ended = raised.value.ended
     assert (len(calls), fake.sleeps) == (2, [1.0])
     assert (ended.attempts, ended.out_of_time, ended.remaining_seconds) == (2, True, 2.5)
+    assert [f.retrying for f in failed] == [True, False]
 
 
 def test_other_outcomes_end_the_loop_at_once() -> None:
@@ -144,7 +159,7 @@ def test_other_outcomes_end_the_loop_at_once() -> None:
 
     # When it runs / Then the error passes unchanged, after one attempt and no wait
     with pytest.raises(ValueError, match="refused"):
-        Retrier(KUBECOST_RETRY, service="Test", sleep=fake.sleep).run(attempt, GivenUp)
+        Retrier(KUBECOST_RETRY, on_failure=ignored, sleep=fake.sleep).run(attempt, GivenUp)
     assert (calls, fake.sleeps) == ([1], [])
 
 
@@ -157,5 +172,5 @@ def test_the_last_transient_error_of_its_own_is_what_the_caller_may_raise() -> N
 
     # When every attempt gives it / Then give_up sees that error
     with pytest.raises(GivenUp) as raised:
-        Retrier(FLEXERA_RETRY, service="Test", sleep=FakeTime().sleep).run(attempt, GivenUp)
+        Retrier(FLEXERA_RETRY, on_failure=ignored, sleep=FakeTime().sleep).run(attempt, GivenUp)
     assert raised.value.ended.last.error is original

@@ -45,6 +45,7 @@ from kubecost_flexera.adapters.flexera_auth import (
     doing,
     excerpt,
     load_credentials,
+    log_failure,
     send_retried,
     throttled,
     unavailable,
@@ -168,7 +169,7 @@ class FlexeraClient:
         self._settings = settings
         self._urls = endpoints(settings)
         self._http = HttpTransport(settings.request_timeout_seconds, deadline, session)
-        self._retrier = Retrier(retry, service="Flexera", sleep=sleep, deadline=deadline)
+        self._retrier = Retrier(retry, on_failure=log_failure, sleep=sleep, deadline=deadline)
         self._tokens = TokenSource(
             self._http, self._urls.token, credentials, retrier=self._retrier, monotonic=monotonic
         )

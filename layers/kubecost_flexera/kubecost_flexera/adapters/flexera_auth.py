@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from kubecost_flexera.adapters.deadline import HttpTransport
-    from kubecost_flexera.adapters.retry import GaveUp, Retrier
+    from kubecost_flexera.adapters.retry import Failed, GaveUp, Retrier
 
 ARN_VARIABLE: Final = "FLEXERA_SECRET_ARN"
 # Renew the access token when less than this is left: a 1000 MB file must not outlive it mid-transfer.
@@ -115,6 +115,12 @@ def send_retried(
         return response
 
     return retrier.run(attempt, unavailable, attempts)
+
+
+def log_failure(failed: Failed) -> None:
+    """Only a failure that is retried is logged here; the last one is the error the caller records."""
+    if failed.retrying:
+        logger.warning("Transient Flexera failure; retrying", failure=failed.failure, attempt=failed.attempt)
 
 
 def unavailable(ended: GaveUp) -> Exception:

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from kubecost_flexera.adapters.deadline import Deadline
-    from kubecost_flexera.adapters.retry import GaveUp
+    from kubecost_flexera.adapters.retry import Failed, GaveUp
     from kubecost_flexera.config import KubecostSettings
 
 IDLE_MARKER: Final = "_idle_"  # the Go exporter's isIdleRecord: covers __idle__, <cluster>/__idle__, __idle__/...
@@ -156,6 +156,10 @@ def load_credentials(secret_arn: str | None) -> KubecostCredentials | None:
     if secret_arn is None:
         return None
     return load_secret(ARN_VARIABLE, secret_arn, _ACCEPTED_SHAPES, _credentials)
+
+
+def _log_failure(failed: Failed) -> None:
+    logger.warning("Kubecost request failed", attempt=failed.attempt, attempts=failed.attempts, failure=failed.failure)
 
 
 def _is_idle(item: Allocation) -> bool:
@@ -281,7 +285,7 @@ class KubecostClient:
         max_pages: int = MAX_PAGES,
     ) -> None:
         self._settings = settings
-        self._retrier = Retrier(retry, service="Kubecost", sleep=sleep, deadline=deadline)
+        self._retrier = Retrier(retry, on_failure=_log_failure, sleep=sleep, deadline=deadline)
         self._max_pages = max_pages
         self._http = HttpTransport(settings.request_timeout_seconds, deadline)
         session = self._http.session

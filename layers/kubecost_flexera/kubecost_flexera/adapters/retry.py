@@ -5,7 +5,8 @@ One mechanism serves both clients (tenacity runs the loop); what counts as trans
 attempt raises :class:`Transient` for an answer or an error that a later attempt may not repeat, and any other
 outcome (an answer, a typed error) ends the loop at once. A retry starts only when its wait and a minimal attempt
 still fit before the deadline (``Deadline.fits``), so a slow server ends in the client's typed "unavailable" error
-while the function still runs; each retry started counts in the ``Retries`` metric. ``sleep`` and ``uniform`` are
+while the function still runs; each retry started counts in the ``Retries`` metric, and each failed attempt is
+reported to the client's ``on_failure`` (which logs it in the client's words). ``sleep`` and ``uniform`` are
 injected, so tests neither sleep nor depend on chance.
 """
 
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Final, NoReturn, TypeVar
 import tenacity
 
 from kubecost_flexera.adapters.deadline import NO_DEADLINE
-from kubecost_flexera.observability import count_retry, logger
+from kubecost_flexera.observability import count_retry
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -77,6 +78,16 @@ class GaveUp:
         return self.last.failure
 
 
+@dataclass(frozen=True)
+class Failed:
+    """One failed attempt, as ``on_failure`` is told of it: ``retrying`` when another attempt follows."""
+
+    failure: str
+    attempt: int
+    attempts: int
+    retrying: bool
+
+
 class Retrier:
     """Runs attempts under one :class:`RetryPolicy`, one sleep and one deadline."""
 
@@ -84,7 +95,7 @@ class Retrier:
         self,
         policy: RetryPolicy,
         *,
-        service: str,
+        on_failure: Callable[[Failed], None],
         sleep: Callable[[float], None] = time.sleep,
         deadline: Deadline = NO_DEADLINE,
         uniform: Callable[[float, float], float] | None = None,
@@ -92,7 +103,7 @@ class Retrier:
         """``uniform`` draws the jitter (by default ``random.uniform``, looked up now: the local runner pins it)."""
         self.policy = policy
         self.deadline = deadline
-        self._service = service
+        self._on_failure = on_failure
         self._sleep = sleep
         self._uniform = uniform or random.uniform
 
@@ -115,28 +126,26 @@ class Retrier:
         def stop(state: tenacity.RetryCallState) -> bool:
             return state.attempt_number >= limit or not self.deadline.fits(state.upcoming_sleep)
 
-        def log_failure(state: tenacity.RetryCallState) -> None:
-            logger.warning(
-                f"{self._service} request failed",
-                attempt=state.attempt_number,
-                attempts=limit,
-                failure=last_transient(state).failure,
-            )
+        def report(state: tenacity.RetryCallState, *, retrying: bool) -> Transient:
+            last = last_transient(state)
+            self._on_failure(Failed(last.failure, state.attempt_number, limit, retrying))
+            return last
 
-        def count(_state: tenacity.RetryCallState) -> None:
+        def before_retry(state: tenacity.RetryCallState) -> None:
+            report(state, retrying=True)
             count_retry()
 
         def raise_given_up(state: tenacity.RetryCallState) -> NoReturn:
+            last = report(state, retrying=False)
             out_of_time = state.attempt_number < limit
-            raise give_up(GaveUp(last_transient(state), state.attempt_number, out_of_time, self.deadline.remaining()))
+            raise give_up(GaveUp(last, state.attempt_number, out_of_time, self.deadline.remaining()))
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(Transient),
             wait=lambda state: self.delay(state.attempt_number),
             stop=stop,
             sleep=self._sleep,
-            after=log_failure,
-            before_sleep=count,
+            before_sleep=before_retry,
             retry_error_callback=raise_given_up,
         )
         return retrying(attempt)
