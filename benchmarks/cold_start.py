@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 import boto3
 
 from benchmarks.support import ENV, ROOT, child_env, free_port, server
-from local.flexera_emulator import DEFAULT_BILL_CONNECT_ID, DEFAULT_REFRESH_TOKEN, FlexeraEmulatorConfig
+from emulators.flexera import DEFAULT_BILL_CONNECT_ID, DEFAULT_REFRESH_TOKEN, FlexeraEmulatorConfig
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -160,13 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     aws_port, kubecost_port, flexera_port = free_port(), free_port(), free_port()
     aws_url, kubecost_url = f"http://127.0.0.1:{aws_port}", f"http://127.0.0.1:{kubecost_port}"
     flexera_url = f"http://127.0.0.1:{flexera_port}"
-    kubecost = ["-m", "local.kubecost_emulator", "--port", str(kubecost_port), "--allocations", "100"]
+    kubecost = ["-m", "emulators.kubecost", "--port", str(kubecost_port), "--allocations", "100"]
     with ExitStack() as stack:
         stack.enter_context(server(["-m", "moto.server", "-p", str(aws_port)], aws_url))
         stack.enter_context(server([*kubecost, "--today", TODAY], kubecost_url))
-        stack.enter_context(
-            server(["-m", "local.flexera_emulator", "--port", str(flexera_port), *NO_COOLOFF], flexera_url)
-        )
+        stack.enter_context(server(["-m", "emulators.flexera", "--port", str(flexera_port), *NO_COOLOFF], flexera_url))
         environment = {
             **_prepare_aws(aws_url),
             "KUBECOST_HOST": kubecost_url,

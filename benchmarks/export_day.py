@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 import requests
 
 from benchmarks.support import child_env, free_port, server, status_bytes
-from local.kubecost_emulator import day_window
+from emulators.kubecost import day_window
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for size in args.sizes:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
-            emulator = ["-m", "local.kubecost_emulator", "--port", str(port), "--allocations", str(size)]
+            emulator = ["-m", "emulators.kubecost", "--port", str(port), "--allocations", str(size)]
             with server([*emulator, "--today", TODAY.isoformat()], url):
                 # The expected figures of the exporter's default query fill the emulator's cache for that query.
                 warm = {"window": day_window(DAY)}

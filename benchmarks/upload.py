@@ -12,7 +12,7 @@ the RSS before the upload stays below one part; holding a part whole even once w
 
 How it measures, so that the figures are the uploader's own:
 
-- S3 (``moto.server``) and the Flexera emulator (``python -m local.flexera_emulator``, which keeps uploaded bytes in
+- S3 (``moto.server``) and the Flexera emulator (``python -m emulators.flexera``, which keeps uploaded bytes in
   memory, as a test double may) each run in their own process, so their memory does not count.
 - The parts are random bytes in a gzip member (incompressible, so 30 MB on the wire), generated once and copied
   server-side to every key; each day gets a manifest as the day export writes it.
@@ -80,16 +80,16 @@ def child(month: str, s3_url: str, flexera_url: str) -> None:
     """Uploads one month and prints its figures as JSON (runs in its own process)."""
     import boto3  # noqa: PLC0415 - imported here so the parent's imports never count
 
+    from emulators.flexera import (  # noqa: PLC0415
+        DEFAULT_BILL_CONNECT_ID,
+        DEFAULT_REFRESH_TOKEN,
+        FlexeraEmulatorConfig,
+    )
     from kubecost_flexera.adapters.flexera import FlexeraClient  # noqa: PLC0415
     from kubecost_flexera.adapters.flexera_auth import RefreshTokenGrant  # noqa: PLC0415
     from kubecost_flexera.adapters.storage import Storage  # noqa: PLC0415
     from kubecost_flexera.config import load_flexera  # noqa: PLC0415
     from kubecost_flexera.domain.upload import MonthUploader, UploadOptions  # noqa: PLC0415
-    from local.flexera_emulator import (  # noqa: PLC0415
-        DEFAULT_BILL_CONNECT_ID,
-        DEFAULT_REFRESH_TOKEN,
-        FlexeraEmulatorConfig,
-    )
 
     settings = load_flexera(
         {
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s3_url, flexera_url = f"http://127.0.0.1:{s3_port}", f"http://127.0.0.1:{flexera_port}"
     with ExitStack() as stack:
         stack.enter_context(server(["-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)], s3_url))
-        emulator = ["-m", "local.flexera_emulator", "--port", str(flexera_port), "--cooloff", "0"]
+        emulator = ["-m", "emulators.flexera", "--port", str(flexera_port), "--cooloff", "0"]
         stack.enter_context(server(emulator, f"{flexera_url}/__emulator__/committed"))
         print(f"Preparing {sum(n for _, n in MONTHS)} parts of {args.part_mb} MiB in S3 ...", flush=True)
         prepare(s3_url, args.part_mb * MB)

@@ -51,16 +51,16 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from unittest import mock
 
-from functions.export_day.app import lambda_handler as export_day_handler
-from functions.upload.app import lambda_handler as upload_handler
-from kubecost_flexera.domain.calendar import scheduled_window
-from local.flexera_emulator import (
+from emulators.flexera import (
     DEFAULT_BILL_CONNECT_ID,
     DEFAULT_REFRESH_TOKEN,
     FlexeraEmulator,
     FlexeraEmulatorConfig,
 )
-from local.kubecost_emulator import KubecostEmulator, KubecostEmulatorConfig
+from emulators.kubecost import KubecostEmulator, KubecostEmulatorConfig
+from functions.export_day.app import lambda_handler as export_day_handler
+from functions.upload.app import lambda_handler as upload_handler
+from kubecost_flexera.domain.calendar import scheduled_window
 from local.run import LocalSettings, LocalWorkflow
 from local.runner_report import EXPORT_DAY_FUNCTION, UPLOAD_FUNCTION
 

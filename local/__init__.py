@@ -1,4 +1,5 @@
-"""The local runner and the emulators; importing the package puts the shared layer's package on ``sys.path``.
+"""The local runner (the emulators are the package ``emulators``); importing the package puts the shared layer's
+package on ``sys.path``.
 
 The layer (``layers/kubecost_flexera``) is not installed: in AWS the Lambda runtime puts it on the path as
 ``/opt/python``. ``python -m local.run`` and ``python -m benchmarks.<name>`` start from the repository root without

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from local.runner_template import ROOT
-from local.template_policies import Deployment, Resolver
+from local.template_resolver import Deployment, Resolver
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -76,7 +76,10 @@ def check_deployment(
         template,
         Deployment(stack_name, "us-east-1", "123456789012", parameters, refs, _AnyAttribute(partition), partition),
     )
-    problems = [Problem(message, refused_by_rules=True) for message in _rule_problems(template, resolver)]
+    problems = [
+        Problem(f"rule {broken.rule}: {broken.description}", refused_by_rules=True)
+        for broken in resolver.broken_rules()
+    ]
     if problems:
         return problems
     return [Problem(message) for message in _limit_problems(template, resolver, partition)]
@@ -116,39 +119,6 @@ def _constraint_issues(spec: Mapping[str, Any], value: str) -> Iterator[str]:
             yield f"below {spec['MinValue']}"
         if "MaxValue" in spec and number > float(spec["MaxValue"]):
             yield f"above {spec['MaxValue']}"
-
-
-def _rule_problems(template: Mapping[str, Any], resolver: Resolver) -> list[str]:
-    problems: list[str] = []
-    for name, rule in template.get("Rules", {}).items():
-        condition = rule.get("RuleCondition")
-        if condition is not None and not _rule_value(resolver, condition):
-            continue
-        problems.extend(
-            f"rule {name}: {assertion.get('AssertDescription', 'assertion failed')}"
-            for assertion in rule.get("Assertions", [])
-            if not _rule_value(resolver, assertion["Assert"])
-        )
-    return problems
-
-
-def _rule_value(resolver: Resolver, value: Any) -> Any:
-    """Rules' own functions (``Fn::EachMemberEquals``, ``Fn::Contains``) over the resolver's."""
-    if isinstance(value, dict) and len(value) == 1:
-        ((name, argument),) = value.items()
-        if name == "Fn::EachMemberEquals":
-            items, expected = (_rule_value(resolver, item) for item in argument)
-            return all(str(item) == str(expected) for item in items)
-        if name == "Fn::Contains":
-            items, expected = (_rule_value(resolver, item) for item in argument)
-            return str(expected) in [str(item) for item in items]
-        if name == "Fn::Not":
-            return not _rule_value(resolver, argument[0])
-        if name == "Fn::And":
-            return all(_rule_value(resolver, item) for item in argument)
-        if name == "Fn::Or":
-            return any(_rule_value(resolver, item) for item in argument)
-    return resolver.resolve(value)
 
 
 def _limit_problems(template: Mapping[str, Any], resolver: Resolver, partition: str) -> list[str]:

@@ -14,7 +14,7 @@ Flags (see ``--help``):
 - ``--kubecost-url`` (a base URL with scheme, host and port; the API path comes from ``KUBECOST_API_PATH``), else
   ``KUBECOST_HOST`` as the deployed functions read it; ``--flexera-url`` (one base URL for every Flexera host, i.e.
   an emulator), else ``FLEXERA_ENDPOINT_URL``. Only where neither is given is the embedded emulator started
-  (``local/kubecost_emulator.py``, ``local/flexera_emulator.py``; ``--allocations N`` sizes the Kubecost's days).
+  (``emulators/kubecost/``, ``emulators/flexera/``; ``--allocations N`` sizes the Kubecost's days).
 - ``--input FILE|JSON`` is the execution input, as ``start-execution --input`` takes it (``events/*.json``);
   without it ``--start``/``--end``, ``--dry-run`` and ``--force-upload`` build it as a manual run in AWS would.
 - ``--today D`` sets the clock every function reads (``calendar.use_clock``) to D, as a fake clock would for the Go
@@ -99,7 +99,7 @@ from local.runner_roles import StackRoles, local_parameters, stack_roles
 from local.runner_state import BucketFolder, FolderError, check_folder
 from local.runner_states import HISTORY_EVENT_LIMIT, strict_engine
 from local.runner_template import LOCAL_PSEUDO_PARAMETERS, STATE_MACHINE_ID, TemplateModel, load_template
-from local.template_policies import Deployment
+from local.template_resolver import Deployment
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence

@@ -21,17 +21,17 @@ from datetime import date
 from typing import TYPE_CHECKING, Final, Self
 from urllib.parse import parse_qsl
 
-from kubecost_flexera.adapters.kubecost import allocation_query
-from kubecost_flexera.config import load_kubecost
-from kubecost_flexera.domain import calendar
-from kubecost_flexera.errors import ConfigurationError
-from local.flexera_emulator import (
+from emulators.flexera import (
     DEFAULT_BILL_CONNECT_ID,
     DEFAULT_REFRESH_TOKEN,
     FlexeraEmulator,
     FlexeraEmulatorConfig,
 )
-from local.kubecost_emulator import KubecostEmulator, KubecostEmulatorConfig
+from emulators.kubecost import KubecostEmulator, KubecostEmulatorConfig
+from kubecost_flexera.adapters.kubecost import allocation_query
+from kubecost_flexera.config import load_kubecost
+from kubecost_flexera.domain import calendar
+from kubecost_flexera.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import argparse

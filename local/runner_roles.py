@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Final
 from local.iam_enforcer import Principal, World
 from local.iam_policy import Decision, Policy, Request
 from local.runner_template import STATE_MACHINE_ID, TemplateError
-from local.template_policies import Deployment, Resolver, role_policies, sam_policies
+from local.template_policies import role_policies, sam_policies
+from local.template_resolver import Deployment, Resolver
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -4,11 +4,11 @@ the schedule may do, as ``sam deploy`` would create them.
 A role's policies come from ``template.yaml`` as written: the ``AWS::IAM::Role``'s inline ``Policies`` and
 ``ManagedPolicyArns``, or a SAM resource's ``Policies`` (inline ``Statement`` documents, SAM policy templates such as
 ``LambdaInvokePolicy``, expanded with SAM's own ``policy_templates.json``, and managed policy names). Intrinsic
-functions are resolved as CloudFormation does, with the local run's values: the parameters (their defaults, or the
-value of the environment variable ``Globals`` maps to them), the pseudo parameters, and the physical names and ARNs
-of the resources the runner created (:class:`Deployment`). A reference the runner cannot resolve, or a managed
-policy it does not know, raises :class:`~local.runner_template.TemplateError`: a policy silently left out would
-make the local world kinder than AWS.
+functions are resolved as CloudFormation does (``local/template_resolver.py``), with the local run's values: the
+parameters (their defaults, or the value of the environment variable ``Globals`` maps to them), the pseudo
+parameters, and the physical names and ARNs of the resources the runner created. A reference the runner cannot
+resolve, or a managed policy it does not know, raises :class:`~local.runner_template.TemplateError`: a policy
+silently left out would make the local world kinder than AWS.
 
 The AWS managed policies the template attaches are written out here (their documents as AWS publishes them); a
 function calls none of their actions locally (logs and X-Ray are not emulated), but an unknown one is refused.
@@ -16,8 +16,6 @@ function calls none of their actions locally (logs and X-Ray are not emulated), 
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from samtranslator.policy_template_processor.processor import (  # type: ignore[import-untyped]
@@ -30,7 +28,8 @@ from local.runner_template import TemplateError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-_NO_VALUE: Final = object()
+    from local.template_resolver import Resolver
+
 _LOGS_WRITE: Final = {
     "Effect": "Allow",
     "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -67,137 +66,7 @@ MANAGED_POLICIES: Final[Mapping[str, list[dict[str, Any]]]] = {
         },
     ],
 }
-_SUB_RE: Final = re.compile(r"\$\{([^}]*)\}")
 _POLICY_TEMPLATES: Final = PolicyTemplatesProcessor(PolicyTemplatesProcessor.get_default_policy_templates_json())
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """What CloudFormation would know about this stack: parameters, pseudo parameters, each resource's ``Ref`` and
-    attributes (logical id -> value; attributes keyed ``"<LogicalId>.<Attribute>"``)."""
-
-    stack_name: str
-    region: str
-    account: str
-    parameters: Mapping[str, str]
-    refs: Mapping[str, str]
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    partition: str = "aws"
-
-
-class Resolver:
-    """CloudFormation's intrinsic functions over one template and one :class:`Deployment`."""
-
-    def __init__(self, template: Mapping[str, Any], deployment: Deployment) -> None:
-        self._template = template
-        self._deployment = deployment
-        self._conditions: dict[str, bool] = {}
-
-    def resolve(self, value: Any) -> Any:
-        """``value`` with every intrinsic function replaced; ``!Ref AWS::NoValue`` entries are dropped."""
-        result = self._resolve(value)
-        return None if result is _NO_VALUE else result
-
-    def condition(self, name: str) -> bool:
-        if name not in self._conditions:
-            body = self._template.get("Conditions", {}).get(name)
-            if body is None:
-                raise TemplateError(f"condition {name} is not defined in Conditions")
-            self._conditions[name] = bool(self._resolve(body))
-        return self._conditions[name]
-
-    def _resolve(self, value: Any) -> Any:
-        if isinstance(value, list):
-            items = [self._resolve(item) for item in value]
-            return [item for item in items if item is not _NO_VALUE]
-        if not isinstance(value, dict):
-            return value
-        if len(value) == 1:
-            ((key, argument),) = value.items()
-            if key == "Ref":
-                return self._ref(str(argument))
-            if key == "Condition":
-                return self.condition(str(argument))
-            if key.startswith("Fn::"):
-                return self._function(key, argument)
-        resolved = {key: self._resolve(item) for key, item in value.items()}
-        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
-
-    def _function(self, name: str, argument: Any) -> Any:  # noqa: PLR0911 - one branch per intrinsic function
-        if name == "Fn::GetAtt":
-            logical_id, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
-            return self._attribute(str(logical_id), str(attribute))
-        if name == "Fn::Sub":
-            text, variables = (argument, {}) if isinstance(argument, str) else argument
-            return self._sub(str(text), {key: self._resolve(item) for key, item in variables.items()})
-        if name == "Fn::If":
-            condition, when_true, when_false = argument
-            return self._resolve(when_true if self.condition(str(condition)) else when_false)
-        if name == "Fn::Equals":
-            left, right = (self._resolve(item) for item in argument)
-            return str(left) == str(right)
-        if name == "Fn::Not":
-            return not self._resolve(argument[0])
-        if name == "Fn::And":
-            return all(self._resolve(item) for item in argument)
-        if name == "Fn::Or":
-            return any(self._resolve(item) for item in argument)
-        if name == "Fn::Join":
-            delimiter, items = argument
-            return str(delimiter).join(str(item) for item in self._resolve(items))
-        if name == "Fn::Split":
-            delimiter, text = argument
-            return str(self._resolve(text)).split(str(delimiter))
-        if name == "Fn::Select":
-            index, items = argument
-            return self._resolve(items)[int(self._resolve(index))]
-        raise TemplateError(f"the local runner does not resolve {name}")
-
-    def _ref(self, name: str) -> Any:
-        deployment = self._deployment
-        pseudo = {
-            "AWS::NoValue": _NO_VALUE,
-            "AWS::Partition": deployment.partition,
-            "AWS::Region": deployment.region,
-            "AWS::AccountId": deployment.account,
-            "AWS::StackName": deployment.stack_name,
-            "AWS::URLSuffix": "amazonaws.com",
-        }
-        if name in pseudo:
-            return pseudo[name]
-        parameters = self._template.get("Parameters", {})
-        if name in parameters:
-            value = deployment.parameters.get(name, parameters[name].get("Default"))
-            if value is None:
-                raise TemplateError(f"parameter {name} has no default and no local value")
-            if parameters[name].get("Type") == "CommaDelimitedList":
-                return str(value).split(",")
-            return str(value)
-        if name in deployment.refs:
-            return deployment.refs[name]
-        raise TemplateError(f"the local run has no value for !Ref {name}")
-
-    def _attribute(self, logical_id: str, attribute: str) -> str:
-        key = f"{logical_id}.{attribute}"
-        if key not in self._deployment.attributes:
-            raise TemplateError(f"the local run has no value for !GetAtt {key}")
-        return self._deployment.attributes[key]
-
-    def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in variables:
-                return str(variables[name])
-            if "." in name and not name.startswith("AWS::"):
-                return self._attribute(*name.split(".", 1))
-            value = self._ref(name)
-            if isinstance(value, list):
-                raise TemplateError(f"${{{name}}} in !Sub is a list")
-            return str(value)
-
-        return _SUB_RE.sub(replace, text)
 
 
 def role_policies(template: Mapping[str, Any], resolver: Resolver, role_arn: Any) -> list[Policy]:

@@ -24,8 +24,8 @@ from tests.fixtures.workflow import BILL_CONNECT
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
-    from local.flexera_emulator import FlexeraEmulator
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.flexera import FlexeraEmulator
+    from emulators.kubecost import KubecostEmulator
     from local.runner_report import WorkflowRun
     from tests.fixtures.flexera import FlexeraEmulatorFactory
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     import pytest
 
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.kubecost import KubecostEmulator
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 

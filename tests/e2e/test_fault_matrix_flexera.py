@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Final
 import pytest
 import requests
 
+from emulators.flexera import DEFAULT_REFRESH_TOKEN, FlexeraFault
 from kubecost_flexera.adapters.retry import FLEXERA_RETRY
-from local.flexera_emulator import DEFAULT_REFRESH_TOKEN, FlexeraFault
 from tests.e2e.reliability_report import FaultCase
 from tests.fixtures.fault_matrix import BILL_CONNECT, DAYS, MONTH
 
 if TYPE_CHECKING:
-    from local.flexera_emulator import Endpoint
-    from local.flexera_emulator import FaultKind as FlexeraFaultKind
+    from emulators.flexera import Endpoint
+    from emulators.flexera import FaultKind as FlexeraFaultKind
     from tests.fixtures.fault_matrix import Deployment, DeploymentFactory, MatrixRow, Observed, Snapshot
 
 FORCED: Final = {"force_upload": True}

@@ -15,14 +15,14 @@ import pytest
 import requests
 
 import functions.export_day.app as export_day_app
+from emulators.kubecost import KubecostAuth, KubecostFault, day_window
 from kubecost_flexera.adapters.retry import KUBECOST_RETRY
 from kubecost_flexera.config import AGGREGATE_CHAINS, load_kubecost
-from local.kubecost_emulator import KubecostAuth, KubecostFault, day_window
 from tests.e2e.reliability_report import FaultCase
 from tests.fixtures.fault_matrix import ALLOCATIONS_PER_DAY, DAYS, FAULT_DAY, MONTH, MONTH_KEPT_WHOLE
 
 if TYPE_CHECKING:
-    from local.kubecost_emulator import FaultKind
+    from emulators.kubecost import FaultKind
     from tests.fixtures.fault_matrix import Deployment, DeploymentFactory, MatrixRow, Observed, Snapshot
 
 CLIENT_ATTEMPTS = KUBECOST_RETRY.attempts  # one invocation's requests for one page

@@ -25,8 +25,8 @@ from local.runner_template import ROOT
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from local.flexera_emulator import FlexeraEmulator
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.flexera import FlexeraEmulator
+    from emulators.kubecost import KubecostEmulator
     from tests.fixtures.workflow import LocalWorkflowFactory
 
 LARGEST_RUN_DAYS: Final = 366

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
+from emulators.flexera import FlexeraFault
+from emulators.kubecost import KubecostAuth, KubecostFault
 from kubecost_flexera.observability import logger as powertools_logger
-from local.flexera_emulator import FlexeraFault
-from local.kubecost_emulator import KubecostAuth, KubecostFault
 from local.run import BUCKET
 from local.runner_report import format_summary
 from tests.fixtures.fault_matrix import BILL_CONNECT, DAYS, FAULT_DAY, MONTH, captured_output

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
+from emulators.flexera import DEFAULT_REFRESH_TOKEN
 from functions.export_day.app import lambda_handler as export_day_handler
-from local.flexera_emulator import DEFAULT_REFRESH_TOKEN
 from local.run import LocalSettings, LocalWorkflow
 from local.runner_report import EXPORT_DAY_FUNCTION
 from tests.fixtures.logs import capture_powertools_logs
@@ -24,8 +24,8 @@ from tests.fixtures.workflow import BILL_CONNECT
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.flexera_emulator import FlexeraEmulator
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.flexera import FlexeraEmulator
+    from emulators.kubecost import KubecostEmulator
     from local.runner_report import WorkflowRun
     from tests.fixtures.flexera import FlexeraEmulatorFactory
 

@@ -11,8 +11,8 @@ from local.runner_report import UPLOAD_FUNCTION, format_summary
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.flexera_emulator import FlexeraEmulator
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.flexera import FlexeraEmulator
+    from emulators.kubecost import KubecostEmulator
     from tests.fixtures.workflow import LocalWorkflowFactory
 
 

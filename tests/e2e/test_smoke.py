@@ -17,7 +17,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from local.kubecost_emulator import KubecostFault
+from emulators.kubecost import KubecostFault
 from local.run import BUCKET
 from local.runner_template import ROOT
 from local.smoke import error_table
@@ -25,8 +25,8 @@ from local.smoke import error_table
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from local.flexera_emulator import FlexeraEmulator
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.flexera import FlexeraEmulator
+    from emulators.kubecost import KubecostEmulator
     from local.run import LocalWorkflow
     from tests.fixtures.workflow import LocalWorkflowFactory
 

@@ -18,7 +18,7 @@ from unittest import mock
 import pytest
 from moto.core.exceptions import JsonRESTError
 
-from local.kubecost_emulator import KubecostFault
+from emulators.kubecost import KubecostFault
 from local.run import BUCKET, LocalRunError
 from local.runner_lambda import TIMEOUT_ERROR, InProcessLambda
 from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION
@@ -35,8 +35,8 @@ from tests.fixtures.strict_world import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from local.flexera_emulator import FlexeraEmulator
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.flexera import FlexeraEmulator
+    from emulators.kubecost import KubecostEmulator
     from tests.fixtures.workflow import LocalWorkflowFactory
 
 TODAY: Final = date(2025, 3, 3)

@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from emulators.kubecost import KubecostFault
 from kubecost_flexera.adapters.retry import KUBECOST_RETRY
 from kubecost_flexera.config import AGGREGATE_CHAINS
-from local.kubecost_emulator import KubecostFault
 from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION, UPLOAD_FUNCTION, format_summary
 from tests.fixtures.workflow import BILL_CONNECT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.flexera_emulator import FlexeraEmulator
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.flexera import FlexeraEmulator
+    from emulators.kubecost import KubecostEmulator
     from tests.fixtures.workflow import LocalWorkflowFactory
 
 TODAY = date(2025, 3, 2)  # a run on Mar 2: February (complete) and Mar 1-2 (the current month)

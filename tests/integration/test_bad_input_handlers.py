@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
-    from local.flexera_emulator import FlexeraEmulator
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.flexera import FlexeraEmulator
+    from emulators.kubecost import KubecostEmulator
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
     from tests.fixtures.flexera import FlexeraEmulatorFactory
 

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
+from emulators.http_server import EmulatorServer, Response
+from emulators.kubecost import FaultKind, KubecostAuth, KubecostEmulator, KubecostFault
 from kubecost_flexera.adapters.kubecost import KubecostClient, KubecostCredentials
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import AGGREGATE_CHAINS, KubecostSettings, load_kubecost
 from kubecost_flexera.domain.export import ExportRequest, ExportResult, export_day
 from kubecost_flexera.errors import KubecostRejected, KubecostUnavailable
-from local.http_server import EmulatorServer, Response
-from local.kubecost_emulator import FaultKind, KubecostAuth, KubecostEmulator, KubecostFault
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
+from emulators.kubecost import KubecostAuth, KubecostEmulator, KubecostFault
 from functions.export_day.app import lambda_handler
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.errors import MAX_DAY_ERROR_MESSAGE_BYTES, ConfigurationError, InvalidRequest, KubecostRejected
 from kubecost_flexera.observability import logger, metrics
-from local.kubecost_emulator import KubecostAuth, KubecostEmulator, KubecostFault
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.kubecost import KubecostEmulator
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
 
 # A handler that refuses its event publishes no metric; Powertools warns about that, which is expected here.

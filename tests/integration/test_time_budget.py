@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import pytest
 
+from emulators.kubecost import KubecostFault
 from functions.export_day.app import lambda_handler as export_day_handler
 from functions.upload.app import lambda_handler as upload_handler
 from kubecost_flexera.adapters.deadline import Deadline, invocation_deadline
@@ -28,15 +29,14 @@ from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import load_flexera, load_kubecost
 from kubecost_flexera.domain.calendar import use_clock
 from kubecost_flexera.errors import FlexeraUnavailable, KubecostUnavailable
-from local.kubecost_emulator import KubecostFault
-from tests.integration.test_upload import AUGUST, JULY, sample_event, write_days
+from tests.fixtures.day_exports import AUGUST, JULY, sample_event, write_days
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from mypy_boto3_s3 import S3Client
 
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.kubecost import KubecostEmulator
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
 
 BYTE_INTERVAL_SECONDS: Final = 0.02
@@ -103,34 +103,81 @@ def kubecost_client(url: str, *, request_timeout: float, deadline: Deadline, sle
     return KubecostClient(settings, deadline=deadline, sleep=sleeps.append)
 
 
-def test_a_trickled_kubecost_answer_ends_at_the_request_time_limit(trickler: Trickler) -> None:
-    # Given a Kubecost that trickles its answer over 8 s, and REQUEST_TIMEOUT of half a second
+def flexera_client(url: str, *, deadline: Deadline, sleeps: list[float]) -> FlexeraClient:
+    environ = {
+        "ORG_ID": "12345",
+        "BILL_CONNECT_ID": "cbi-oi-kubecost-1",
+        "FLEXERA_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:flexera-AbCdEf",
+        "FLEXERA_ENDPOINT_URL": url,
+    }
+    return FlexeraClient(load_flexera(environ), RefreshTokenGrant("token"), deadline=deadline, sleep=sleeps.append)
+
+
+@dataclass(frozen=True)
+class TrickledCall:
+    """A call to a trickling server, and how it must end: the error, the server's paths, within how many seconds."""
+
+    call: Callable[[str, list[float]], Callable[[], object]]  # (server url, sleeps) -> the call
+    error: type[Exception]
+    message: str
+    paths: list[str]  # the request paths the server saw, one per attempt
+    seconds: float
+
+
+TRICKLED_CALLS: Final = {
+    # REQUEST_TIMEOUT of half a second: each of the 4 attempts ends after it, as Go's http.Client.Timeout would end it
+    "kubecost-at-the-request-time-limit": TrickledCall(
+        lambda url, sleeps: (
+            lambda: list(
+                kubecost_client(url, request_timeout=0.5, deadline=Deadline.after(60), sleeps=sleeps).allocations(DAY)
+            )
+        ),
+        KubecostUnavailable,
+        "failed 4 times",
+        ["/model/allocation"] * 4,
+        4 * 0.5,
+    ),
+    # A long REQUEST_TIMEOUT and one second left: the request ends at the deadline, and no retry is started (its
+    # wait could not end before it)
+    "kubecost-at-the-invocation-deadline": TrickledCall(
+        lambda url, sleeps: (
+            lambda: list(
+                kubecost_client(url, request_timeout=300, deadline=Deadline.after(1.0), sleeps=sleeps).allocations(DAY)
+            )
+        ),
+        KubecostUnavailable,
+        "no time left for another attempt",
+        ["/model/allocation"],
+        1.0,
+    ),
+    # The token service trickles, one second left: creating a bill upload (the token comes first) ends at the deadline
+    "flexera-at-the-invocation-deadline": TrickledCall(
+        lambda url, sleeps: (
+            lambda: flexera_client(url, deadline=Deadline.after(1.0), sleeps=sleeps).create_bill_upload("2025-07")
+        ),
+        FlexeraUnavailable,
+        "no time left",
+        ["/oidc/token"],
+        1.0,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TRICKLED_CALLS.values(), ids=TRICKLED_CALLS.keys())
+def test_a_trickled_answer_ends_in_the_retried_error_in_time(trickler: Trickler, case: TrickledCall) -> None:
+    # Given a server that trickles its answer over 8 s, and a client of it
     sleeps: list[float] = []
-    client = kubecost_client(trickler.url, request_timeout=0.5, deadline=Deadline.after(60), sleeps=sleeps)
+    call = case.call(trickler.url, sleeps)
 
-    # When a day is requested
-    took, error = elapsed(lambda: list(client.allocations(DAY)))
+    # When the call is made
+    took, error = elapsed(call)
 
-    # Then each of the 4 attempts ends after half a second, as Go's http.Client.Timeout would end it
-    assert isinstance(error, KubecostUnavailable)
-    assert "failed 4 times" in str(error)
-    assert len(trickler.requests) == 4
-    assert took < 4 * 0.5 + SLACK_SECONDS
-
-
-def test_kubecost_stops_at_the_invocation_deadline_and_starts_no_retry_that_cannot_fit(trickler: Trickler) -> None:
-    # Given a trickling Kubecost, a long REQUEST_TIMEOUT, and one second left in the invocation
-    sleeps: list[float] = []
-    client = kubecost_client(trickler.url, request_timeout=300, deadline=Deadline.after(1.0), sleeps=sleeps)
-
-    # When a day is requested
-    took, error = elapsed(lambda: list(client.allocations(DAY)))
-
-    # Then the request ends at the deadline, and no retry is started (its wait could not end before it)
-    assert isinstance(error, KubecostUnavailable)
-    assert "no time left for another attempt" in str(error)
-    assert (len(trickler.requests), sleeps) == (1, [])
-    assert took < 1.0 + SLACK_SECONDS
+    # Then it ends in the retried error, after one request per attempt and a retry wait between two, in time
+    assert isinstance(error, case.error)
+    assert case.message in str(error)
+    assert [path.split("?")[0] for path in trickler.requests] == case.paths
+    assert len(sleeps) == len(case.paths) - 1
+    assert took < case.seconds + SLACK_SECONDS
 
 
 def test_the_currency_request_ends_at_the_deadline_with_the_default_currency(trickler: Trickler) -> None:
@@ -144,29 +191,6 @@ def test_the_currency_request_ends_at_the_deadline_with_the_default_currency(tri
     # Then the default currency is used once the deadline is reached, as for any other failure of getConfigs
     assert currency == "USD"
     assert time.monotonic() - started < 1.0 + SLACK_SECONDS
-
-
-def test_a_trickled_flexera_answer_ends_in_flexera_unavailable_at_the_deadline(trickler: Trickler) -> None:
-    # Given a Flexera whose token service trickles, a long REQUEST_TIMEOUT and one second left in the invocation
-    environ = {
-        "ORG_ID": "12345",
-        "BILL_CONNECT_ID": "cbi-oi-kubecost-1",
-        "FLEXERA_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:flexera-AbCdEf",
-        "FLEXERA_ENDPOINT_URL": trickler.url,
-    }
-    sleeps: list[float] = []
-    client = FlexeraClient(
-        load_flexera(environ), RefreshTokenGrant("token"), deadline=Deadline.after(1.0), sleep=sleeps.append
-    )
-
-    # When a bill upload is created (the token comes first)
-    took, error = elapsed(lambda: client.create_bill_upload("2025-07"))
-
-    # Then the call ends at the deadline with the retried error, without a retry that cannot fit
-    assert isinstance(error, FlexeraUnavailable)
-    assert "no time left" in str(error)
-    assert (trickler.requests, sleeps) == (["/oidc/token"], [])
-    assert took < 1.0 + SLACK_SECONDS
 
 
 @dataclass

@@ -6,24 +6,24 @@ import gzip
 import json
 import logging
 from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
+from emulators.flexera import DEFAULT_REFRESH_TOKEN, FlexeraEmulator, FlexeraFault
 from functions.upload.app import lambda_handler
 from kubecost_flexera.adapters.flexera import FlexeraClient
 from kubecost_flexera.adapters.flexera_auth import RefreshTokenGrant
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.domain.calendar import use_clock
-from kubecost_flexera.domain.records import DayManifest, PartInfo, part_file_name
 from kubecost_flexera.domain.upload import MAX_FILE_BYTES, MonthUploader, UploadOptions
 from kubecost_flexera.errors import ConfigurationError, FlexeraThrottled, InvalidRequest, UploadFailed
 from kubecost_flexera.observability import logger, metrics
-from local.flexera_emulator import DEFAULT_REFRESH_TOKEN, FlexeraEmulator, FlexeraFault
+from tests.fixtures.day_exports import AUGUST, JULY, sample_event, write_day, write_days
+from tests.fixtures.day_exports import UPLOAD_TODAY as TODAY
 from tests.fixtures.flexera import flexera_settings
 from tests.fixtures.logs import capture_powertools_logs
 
@@ -32,48 +32,12 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
+    from kubecost_flexera.domain.records import DayManifest
     from kubecost_flexera.domain.upload import MonthResult
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
     from tests.fixtures.flexera import FlexeraEmulatorFactory
 
 CONNECT = "cbi-oi-kubecost-1"
-TODAY = date(2025, 8, 2)
-SAMPLE_EVENT = Path(__file__).parents[2] / "events" / "upload.json"
-
-
-# --- helpers: day exports written as the day export writes them (parts first, then the manifest) ---
-
-
-def day_csv(day: date, part: int, version: int) -> bytes:
-    lines = ["Cluster,Namespace,Pod,Cost"] + [f"c1,ns-{i},pod-{day}-{part}-{version},{i}.25" for i in range(5)]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def write_day(
-    s3: S3Client, storage: Storage, day: date, *, parts: int = 1, version: int = 1, export_id: str = "e1"
-) -> DayManifest:
-    """One export of a day: ``version`` decides the bytes, ``export_id`` the keys."""
-    infos = []
-    for number in range(1, parts + 1):
-        data = gzip.compress(day_csv(day, number, version), mtime=0)
-        key = storage.export_part_key(day, export_id, number)
-        etag = s3.put_object(Bucket=storage.bucket, Key=key, Body=data)["ETag"]
-        infos.append(PartInfo(key, part_file_name(day, number), len(data), etag, 5))
-    manifest = DayManifest(day, storage.source, "USD", "2025-08-02T03:00:00Z", tuple(infos), 5 * parts, 5, 6.25)
-    storage.write_day_manifest(manifest)
-    return manifest
-
-
-def days_of(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
-def write_days(s3: S3Client, storage: Storage, days: list[date], **kwargs: Any) -> list[DayManifest]:
-    return [write_day(s3, storage, day, **kwargs) for day in days]
-
-
-JULY = days_of(date(2025, 7, 1), date(2025, 7, 31))
-AUGUST = days_of(date(2025, 8, 1), TODAY)
 
 
 def run(storage: Storage, emulator: FlexeraEmulator, months: list[str], **options: bool) -> list[MonthResult]:
@@ -363,10 +327,6 @@ def handler_env(
         monkeypatch.setenv(name, value)
     with use_clock(lambda: datetime.combine(TODAY, time(12), UTC)):
         yield Storage(boto3.client("s3", region_name="us-east-1"), bucket, "default")
-
-
-def sample_event() -> dict[str, Any]:
-    return dict(json.loads(SAMPLE_EVENT.read_text()))
 
 
 def emitted_metrics(stdout: str) -> dict[str, float]:

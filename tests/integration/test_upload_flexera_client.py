@@ -10,24 +10,24 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kubecost_flexera.adapters.flexera import FlexeraClient
-from kubecost_flexera.adapters.flexera_auth import ClientCredentialsGrant, Credentials, RefreshTokenGrant
-from kubecost_flexera.adapters.retry import RetryPolicy
-from kubecost_flexera.errors import FlexeraAuthError, FlexeraRejected, FlexeraThrottled, FlexeraUnavailable
-from local.flexera_emulator import (
+from emulators.flexera import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_REFRESH_TOKEN,
     FlexeraEmulator,
     FlexeraFault,
 )
-from local.http_server import EmulatorServer, Response
+from emulators.http_server import EmulatorServer, Response
+from kubecost_flexera.adapters.flexera import FlexeraClient
+from kubecost_flexera.adapters.flexera_auth import ClientCredentialsGrant, Credentials, RefreshTokenGrant
+from kubecost_flexera.adapters.retry import RetryPolicy
+from kubecost_flexera.errors import FlexeraAuthError, FlexeraRejected, FlexeraThrottled, FlexeraUnavailable
 from tests.fixtures.flexera import flexera_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.http_server import Request
+    from emulators.http_server import Request
     from tests.fixtures.flexera import FlexeraEmulatorFactory
     from tests.fixtures.logs import LogCapture
 

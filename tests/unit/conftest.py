@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_template_model import load_template, translated_template
+from tests.fixtures.template import load_template, translated_template
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ from typing import Any, Final
 import pytest
 
 from kubecost_flexera import errors
-from tests.unit.test_template_model import ROOT, Deployment, load_template, translated_template
+from local.runner_template import ROOT
+from tests.fixtures.template import Deployment, load_template, translated_template
 
 LAMBDA_SERVICE_ERRORS: Final = frozenset(
     {

@@ -1,7 +1,7 @@
 """The Kubecost client's own logic: URLs, query strings, credentials, paging rules and error classification.
 
-The server here is a tiny scripted fake on ``local.http_server.EmulatorServer`` (real HTTP on 127.0.0.1), so each test
-states exactly what the server answers; the full emulator is exercised in ``tests/integration/test_export_day.py``.
+The server here is a tiny scripted fake on ``emulators.http_server.EmulatorServer`` (real HTTP on 127.0.0.1), so each
+test states exactly what the server answers; the full emulator is exercised in ``tests/integration/test_export_day.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from emulators.http_server import EmulatorServer, Request, Response
 from kubecost_flexera.adapters.kubecost import (
     KubecostClient,
     KubecostCredentials,
@@ -23,7 +24,6 @@ from kubecost_flexera.adapters.kubecost import (
 )
 from kubecost_flexera.config import load_kubecost
 from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
-from local.http_server import EmulatorServer, Request, Response
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -13,7 +13,8 @@ from local.iam_enforcer import LocalIamError, Principal, SandboxStopped, World, 
 from local.iam_policy import Decision, Policy, Request
 from local.runner_roles import stack_roles
 from local.runner_template import load_template
-from local.template_policies import Deployment, Resolver, role_policies
+from local.template_policies import role_policies
+from local.template_resolver import Deployment, Resolver
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

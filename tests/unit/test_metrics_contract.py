@@ -10,10 +10,10 @@ import re
 from pathlib import Path
 
 from functions.upload.app import _STATUS_METRICS
-from tests.unit.test_template import CUSTOM_METRICS
+from tests.fixtures.template import CUSTOM_METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [*ROOT.glob("functions/*/app.py"), *ROOT.glob("layers/kubecost_flexera/kubecost_flexera/*.py")]
+SOURCES = [*ROOT.glob("functions/*/app.py"), *ROOT.glob("layers/kubecost_flexera/kubecost_flexera/**/*.py")]
 _LITERAL_NAME = re.compile(r'add_metric\(\s*name="(\w+)"')
 
 

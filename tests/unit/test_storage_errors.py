@@ -15,17 +15,12 @@ from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.domain.cbi_csv import split_rows
 from kubecost_flexera.domain.records import DayManifest, PartInfo, UploadState
 from kubecost_flexera.errors import ConfigurationError, StorageAccessDenied, StorageRejected, StorageUnavailable
+from tests.fixtures.aws import client_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from mypy_boto3_s3 import S3Client
-
-
-def client_error(code: str, status: int) -> ClientError:
-    """The error botocore raises when S3 answers ``status`` with error ``code``."""
-    response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
-    return ClientError(response, "Operation")
 
 
 class FailingS3:

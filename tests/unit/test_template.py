@@ -17,7 +17,8 @@ import pytest
 from kubecost_flexera.adapters import flexera_auth
 from kubecost_flexera.config import load_settings
 from kubecost_flexera.errors import ConfigurationError
-from tests.unit.test_template_model import ROOT, Deployment
+from local.runner_template import ROOT
+from tests.fixtures.template import CUSTOM_METRICS, Deployment
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,25 +28,6 @@ FUNCTIONS: Final = ("PlanFunction", "ExportDayFunction", "UploadFunction")
 NOT_DEPLOYED: Final = {
     "FLEXERA_ENDPOINT_URL": "replaces every Flexera host, for the emulators and tests only",
 }
-# The custom metrics the dashboard shows, agreed with the code that emits them (Powertools EMF).
-CUSTOM_METRICS: Final = frozenset(
-    {
-        "AllocationsExported",
-        "RowsExported",
-        "BytesExported",
-        "CostExported",
-        "PlannedDays",
-        "EmptyDays",
-        "FailedDays",
-        "FilesUploaded",
-        "BytesUploaded",
-        "MonthsCommitted",
-        "MonthsSkippedUnchanged",
-        "MonthsSkippedIncomplete",
-        "MonthsFailed",
-        "Retries",
-    }
-)
 _VARIABLE_IN_DESCRIPTION: Final = re.compile(r"^([A-Z][A-Z0-9_]+): ")
 
 
@@ -205,7 +187,7 @@ def test_function_logs_to_its_own_log_group_with_the_retention_parameter(
     # Then it is a log group of this stack with that retention
     log_group = deployment.render(deployment.properties(log_group_id))
     assert log_group["RetentionInDays"] == "90"
-    assert log_group["LogGroupName"].startswith(f"/aws/lambda/{deployment.pseudo['AWS::StackName']}/")
+    assert log_group["LogGroupName"].startswith(f"/aws/lambda/{deployment.stack}/")
 
 
 @pytest.mark.parametrize(("subnets", "in_vpc"), [("", False), ("subnet-1,subnet-2", True)])
@@ -461,7 +443,7 @@ def test_empty_days_in_consecutive_runs_raise_the_alarm(translated: dict[str, An
 
     # Then it watches this stack's EmptyDays metric over 4 consecutive days
     assert alarm_metrics(alarm) == {("KubecostFlexeraExporter", "EmptyDays")}
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": deployment.pseudo["AWS::StackName"]}]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": deployment.stack}]
     assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (86400, "4", "4")
 
 
@@ -511,7 +493,7 @@ def test_custom_metrics_are_read_for_this_stack_only(translated: dict[str, Any])
 
     # Then each custom metric is filtered on the Powertools service of this stack
     assert custom_rows
-    assert all(row[2:4] == ["service", deployment.pseudo["AWS::StackName"]] for row in custom_rows)
+    assert all(row[2:4] == ["service", deployment.stack] for row in custom_rows)
 
 
 # --- outputs ---

@@ -15,7 +15,7 @@ from typing import Any, Final, cast
 import pytest
 
 from kubecost_flexera.adapters.storage import Storage
-from tests.unit.test_template_model import (
+from tests.fixtures.template import (
     REGION,
     Deployment,
     Grant,

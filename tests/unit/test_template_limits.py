@@ -15,12 +15,8 @@ from typing import Any, Final
 
 import pytest
 
-from tests.unit.test_template_model import (
-    ROOT,
-    Deployment,
-    refused_by_rules,
-    translated_template,
-)
+from local.runner_template import ROOT
+from tests.fixtures.template import Deployment, translated_template
 
 CLOUDWATCH_MAX_EVALUATION_SECONDS: Final = 604_800
 LAMBDA_ENVIRONMENT_MAX_BYTES: Final = 4096
@@ -67,7 +63,7 @@ def test_impossible_combination_is_refused_before_anything_is_created(
     deployment = Deployment(template, parameters)
 
     # When the template's Rules are evaluated / Then exactly that combination is refused, saying what is missing
-    refused = refused_by_rules(deployment)
+    refused = deployment.refused_by_rules()
     assert len(refused) == 1
     assert refused[0].startswith(refusal)
 
@@ -83,7 +79,7 @@ def test_impossible_combination_is_refused_before_anything_is_created(
     ids=["defaults", "vpc", "kubecost-key-and-secret", "flexera-key-and-secret"],
 )
 def test_valid_combinations_pass_the_rules(template: dict[str, Any], parameters: dict[str, str]) -> None:
-    assert refused_by_rules(Deployment(template, parameters)) == []
+    assert Deployment(template, parameters).refused_by_rules() == []
 
 
 # --- ranges ---

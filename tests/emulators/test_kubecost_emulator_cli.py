@@ -1,4 +1,4 @@
-"""``python -m local.kubecost_emulator``: the command line starts a working server with the options given."""
+"""``python -m emulators.kubecost``: the command line starts a working server with the options given."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from local.kubecost_emulator import day_window
+from emulators.kubecost import day_window
 from tests.fixtures.kubecost import DAY, TIMEOUT
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ def cli_emulator() -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "local.kubecost_emulator",
+            "emulators.kubecost",
             "--port",
             "0",
             "--flavour",

@@ -6,6 +6,7 @@ import gzip
 import math
 from typing import TYPE_CHECKING
 
+import pytest
 import requests
 
 from tests.fixtures.flexera import TIMEOUT
@@ -204,17 +205,6 @@ def test_inspection_route_answers_404_for_a_month_never_committed(flexera_api: C
     assert response.status_code == 404
 
 
-def test_inspection_route_needs_both_parameters(flexera_api: Callable[..., FlexeraApi]) -> None:
-    # Given a running emulator
-    api = flexera_api()
-
-    # When the month is missing
-    response = requests.get(f"{api.emulator.url}/__emulator__/committed?billConnectId=x", timeout=TIMEOUT)
-
-    # Then it is a bad request
-    assert response.status_code == 400
-
-
 def test_clock_route_moves_time_for_out_of_process_runs(flexera_api: Callable[..., FlexeraApi]) -> None:
     # Given an upload just aborted (inside the cool-off)
     api = flexera_api()
@@ -228,14 +218,19 @@ def test_clock_route_moves_time_for_out_of_process_runs(flexera_api: Callable[..
     assert api.create().status_code == 201
 
 
-def test_clock_route_refuses_going_back(flexera_api: Callable[..., FlexeraApi]) -> None:
+@pytest.mark.parametrize(
+    ("method", "route"),
+    [("GET", "committed?billConnectId=x"), ("POST", "clock?advance=-5")],
+    ids=["inspection-without-month", "clock-going-back"],
+)
+def test_emulator_routes_refuse_a_bad_request(flexera_api: Callable[..., FlexeraApi], method: str, route: str) -> None:
     # Given a running emulator
     api = flexera_api()
 
-    # When the clock is asked to go back
-    response = requests.post(f"{api.emulator.url}/__emulator__/clock?advance=-5", timeout=TIMEOUT)
+    # When the inspection misses the month, or the clock is asked to go back
+    response = requests.request(method, f"{api.emulator.url}/__emulator__/{route}", timeout=TIMEOUT)
 
-    # Then it is refused
+    # Then it is a bad request
     assert response.status_code == 400
 
 

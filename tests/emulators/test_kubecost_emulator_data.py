@@ -1,4 +1,4 @@
-"""The emulator's data generator and aggregation rules (``local.kubecost_data``), without HTTP."""
+"""The emulator's data generator and aggregation rules (``emulators.kubecost.data``), without HTTP."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from local import kubecost_data as data
+from emulators.kubecost import data
 
 DAY = date(2025, 7, 15)
 

@@ -2,17 +2,8 @@
 
 Why: the exporter must be proven against the API as it really behaves (the Kubecost facts ``KC-*``, scope
 ``KC-EMU-1``), including its undocumented corners and failures, without a Kubernetes cluster. The data come from
-``local.kubecost_data``: deterministic from ``(seed, day)``, ``allocations_per_day`` pods a day, aggregated for real.
-
-Usage::
-
-    python -m local.kubecost_emulator --port 9090                     # Kubecost on http://127.0.0.1:9090/model/
-    python -m local.kubecost_emulator --port 9003 --flavour opencost  # OpenCost on http://127.0.0.1:9003/
-    python -m local.kubecost_emulator --port 9090 --allocations 50000 --seed 7 --latency 0.05 \\
-        --today 2025-07-20 --empty-day 2025-07-14 --auth-bearer s3cret --config-mode full --currency EUR
-
-    curl 'http://127.0.0.1:9090/model/allocation?window=2025-07-15T00:00:00Z,2025-07-16T00:00:00Z&aggregate=cluster,namespace'
-    curl 'http://127.0.0.1:9090/__emulator__/expected?window=2025-07-15T00:00:00Z,2025-07-16T00:00:00Z&aggregate=cluster,namespace'
+``emulators.kubecost.data``: deterministic from ``(seed, day)``, ``allocations_per_day`` pods a day, aggregated
+for real.
 
 From Python: ``with KubecostEmulator(KubecostEmulatorConfig(...)) as emu: emu.url``; in tests the
 ``kubecost_emulator`` fixture (``tests/fixtures/kubecost.py``) starts one per call and stops it at teardown.
@@ -45,7 +36,7 @@ Choices where the facts are silent (KC-PAGE-1, KC-NAME-2, KC-EMU-1):
   ``__idle__/__idle__/...`` with one part per aggregate key (``"padded"``, reported for Kubecost 2.x, unverified).
 - With ``offset``/``limit`` the idle entries are appended to **every** page and not counted in ``limit``
   (default), or, with ``idle_in_limit=True``, they are ordinary line items of the cost-sorted list.
-- ``shareIdle=true`` spreads idle over the other items by cost (see ``kubecost_data``) and returns no idle entry.
+- ``shareIdle=true`` spreads idle over the other items by cost (see ``data``) and returns no idle entry.
 - The envelope omits ``status`` as the Kubecost docs sample and OpenCost 1.121.3 do (``include_status`` adds it).
   A day with no data is ``{}`` (``empty_day_data``: or ``null``, or no set at all). Days after ``today``, at or
   before ``today - retention_days``, or in ``empty_days`` have no data; ``today`` itself has a full day.
@@ -53,13 +44,8 @@ Choices where the facts are silent (KC-PAGE-1, KC-NAME-2, KC-EMU-1):
   rounded to 5 decimals, integral ones without a fraction, tiny ones may print in exponent form (valid JSON).
 - ``getConfigs`` (``config_mode``): ``static`` (the 8-field object of Helm 2.8.3+), ``full`` (CustomPricing-like,
   all strings), ``not_found`` (404), ``error`` (HTTP 500 JSON), ``undecodable`` (200 with an HTML body).
-- Faults (``emu.inject(KubecostFault(...))``) apply to allocation requests only, counted from 1 among requests
-  that passed authentication; a fault matches from its ``on_request`` on and/or when the window starts on one of
-  its ``days``, and fires ``times`` times (None: always). Authentication (``KubecostAuth``) guards allocation and
-  getConfigs (401 ``Unauthorized`` otherwise); ``latency_seconds`` delays every answer of those routes. Kinds:
-  ``http_500`` (OpenCost's JSON error), ``html_504`` (nginx's HTML page), ``malformed_json`` (the real answer cut in
-  half, HTTP 200), ``code_error`` (HTTP 200, JSON ``code`` 500, ``data`` null), ``drop_connection`` (socket closed
-  without an answer), ``slow`` (the real answer after the fault's ``delay_seconds``).
+- Faults: see ``emulators.kubecost.faults``. Authentication (``KubecostAuth``) guards allocation and getConfigs (401
+  ``Unauthorized`` otherwise); ``latency_seconds`` delays every answer of those routes.
 - Results are cached per (window, query without offset/limit) in an LRU of ``cache_size`` entries, and pod
   records per day in a small LRU, so each page of a paged day only slices and serialises.
 - ``GET /__emulator__/expected?<allocation query>`` (never authenticated, never faulted) answers
@@ -70,7 +56,6 @@ Choices where the facts are silent (KC-PAGE-1, KC-NAME-2, KC-EMU-1):
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hmac
 import json
@@ -85,14 +70,14 @@ from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Final, Generic, Literal, TypeVar
 
-from local import kubecost_data as data
-from local.http_server import EmulatorServer, Request, Response
+from emulators.http_server import EmulatorServer, Request, Response
+from emulators.kubecost import data
+from emulators.kubecost.faults import FaultPlan, KubecostFault, faulty_answer, opencost_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
 Flavour = Literal["kubecost", "opencost"]
-FaultKind = Literal["http_500", "html_504", "malformed_json", "code_error", "drop_connection", "slow"]
 ConfigMode = Literal["static", "full", "not_found", "error", "undecodable"]
 EXPECTED_PATH: Final = "/__emulator__/expected"
 MAX_WINDOW_DAYS: Final = 62
@@ -128,10 +113,6 @@ EXPORTER_DEFAULTS: Final[Mapping[str, str]] = {
 _GO_TRUE: Final = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _GO_FALSE: Final = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _DAY_CACHE_SIZE: Final = 4
-NGINX_504: Final = (
-    "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
-    "<center><h1>504 Gateway Time-out</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-)
 
 
 @dataclass(frozen=True)
@@ -143,15 +124,6 @@ class KubecostAuth:
     secret: str
     username: str = ""
     cookie_name: str = "token"
-
-
-@dataclass(frozen=True)
-class KubecostFault:
-    kind: FaultKind
-    on_request: int | None = None  # the Nth allocation request (1-based) and the following ones
-    days: frozenset[date] | None = None  # windows starting on one of these days
-    times: int | None = 1  # how many times it fires; None = always
-    delay_seconds: float = 2.0  # for "slow": longer than the client's timeout
 
 
 @dataclass(frozen=True)
@@ -219,12 +191,6 @@ class AllocationSet:
         return not self.items and not self.idle
 
 
-@dataclass
-class _ActiveFault:
-    fault: KubecostFault
-    remaining: int | None
-
-
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -250,9 +216,7 @@ class KubecostEmulator(EmulatorServer):
         super().__init__(port=port)
         self.config = config or KubecostEmulatorConfig()
         self._compute_lock = threading.Lock()
-        self._fault_lock = threading.Lock()
-        self._faults: list[_ActiveFault] = []
-        self._allocation_requests = 0
+        self._faults = FaultPlan()
         self._topology = data.build_topology(self.config.seed, self.config.allocations_per_day)
         self._days: _Lru[date, data.DayData] = _Lru(_DAY_CACHE_SIZE)
         self._results: _Lru[Query, tuple[AllocationSet, ...]] = _Lru(self.config.cache_size)
@@ -269,12 +233,10 @@ class KubecostEmulator(EmulatorServer):
     # --- runtime controls ---
 
     def inject(self, fault: KubecostFault) -> None:
-        with self._fault_lock:
-            self._faults.append(_ActiveFault(fault, fault.times))
+        self._faults.inject(fault)
 
     def clear_faults(self) -> None:
-        with self._fault_lock:
-            self._faults.clear()
+        self._faults.clear()
 
     @property
     def allocation_url(self) -> str:
@@ -389,40 +351,16 @@ class KubecostEmulator(EmulatorServer):
         return Response(HTTPStatus.UNAUTHORIZED, b"Unauthorized\n", "text/plain; charset=utf-8", headers)
 
     def _allocation(self, request: Request) -> Response:
-        with self._fault_lock:
-            self._allocation_requests += 1
-            number = self._allocation_requests
+        number = self._faults.count_request()
         params = {name: values[-1] for name, values in request.query.items()}
         try:
             query = self.parse_query(params)
         except BadWindow as exc:
             return Response.text(HTTPStatus.BAD_REQUEST, f"Invalid 'window' parameter: {exc}\n")
         except BadRequest as exc:
-            return _json_error(HTTPStatus.BAD_REQUEST, str(exc))
-        fault = self._take_fault(number, datetime.fromtimestamp(query.start, UTC).date())
-        if fault is not None and fault.kind not in ("malformed_json", "slow"):
-            return _fault_response(fault)
-        response = self._answer(query, params)
-        if fault is None:
-            return response
-        if fault.kind == "slow":
-            return replace(response, delay_seconds=fault.delay_seconds)
-        return replace(response, body=response.body[: len(response.body) // 2])
-
-    def _take_fault(self, number: int, day: date) -> KubecostFault | None:
-        with self._fault_lock:
-            for active in self._faults:
-                fault = active.fault
-                if active.remaining == 0:
-                    continue
-                if fault.on_request is not None and number < fault.on_request:
-                    continue
-                if fault.days is not None and day not in fault.days:
-                    continue
-                if active.remaining is not None:
-                    active.remaining -= 1
-                return fault
-        return None
+            return opencost_error(HTTPStatus.BAD_REQUEST, str(exc))
+        fault = self._faults.take(number, datetime.fromtimestamp(query.start, UTC).date())
+        return faulty_answer(fault, lambda: self._answer(query, params))
 
     def _answer(self, query: Query, params: Mapping[str, str]) -> Response:
         sets = self.compute(query)
@@ -458,7 +396,7 @@ class KubecostEmulator(EmulatorServer):
         if mode == "not_found":
             return Response.text(HTTPStatus.NOT_FOUND, "404 page not found\n")
         if mode == "error":
-            return _json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "Error: failed to read the pricing configuration")
+            return opencost_error(HTTPStatus.INTERNAL_SERVER_ERROR, "Error: failed to read the pricing configuration")
         if mode == "undecodable":
             return Response(HTTPStatus.OK, b"<html><body>Kubecost</body></html>\n", "text/html")
         fields = _static_configs(self.config.currency) if mode == "static" else _full_configs(self.config.currency)
@@ -469,7 +407,7 @@ class KubecostEmulator(EmulatorServer):
         try:
             expected = self.expected_for(params)
         except (BadWindow, BadRequest) as exc:
-            return _json_error(HTTPStatus.BAD_REQUEST, str(exc))
+            return opencost_error(HTTPStatus.BAD_REQUEST, str(exc))
         return Response.json(
             HTTPStatus.OK,
             {"allocations": expected.allocations, "names": sorted(expected.names), "totalCost": expected.total_cost},
@@ -566,23 +504,6 @@ def go_json(payload: object) -> bytes:
     return text.encode()
 
 
-def _json_error(status: int, message: str) -> Response:
-    """OpenCost's ``WriteError`` shape."""
-    text = message if message.startswith("Error: ") else f"Error: {message}"
-    return Response.json(status, {"code": status, "status": "", "data": None, "message": text})
-
-
-def _fault_response(fault: KubecostFault) -> Response:
-    if fault.kind == "http_500":
-        return _json_error(HTTPStatus.INTERNAL_SERVER_ERROR, "error computing allocation: injected failure")
-    if fault.kind == "html_504":
-        return Response(HTTPStatus.GATEWAY_TIMEOUT, NGINX_504.encode(), "text/html")
-    if fault.kind == "code_error":
-        body = {"code": 500, "status": "", "data": None, "message": "Error: error querying Prometheus: timeout"}
-        return Response.json(HTTPStatus.OK, body)
-    return Response.dropped()
-
-
 def _static_configs(currency: str) -> dict[str, str]:
     """The static nginx answer of Helm charts 2.8.3 - 3.1.x (SRC-KC-HELM, KC-CUR-1)."""
     return {
@@ -653,67 +574,3 @@ def _full_configs(currency: str) -> dict[str, str]:
         "excludeProviderID": "",
         "defaultLBPrice": "0.025",
     }
-
-
-# --- command line ---
-
-
-def _parse_args(argv: Sequence[str] | None) -> tuple[KubecostEmulatorConfig, int]:
-    parser = argparse.ArgumentParser(prog="python -m local.kubecost_emulator", description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=9090)
-    parser.add_argument("--flavour", choices=("kubecost", "opencost"), default="kubecost")
-    parser.add_argument("--allocations", type=int, default=50, help="pods (non-idle items at pod level) per day")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
-    parser.add_argument("--today", type=date.fromisoformat, default=None, help="YYYY-MM-DD (default: UTC today)")
-    parser.add_argument("--retention-days", type=int, default=400)
-    parser.add_argument("--empty-day", type=date.fromisoformat, action="append", default=[], help="repeatable")
-    parser.add_argument("--currency", default="USD")
-    parser.add_argument(
-        "--config-mode", choices=("static", "full", "not_found", "error", "undecodable"), default="static"
-    )
-    parser.add_argument("--api-path", default=None, help="default /model/ (kubecost) or / (opencost)")
-    parser.add_argument("--idle-naming", choices=("cluster", "single", "padded"), default="cluster")
-    parser.add_argument("--idle-in-limit", action="store_true", help="count idle items inside limit")
-    parser.add_argument("--include-status", action="store_true", help='add "status":"success" to the envelope')
-    parser.add_argument("--ignore-offset", action="store_true", help="honour limit but answer every offset as 0")
-    auth = parser.add_mutually_exclusive_group()
-    auth.add_argument("--auth-bearer", metavar="TOKEN")
-    auth.add_argument("--auth-basic", metavar="USER:PASSWORD")
-    auth.add_argument("--auth-cookie", metavar="TOKEN", help="require Cookie: token=TOKEN")
-    args = parser.parse_args(argv)
-    credentials: KubecostAuth | None = None
-    if args.auth_bearer:
-        credentials = KubecostAuth("bearer", args.auth_bearer)
-    elif args.auth_basic:
-        username, _, password = args.auth_basic.partition(":")
-        credentials = KubecostAuth("basic", password, username=username)
-    elif args.auth_cookie:
-        credentials = KubecostAuth("cookie", args.auth_cookie)
-    config = KubecostEmulatorConfig(
-        flavour=args.flavour,
-        seed=args.seed,
-        allocations_per_day=args.allocations,
-        today=args.today,
-        retention_days=args.retention_days,
-        empty_days=frozenset(args.empty_day),
-        latency_seconds=args.latency,
-        auth=credentials,
-        currency=args.currency,
-        config_mode=args.config_mode,
-        api_path=args.api_path,
-        idle_naming=args.idle_naming,
-        idle_in_limit=args.idle_in_limit,
-        include_status=args.include_status,
-        ignore_offset=args.ignore_offset,
-    )
-    return config, args.port
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    config, port = _parse_args(argv)
-    KubecostEmulator(config, port=port).serve_forever()
-
-
-if __name__ == "__main__":
-    main()

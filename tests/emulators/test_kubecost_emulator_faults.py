@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from local.kubecost_emulator import KubecostFault
+from emulators.kubecost import KubecostFault
 from tests.fixtures.kubecost import DAY, TODAY, allocation_set, query
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.kubecost_emulator import FaultKind, KubecostEmulator
+    from emulators.kubecost import FaultKind, KubecostEmulator
 
     Factory = Callable[..., KubecostEmulator]
 

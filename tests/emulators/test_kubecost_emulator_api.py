@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from local.kubecost_emulator import KubecostAuth, day_window
+from emulators.kubecost import KubecostAuth, day_window
 from tests.fixtures.kubecost import (
     CHAINS,
     DAY,
@@ -34,7 +34,7 @@ from tests.fixtures.kubecost import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.kubecost import KubecostEmulator
 
     Factory = Callable[..., KubecostEmulator]
 

@@ -20,11 +20,7 @@ One base URL serves every Flexera host (the client reaches it through ``FLEXERA_
     GET    /__emulator__/committed?billConnectId=&month=                 inspection for the demo (no auth)
     POST   /__emulator__/clock?advance=SECONDS                           move the clock forward (no auth)
 
-Command line (the clock follows real time there, so a second run two minutes later is not throttled)::
-
-    python -m local.flexera_emulator --port 8081 --org-id 12345 --refresh-token my-refresh-token \\
-        --client my-client-id:my-secret --bill-connect cbi-oi-kubecost-1 [--cooloff 120] [--max-files 500] \\
-        [--max-file-bytes N] [--token-lifetime 3600] [--frozen-clock]
+The command line is ``python -m emulators.flexera`` (``emulators/flexera/__main__.py``).
 
 In tests use the ``flexera_emulator`` fixture (``tests/fixtures/flexera.py``): ``FlexeraEmulator`` with a frozen
 clock that only ``emu.clock.advance(seconds)`` moves, ``emu.inject(FlexeraFault(...))``, and the inspection
@@ -115,55 +111,40 @@ Status of create and file (``created_status``) 201 as documented (default); 200 
 
 from __future__ import annotations
 
-import argparse
-import csv
-import gzip
 import hashlib
-import io
-import json
 import math
 import re
 import secrets
 import threading
-import time
 import uuid
-import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
-from local.http_server import EmulatorServer, Request, Response
+from emulators.flexera.faults import FAULT_STATUS, Endpoint, FaultPlan, FlexeraFault, with_wrong_md5
+from emulators.flexera.state import (
+    BILL_IDENTIFIER_RE,
+    INTEGRATION_ID_RE,
+    BillUploadRecord,
+    CommittedFiles,
+    CommittedMonth,
+    ExpiresInForm,
+    FileRecord,
+    FlexeraEmulatorConfig,
+    ManualClock,
+    WallClock,
+    iso_millis,
+    iso_seconds,
+    split_bill_connect_id,
+)
+from emulators.http_server import EmulatorServer, Request, Response
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
-
-Endpoint = Literal["token", "create", "file", "operation", "bill_connect", "list", "show", "delete"]
-FaultKind = Literal["http_500", "http_502", "http_503", "drop_connection", "wrong_md5", "expire_tokens"]
-UploadStatus = Literal["in-progress", "complete", "aborted"]
-ExpiresInForm = Literal["integer", "string", "float", "absent"]
-
-DEFAULT_REFRESH_TOKEN = "emulator-refresh-token"  # noqa: S105 -- a fake credential the emulator accepts
-DEFAULT_CLIENT_ID = "emulator-client"
-DEFAULT_CLIENT_SECRET = "emulator-secret"  # noqa: S105 -- a fake credential the emulator accepts
-DEFAULT_BILL_CONNECT_ID = "cbi-oi-kubecost-1"
-
-#: Integration ids the FinOps Onboarding spec documents (FX-BC-1), used to split configured ids.
-INTEGRATION_IDS = (
-    "cbi-oi-optima",
-    "cbi-oi-aws",
-    "cbi-oi-oracle",
-    "cbi-oi-alibaba",
-    "cbi-oi-azure-china",
-    "cbi-oi-kubecost",
-    "cbi-oi-focus",
-    "cbi-oi-ocean",
-)
+    from collections.abc import Callable, Mapping
 
 _BILLING_PERIOD_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")
-_BILL_IDENTIFIER_RE = re.compile(r"^[0-9a-zA-Z_-]{1,45}$")
-_INTEGRATION_ID_RE = re.compile(r"^[0-9a-zA-Z_-]{1,20}$")
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _FILE_ID_RE = re.compile(r"^[^/]+\.(csv|json|jsonl)(\.gz)?$")
 _MAX_FILE_ID_LENGTH = 100
@@ -172,11 +153,6 @@ _UPLOAD_MEDIA_TYPE = "application/vnd.flexera.optima-bill.bill_upload"
 _FILE_MEDIA_TYPE = "application/vnd.flexera.optima-bill.file"
 _ERROR_MEDIA_TYPE = "application/vnd.goa.error"
 
-_FAULT_STATUS: dict[FaultKind, HTTPStatus] = {
-    "http_500": HTTPStatus.INTERNAL_SERVER_ERROR,
-    "http_502": HTTPStatus.BAD_GATEWAY,
-    "http_503": HTTPStatus.SERVICE_UNAVAILABLE,
-}
 _ERROR_NAMES: dict[int, str] = {
     400: "bad_request",
     401: "unauthorized",
@@ -189,258 +165,6 @@ _ERROR_NAMES: dict[int, str] = {
     502: "bad_gateway",
     503: "service_unavailable",
 }
-
-
-# --- configuration, faults, clock ---
-
-
-@dataclass(frozen=True)
-class FlexeraEmulatorConfig:
-    """Who may log in, which org and bill connects exist, and the Bill Upload limits (defaults as Flexera's)."""
-
-    org_id: str = "12345"
-    refresh_tokens: frozenset[str] = frozenset({DEFAULT_REFRESH_TOKEN})
-    clients: Mapping[str, str] = field(default_factory=lambda: {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET})
-    token_lifetime_seconds: int = 3600
-    max_file_bytes: int = 1000 * 1024 * 1024
-    max_files: int = 500
-    cooloff_seconds: int = 120
-    bill_connects: frozenset[str] = frozenset({DEFAULT_BILL_CONNECT_ID})
-    start_time: datetime | None = None  # the clock's initial time (UTC); None = now
-    wall_clock: bool = False  # False: time moves only through clock.advance(); True: it also follows real time
-    expires_in_form: ExpiresInForm = "integer"  # how the token answer writes expires_in
-    created_status: Literal[200, 201] = 201  # the status of a successful create and file upload
-
-    def __post_init__(self) -> None:
-        if not self.org_id.isdigit():
-            raise ValueError(f"org_id must be the numeric Flexera org id, not {self.org_id!r}")
-        for name in ("token_lifetime_seconds", "max_file_bytes", "max_files"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.cooloff_seconds < 0:
-            raise ValueError("cooloff_seconds must not be negative")
-        if self.start_time is not None and self.start_time.tzinfo is None:
-            raise ValueError("start_time must be timezone-aware")
-        if self.expires_in_form not in get_args(ExpiresInForm):
-            raise ValueError(f"expires_in_form must be one of {get_args(ExpiresInForm)}")
-        if self.created_status not in (200, 201):
-            raise ValueError("created_status must be 200 or 201")
-        for bill_connect_id in self.bill_connects:
-            split_bill_connect_id(bill_connect_id)
-
-
-@dataclass(frozen=True)
-class FlexeraFault:
-    """A misbehaviour of one endpoint on its ``on_call``-th call after injection, ``times`` times (None: always)."""
-
-    endpoint: Endpoint
-    kind: FaultKind
-    on_call: int = 1
-    times: int | None = 1
-
-    def __post_init__(self) -> None:
-        if self.endpoint not in get_args(Endpoint):
-            raise ValueError(f"unknown endpoint {self.endpoint!r}; one of {get_args(Endpoint)}")
-        if self.kind not in get_args(FaultKind):
-            raise ValueError(f"unknown fault kind {self.kind!r}; one of {get_args(FaultKind)}")
-        if self.kind == "wrong_md5" and self.endpoint != "file":
-            raise ValueError("wrong_md5 only applies to the file endpoint")
-        if self.on_call < 1 or (self.times is not None and self.times < 1):
-            raise ValueError("on_call and times must be at least 1")
-
-
-class ManualClock:
-    """Time that moves only when a test says so: throttling and token expiry are tested without sleeping."""
-
-    def __init__(self, start: datetime) -> None:
-        self._start = start
-        self._offset = timedelta()
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._start + self._offset
-
-    def advance(self, seconds: float) -> datetime:
-        if seconds < 0:
-            raise ValueError("the clock never goes back")
-        with self._lock:
-            self._offset += timedelta(seconds=seconds)
-        return self.now()
-
-
-class WallClock(ManualClock):
-    """Real time plus whatever was advanced: for the command line, where runs are minutes apart."""
-
-    def __init__(self, start: datetime) -> None:
-        super().__init__(start)
-        self._started = time.monotonic()
-
-    def now(self) -> datetime:
-        return super().now() + timedelta(seconds=time.monotonic() - self._started)
-
-
-def split_bill_connect_id(bill_connect_id: str) -> tuple[str, str]:
-    """``cbi-oi-kubecost-1`` → (``cbi-oi-kubecost``, ``1``), using the longest documented integration id."""
-    for integration_id in sorted(INTEGRATION_IDS, key=len, reverse=True):
-        identifier = bill_connect_id.removeprefix(f"{integration_id}-")
-        if identifier != bill_connect_id and _BILL_IDENTIFIER_RE.match(identifier):
-            return integration_id, identifier
-    raise ValueError(
-        f"bill connect id {bill_connect_id!r} is not <documented integration id>-<bill identifier>, "
-        "e.g. cbi-oi-kubecost-1"
-    )
-
-
-# --- state and inspection records ---
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """A file of a bill upload, as the API shows it (the bytes are kept apart)."""
-
-    id: str
-    bill_upload_id: str
-    md5: str
-    length: int
-    created_at: datetime
-    updated_at: datetime
-    status: str = "uploaded"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "billUploadId": self.bill_upload_id,
-            "createdAt": _seconds(self.created_at),
-            "id": self.id,
-            "length": self.length,
-            "md5": self.md5,
-            "status": self.status,
-            "updatedAt": _seconds(self.updated_at),
-        }
-
-
-@dataclass(frozen=True)
-class BillUploadRecord:
-    """A bill upload and its files, as the API shows it."""
-
-    id: str
-    bill_connect_id: str
-    billing_period: str
-    status: UploadStatus
-    files: tuple[FileRecord, ...]
-    created_at: datetime
-    updated_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "billConnectId": self.bill_connect_id,
-            "billingPeriod": self.billing_period,
-            "createdAt": _seconds(self.created_at),
-            "files": [f.to_json() for f in self.files],
-            "id": self.id,
-            "status": self.status,
-            "updatedAt": _seconds(self.updated_at),
-        }
-
-
-@dataclass(frozen=True)
-class CommittedMonth:
-    """What Flexera would ingest for a bill connect and month: the files of the last committed upload."""
-
-    bill_connect_id: str
-    month: str
-    bill_upload_id: str
-    committed_at: datetime
-    files: dict[str, bytes]  # name -> decompressed bytes, by name
-    rows: list[dict[str, str]]  # every CSV data row of the files without errors, files by name, keyed by header
-    rows_per_file: dict[str, int]
-    errors: dict[str, str]  # name -> why Flexera's processing would reject the file
-
-    @property
-    def total_cost(self) -> float:
-        return math.fsum(float(row["Cost"]) for row in self.rows if "Cost" in row)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "billConnectId": self.bill_connect_id,
-            "month": self.month,
-            "billUploadId": self.bill_upload_id,
-            "committedAt": _seconds(self.committed_at),
-            "files": [
-                {"name": name, "bytes": len(data), "rows": self.rows_per_file.get(name, 0)}
-                for name, data in self.files.items()
-            ],
-            "errors": self.errors,
-            "rows": len(self.rows),
-            "cost": self.total_cost,
-        }
-
-
-def _seconds(moment: datetime) -> str:
-    """The Bill Upload API's timestamps: ``2018-06-12T20:31:02Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _millis(moment: datetime) -> str:
-    """The FinOps Onboarding API's timestamps: ``2020-11-26T12:17:38.369Z``."""
-    utc = moment.astimezone(UTC)
-    return f"{utc.strftime('%Y-%m-%dT%H:%M:%S')}.{utc.microsecond // 1000:03d}Z"
-
-
-def _process(name: str, raw: bytes) -> tuple[bytes | None, list[dict[str, str]], str | None]:
-    """Decompress and parse one committed file as Flexera's ingestion would: (bytes, rows, error)."""
-    data = raw
-    if name.endswith(".gz"):
-        try:
-            data = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            return None, [], f"not a gzip file: {exc}"
-    if not name.removesuffix(".gz").endswith(".csv"):
-        return data, [], None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return data, [], f"not UTF-8: {exc}"
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, [])
-    rows: list[dict[str, str]] = []
-    for number, fields in enumerate(reader, start=2):
-        if len(fields) != len(header):
-            return data, [], f"line {number}: {len(fields)} fields, the header has {len(header)}"
-        row = dict(zip(header, fields, strict=True))
-        if "Cost" in row:
-            try:
-                float(row["Cost"])
-            except ValueError:
-                return data, [], f"line {number}: Cost {row['Cost']!r} is not a number"
-        rows.append(row)
-    return data, rows, None
-
-
-@dataclass(frozen=True)
-class _CommittedFiles:
-    """A month as committed, before Flexera's processing."""
-
-    bill_upload_id: str
-    committed_at: datetime
-    contents: dict[str, bytes]  # name -> bytes as uploaded
-
-    def process(self, bill_connect_id: str, month: str) -> CommittedMonth:
-        files: dict[str, bytes] = {}
-        rows: list[dict[str, str]] = []
-        rows_per_file: dict[str, int] = {}
-        errors: dict[str, str] = {}
-        for name in sorted(self.contents):
-            data, file_rows, error = _process(name, self.contents[name])
-            if data is not None:
-                files[name] = data
-            if error is not None:
-                errors[name] = error
-            rows_per_file[name] = len(file_rows)
-            rows.extend(file_rows)
-        return CommittedMonth(
-            bill_connect_id, month, self.bill_upload_id, self.committed_at, files, rows, rows_per_file, errors
-        )
 
 
 class _ApiError(Exception):
@@ -464,18 +188,6 @@ class _ApiError(Exception):
         return Response.json(self.status, payload, self.headers, content_type=_ERROR_MEDIA_TYPE)
 
 
-@dataclass
-class _ArmedFault:
-    fault: FlexeraFault
-    calls: int = 0
-
-    def count_call(self) -> bool:
-        """Counts one call of the fault's endpoint; True when the fault fires on it."""
-        self.calls += 1
-        last = None if self.fault.times is None else self.fault.on_call + self.fault.times - 1
-        return self.calls >= self.fault.on_call and (last is None or self.calls <= last)
-
-
 # --- the emulator ---
 
 
@@ -493,19 +205,19 @@ class FlexeraEmulator(EmulatorServer):
         self._contents: dict[tuple[str, str], bytes] = {}  # (upload id, file id) -> bytes as uploaded
         self._last_creation: dict[tuple[str, str], datetime] = {}  # (bill connect, period) -> time
         # What each bill connect and month holds: as committed (processed when first inspected), then processed.
-        self._committed: dict[tuple[str, str], CommittedMonth | _CommittedFiles] = {}
+        self._committed: dict[tuple[str, str], CommittedMonth | CommittedFiles] = {}
         self._bill_connects: dict[str, dict[str, Any]] = {
             bill_connect_id: self._preconfigured_connect(bill_connect_id)
             for bill_connect_id in sorted(self.config.bill_connects)
         }
-        self._faults: list[_ArmedFault] = []
+        self._faults = FaultPlan()
         self._register_routes()
 
     # --- public controls and inspection ---
 
     def inject(self, fault: FlexeraFault) -> None:
         with self._state:
-            self._faults.append(_ArmedFault(fault))
+            self._faults.inject(fault)
 
     def clear_faults(self) -> None:
         with self._state:
@@ -515,7 +227,7 @@ class FlexeraEmulator(EmulatorServer):
         key = (bill_connect_id, month)
         with self._state:
             entry = self._committed.get(key)
-            if isinstance(entry, _CommittedFiles):
+            if isinstance(entry, CommittedFiles):
                 entry = self._committed[key] = entry.process(*key)
             return entry
 
@@ -555,15 +267,13 @@ class FlexeraEmulator(EmulatorServer):
 
         def serve(request: Request) -> Response:
             with self._state:
-                fired = {
-                    armed.fault.kind for armed in self._faults if armed.fault.endpoint == name and armed.count_call()
-                }
+                fired = self._faults.fire(name)
                 if "expire_tokens" in fired:
                     self._tokens.clear()
                 if "drop_connection" in fired:
                     return Response.dropped()
                 try:
-                    for kind, status in _FAULT_STATUS.items():
+                    for kind, status in FAULT_STATUS.items():
                         if kind in fired:
                             raise _ApiError(status, f"injected fault {kind} on {name}")
                     if authenticated:
@@ -572,7 +282,7 @@ class FlexeraEmulator(EmulatorServer):
                 except _ApiError as error:
                     return error.response()
                 if "wrong_md5" in fired and 200 <= response.status < 300:
-                    return _with_wrong_md5(response)
+                    return with_wrong_md5(response)
                 return response
 
         return serve
@@ -731,7 +441,7 @@ class FlexeraEmulator(EmulatorServer):
         # Flexera answers the commit at once and ingests the files afterwards; so does the emulator, which processes
         # them when they are first inspected (a large month would otherwise hold the commit's answer for seconds).
         key = (record.bill_connect_id, record.billing_period)
-        self._committed[key] = _CommittedFiles(record.id, now, dict(contents))
+        self._committed[key] = CommittedFiles(record.id, now, dict(contents))
 
     def _upload(self, request: Request) -> BillUploadRecord:
         upload_id = request.params["upload"]
@@ -750,8 +460,8 @@ class FlexeraEmulator(EmulatorServer):
             body.get(key) for key in ("billIdentifier", "integrationId", "name", "params")
         )
         for key, value, pattern in (
-            ("billIdentifier", identifier, _BILL_IDENTIFIER_RE),
-            ("integrationId", integration, _INTEGRATION_ID_RE),
+            ("billIdentifier", identifier, BILL_IDENTIFIER_RE),
+            ("integrationId", integration, INTEGRATION_ID_RE),
         ):
             if not isinstance(value, str) or not pattern.match(value):
                 raise _ApiError(HTTPStatus.BAD_REQUEST, f"{key} {value!r} must match the regexp {pattern.pattern!r}")
@@ -764,7 +474,7 @@ class FlexeraEmulator(EmulatorServer):
         bill_connect_id = f"{integration}-{identifier}"
         if bill_connect_id in self._bill_connects:
             raise _ApiError(HTTPStatus.CONFLICT, f"bill connect {bill_connect_id} already exists")
-        now = _millis(self.clock.now())
+        now = iso_millis(self.clock.now())
         connect = {
             "cbi": {"billIdentifier": identifier, "integrationId": integration, "name": name, "params": params},
             "createdAt": now,
@@ -782,7 +492,7 @@ class FlexeraEmulator(EmulatorServer):
 
     def _preconfigured_connect(self, bill_connect_id: str) -> dict[str, Any]:
         integration, identifier = split_bill_connect_id(bill_connect_id)
-        now = _millis(self.clock.now())
+        now = iso_millis(self.clock.now())
         return {
             "cbi": {
                 "billIdentifier": identifier,
@@ -813,13 +523,7 @@ class FlexeraEmulator(EmulatorServer):
             now = self.clock.advance(seconds)
         except ValueError as exc:
             return Response.json(HTTPStatus.BAD_REQUEST, {"message": f"advance must be a non-negative number: {exc}"})
-        return Response.json(HTTPStatus.OK, {"now": _seconds(now)})
-
-
-def _with_wrong_md5(response: Response) -> Response:
-    payload = json.loads(response.body)
-    payload["md5"] = hashlib.md5(payload["md5"].encode(), usedforsecurity=False).hexdigest()
-    return Response.json(response.status, payload, response.headers, content_type=response.content_type)
+        return Response.json(HTTPStatus.OK, {"now": iso_seconds(now)})
 
 
 def _token_form(request: Request) -> dict[str, str]:
@@ -855,57 +559,3 @@ def _check_period(period: str) -> None:
         raise _ApiError(
             HTTPStatus.BAD_REQUEST, f"billingPeriod {period!r} must match the regexp {_BILLING_PERIOD_RE.pattern!r}"
         )
-
-
-# --- command line ---
-
-
-def config_from_args(argv: Sequence[str] | None = None) -> tuple[FlexeraEmulatorConfig, int]:
-    """The configuration and port the command line asks for."""
-    defaults = FlexeraEmulatorConfig()
-    parser = argparse.ArgumentParser(
-        prog="python -m local.flexera_emulator", description=(__doc__ or "").split("\n")[0]
-    )
-    parser.add_argument("--port", type=int, default=0, help="0 = any free port (printed)")
-    parser.add_argument("--org-id", default=defaults.org_id)
-    parser.add_argument("--refresh-token", action="append", help=f"repeatable; default {DEFAULT_REFRESH_TOKEN}")
-    parser.add_argument("--client", action="append", metavar="ID:SECRET", help="repeatable; default the emulator's")
-    parser.add_argument(
-        "--bill-connect", action="append", help=f"existing bill connect; default {DEFAULT_BILL_CONNECT_ID}"
-    )
-    parser.add_argument("--token-lifetime", type=int, default=defaults.token_lifetime_seconds, help="seconds")
-    parser.add_argument("--cooloff", type=int, default=defaults.cooloff_seconds, help="seconds")
-    parser.add_argument("--max-files", type=int, default=defaults.max_files)
-    parser.add_argument("--max-file-bytes", type=int, default=defaults.max_file_bytes)
-    parser.add_argument("--frozen-clock", action="store_true", help="time moves only through /__emulator__/clock")
-    args = parser.parse_args(argv)
-    clients = dict(defaults.clients)
-    if args.client:
-        pairs = [client.partition(":") for client in args.client]
-        if any(not sep or not client_id or not secret for client_id, sep, secret in pairs):
-            parser.error("--client takes ID:SECRET")
-        clients = {client_id: secret for client_id, _, secret in pairs}
-    try:
-        config = FlexeraEmulatorConfig(
-            org_id=args.org_id,
-            refresh_tokens=frozenset(args.refresh_token) if args.refresh_token else defaults.refresh_tokens,
-            clients=clients,
-            token_lifetime_seconds=args.token_lifetime,
-            max_file_bytes=args.max_file_bytes,
-            max_files=args.max_files,
-            cooloff_seconds=args.cooloff,
-            bill_connects=frozenset(args.bill_connect) if args.bill_connect else defaults.bill_connects,
-            wall_clock=not args.frozen_clock,
-        )
-    except ValueError as exc:
-        parser.error(str(exc))
-    return config, args.port
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    config, port = config_from_args(argv)
-    FlexeraEmulator(config, port=port).serve_forever()
-
-
-if __name__ == "__main__":
-    main()

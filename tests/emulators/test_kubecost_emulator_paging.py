@@ -15,7 +15,7 @@ from tests.fixtures.kubecost import CHAINS, TODAY, allocation_set, is_idle, quer
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.kubecost import KubecostEmulator
 
     Factory = Callable[..., KubecostEmulator]
 

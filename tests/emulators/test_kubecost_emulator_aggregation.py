@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from local.kubecost_emulator import day_window
+from emulators.kubecost import day_window
 from tests.fixtures.kubecost import CHAINS, DAY, TIMEOUT, TODAY, allocation_set, is_idle, query
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.kubecost_emulator import KubecostEmulator
+    from emulators.kubecost import KubecostEmulator
 
     Factory = Callable[..., KubecostEmulator]
 

@@ -20,9 +20,9 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def emulator_process() -> Iterator[str]:
-    """Starts ``python -m local.flexera_emulator`` on a free port and yields its URL."""
+    """Starts ``python -m emulators.flexera`` on a free port and yields its URL."""
     command = [
-        sys.executable, "-m", "local.flexera_emulator", "--port", "0", "--org-id", "777",
+        sys.executable, "-m", "emulators.flexera", "--port", "0", "--org-id", "777",
         "--client", "demo-client:demo-secret", "--bill-connect", "cbi-oi-kubecost-demo",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPOSITORY, stdout=subprocess.PIPE, text=True)  # noqa: S603

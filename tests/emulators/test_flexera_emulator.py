@@ -6,16 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from local.flexera_emulator import (
+from emulators.flexera import (
     DEFAULT_CLIENT_ID,
     DEFAULT_REFRESH_TOKEN,
     FlexeraEmulatorConfig,
     FlexeraFault,
     ManualClock,
     WallClock,
-    config_from_args,
     split_bill_connect_id,
 )
+from emulators.flexera.__main__ import config_from_args
 
 START = datetime(2025, 7, 31, 23, 59, 0, tzinfo=UTC)
 

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from local.flexera_emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN
+from emulators.flexera import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN
 from tests.fixtures.flexera import SAMPLE_GOA_ERROR, SAMPLE_TOKEN_REFRESH, TIMEOUT, request_token, shape
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.flexera_emulator import FlexeraEmulator
+    from emulators.flexera import FlexeraEmulator
     from tests.fixtures.flexera import FlexeraApi, FlexeraEmulatorFactory
 
 

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 import pytest
 import requests
 
-from local.flexera_emulator import DEFAULT_REFRESH_TOKEN, FlexeraFault
+from emulators.flexera import DEFAULT_REFRESH_TOKEN, FlexeraFault
 from tests.fixtures.flexera import EXPORTER_BILL_CONNECT_BODY, SAMPLE_GOA_ERROR, request_token, shape
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.flexera_emulator import Endpoint, FaultKind
+    from emulators.flexera import Endpoint, FaultKind
     from tests.fixtures.flexera import FlexeraApi
 
 CSV = b"ResourceID,Cost\nc/ns,1.5\n"
