@@ -56,8 +56,9 @@ def prepare(s3_url: str, part_bytes: int) -> None:
     """One random gzip part, copied to every day of both months, each day with its manifest."""
     import boto3  # noqa: PLC0415 - only the parent needs it before the children start
 
-    from kubecost_flexera.adapters.storage import DayManifest, PartInfo, Storage, part_file_name  # noqa: PLC0415
+    from kubecost_flexera.adapters.storage import Storage  # noqa: PLC0415
     from kubecost_flexera.domain.calendar import month_days  # noqa: PLC0415
+    from kubecost_flexera.domain.records import DayManifest, PartInfo, part_file_name  # noqa: PLC0415
 
     s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
@@ -84,7 +85,8 @@ def child(month: str, s3_url: str, flexera_url: str) -> None:
         DEFAULT_REFRESH_TOKEN,
         FlexeraEmulatorConfig,
     )
-    from kubecost_flexera.adapters.flexera import FlexeraClient, RefreshTokenGrant  # noqa: PLC0415
+    from kubecost_flexera.adapters.flexera import FlexeraClient  # noqa: PLC0415
+    from kubecost_flexera.adapters.flexera_auth import RefreshTokenGrant  # noqa: PLC0415
     from kubecost_flexera.adapters.storage import Storage  # noqa: PLC0415
     from kubecost_flexera.config import load_flexera  # noqa: PLC0415
     from kubecost_flexera.contracts import RunOptions  # noqa: PLC0415

@@ -24,8 +24,9 @@ Flags (see ``--help``):
 - ``--lambda-time-scale F`` runs each function's ``Timeout`` on a clock F times Lambda's (``runner_lambda``).
 - ``--fast-retries`` does not sleep through retry waits: neither the state machine's ``Retry`` intervals nor the
   Kubecost and Flexera clients' backoff; the embedded Flexera emulator's clock is advanced by each wait instead, so
-  its 120-second cool-off between bill uploads still has to pass. With the flag, ``JitterStrategy: FULL`` waits the
-  full interval (the longest wait jitter can give), so a run's outcome does not depend on chance. Without the flag
+  its 120-second cool-off between bill uploads still has to pass. With the flag, ``JitterStrategy: FULL`` and the
+  clients' jitter wait the full interval (the longest wait jitter can give), so a run's outcome does not depend on
+  chance. Without the flag
   every wait is slept for real.
 
 Every other setting comes from the same environment variables as the deployed functions (``config.py``); the
@@ -81,12 +82,13 @@ import boto3
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
 
+from kubecost_flexera.adapters import retry
 from kubecost_flexera.adapters.flexera import FlexeraClient
 from kubecost_flexera.adapters.kubecost import KubecostClient
-from kubecost_flexera.adapters.storage import UploadState
 from kubecost_flexera.config import DEFAULT_API_PATH, normalise_base_url
 from kubecost_flexera.contracts import calendar_date
 from kubecost_flexera.domain import calendar
+from kubecost_flexera.domain.records import UploadState
 from kubecost_flexera.observability import logger
 from local.iam_enforcer import Principal, enforced
 from local.runner_emulators import EmbeddedEmulators
@@ -409,12 +411,14 @@ def _fast_retries(sleep: Callable[[float], object]) -> Iterator[None]:
     """Every retry wait goes to ``sleep``: the state machine's (moto's retrier module) and the clients' backoff.
 
     The clients take ``sleep`` as a keyword argument defaulting to ``time.sleep``; the handlers build them with the
-    default, so the default itself is replaced for the duration of the run. Full jitter draws its longest wait, so
-    that whether a retry meets a cool-off (advanced by ``sleep``) is the same on every run.
+    default, so the default itself is replaced for the duration of the run. Full jitter (the state machine's and the
+    clients') draws its longest wait, so that whether a retry meets a cool-off (advanced by ``sleep``) is the same on
+    every run.
     """
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=sleep)))
         stack.enter_context(mock.patch.object(jitter_strategy_decl, "random", SimpleNamespace(uniform=_longest)))
+        stack.enter_context(mock.patch.object(retry, "random", SimpleNamespace(uniform=_longest)))
         for client in (KubecostClient, FlexeraClient):
             defaults = client.__init__.__kwdefaults__
             if defaults is None or "sleep" not in defaults:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from kubecost_flexera.adapters.storage import UploadState
+    from kubecost_flexera.domain.records import UploadState
     from local.runner_lambda import Invocation
 
 PLAN_FUNCTION = "PlanFunction"

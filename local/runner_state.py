@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Final
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
 
-from kubecost_flexera.adapters.storage import DayManifest
+from kubecost_flexera.domain.records import DayManifest
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 
-from kubecost_flexera.adapters import flexera, kubecost
+from kubecost_flexera.adapters import flexera_auth, kubecost
 from kubecost_flexera.adapters.deadline import invocation_deadline
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import load_settings
@@ -53,7 +53,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     refuse_concurrent(running_executions(plan_event.state_machine_arn), plan_event.execution_id)
     if not request.dry_run:
-        flexera.load_credentials(settings.flexera.secret_arn)
+        flexera_auth.load_credentials(settings.flexera.secret_arn)
     credentials = kubecost.load_credentials(settings.kubecost.secret_arn)
     with kubecost.KubecostClient(settings.kubecost, credentials, deadline=deadline) as client:
         currency = client.currency()

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from emulators.flexera import DEFAULT_REFRESH_TOKEN, FlexeraFault
-from kubecost_flexera.adapters.flexera import RetryPolicy
+from kubecost_flexera.adapters.retry import FLEXERA_RETRY
 from tests.e2e.reliability_report import FaultCase
 from tests.fixtures.fault_matrix import BILL_CONNECT, DAYS, MONTH
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from tests.fixtures.fault_matrix import Deployment, DeploymentFactory, MatrixRow, Observed, Snapshot
 
 FORCED: Final = {"force_upload": True}
-CLIENT_ATTEMPTS: Final = RetryPolicy().attempts
+CLIENT_ATTEMPTS: Final = FLEXERA_RETRY.attempts
 THROTTLE_RETRIES: Final = 5  # the state machine's retries of FlexeraThrottled for Upload
 THROTTLE_ATTEMPTS: Final = 1 + THROTTLE_RETRIES
 UNAVAILABLE_RETRIES: Final = 3  # the state machine's retries of FlexeraUnavailable for Upload (a retrier of its own)

@@ -16,7 +16,7 @@ import requests
 
 import functions.export_day.app as export_day_app
 from emulators.kubecost import KubecostAuth, KubecostFault, day_window
-from kubecost_flexera.adapters.kubecost import RETRY_DELAYS_SECONDS
+from kubecost_flexera.adapters.retry import KUBECOST_RETRY
 from kubecost_flexera.config import AGGREGATE_CHAINS, load_kubecost
 from tests.e2e.reliability_report import FaultCase
 from tests.fixtures.fault_matrix import ALLOCATIONS_PER_DAY, DAYS, FAULT_DAY, MONTH, MONTH_KEPT_WHOLE
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from emulators.kubecost import FaultKind
     from tests.fixtures.fault_matrix import Deployment, DeploymentFactory, MatrixRow, Observed, Snapshot
 
-CLIENT_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1  # one invocation's requests for one page
+CLIENT_ATTEMPTS = KUBECOST_RETRY.attempts  # one invocation's requests for one page
 STATE_MACHINE_ATTEMPTS = 4  # ExportDay: the first invocation and 3 retries of KubecostUnavailable
 SHORT_TIMEOUT_SECONDS = 0.5  # REQUEST_TIMEOUT counts whole minutes; the "slow" fault answers after 2 s
 BEARER = "kubecost-matrix-bearer"

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from kubecost_flexera.adapters.storage import DayManifest, PartInfo
+from kubecost_flexera.domain.records import DayManifest, PartInfo
 from local.run import main
 from local.runner_state import BucketFolder
 from local.runner_template import Expiration

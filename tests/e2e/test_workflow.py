@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from emulators.kubecost import KubecostFault
-from kubecost_flexera.adapters.kubecost import RETRY_DELAYS_SECONDS
+from kubecost_flexera.adapters.retry import KUBECOST_RETRY
 from kubecost_flexera.config import AGGREGATE_CHAINS
 from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION, UPLOAD_FUNCTION, format_summary
 from tests.fixtures.workflow import BILL_CONNECT
@@ -130,7 +130,7 @@ def test_transient_kubecost_error_is_retried_by_the_state_machine(
 ) -> None:
     # Given Kubecost answers 500 to every attempt the client makes for Mar 2 in one invocation, then recovers
     flaky = date(2025, 3, 2)
-    client_attempts = len(RETRY_DELAYS_SECONDS) + 1
+    client_attempts = KUBECOST_RETRY.attempts
     kubecost.inject(KubecostFault(kind="http_500", days=frozenset({flaky}), times=client_attempts))
     workflow = local_workflow(kubecost, flexera, INCLUDE_PREVIOUS_MONTH="false")
     # When the workflow runs

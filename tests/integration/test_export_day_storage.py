@@ -9,15 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kubecost_flexera.adapters.storage import (
-    UPLOAD_CHUNK_BYTES,
-    DayManifest,
-    DayPartsWriter,
-    PartInfo,
-    Storage,
-    new_export_id,
-)
+from kubecost_flexera.adapters.storage import UPLOAD_CHUNK_BYTES, DayPartsWriter, Storage
 from kubecost_flexera.domain.cbi_csv import split_rows
+from kubecost_flexera.domain.records import DayManifest, PartInfo, new_export_id
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -11,8 +11,9 @@ import boto3
 import pytest
 
 from functions.plan.app import lambda_handler
-from kubecost_flexera.adapters.storage import DayManifest, Storage
+from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.domain.calendar import first_of_month, last_of_month, use_clock
+from kubecost_flexera.domain.records import DayManifest
 from kubecost_flexera.errors import ConcurrentExecution, ConfigurationError, InvalidRequest
 from local.boto_hooks import s3_event_hook
 

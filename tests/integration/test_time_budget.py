@@ -22,7 +22,8 @@ from emulators.kubecost import KubecostFault
 from functions.export_day.app import lambda_handler as export_day_handler
 from functions.upload.app import lambda_handler as upload_handler
 from kubecost_flexera.adapters.deadline import Deadline, invocation_deadline
-from kubecost_flexera.adapters.flexera import FlexeraClient, RefreshTokenGrant
+from kubecost_flexera.adapters.flexera import FlexeraClient
+from kubecost_flexera.adapters.flexera_auth import RefreshTokenGrant
 from kubecost_flexera.adapters.kubecost import KubecostClient
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import load_flexera, load_kubecost

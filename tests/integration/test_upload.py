@@ -15,8 +15,9 @@ from aws_lambda_powertools.utilities import parameters
 
 from emulators.flexera import DEFAULT_REFRESH_TOKEN, FlexeraEmulator, FlexeraFault
 from functions.upload.app import lambda_handler
-from kubecost_flexera.adapters.flexera import FlexeraClient, RefreshTokenGrant
-from kubecost_flexera.adapters.storage import DayManifest, Storage
+from kubecost_flexera.adapters.flexera import FlexeraClient
+from kubecost_flexera.adapters.flexera_auth import RefreshTokenGrant
+from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.contracts import MonthOutcome, RunOptions
 from kubecost_flexera.domain.calendar import use_clock
 from kubecost_flexera.domain.upload import MAX_FILE_BYTES, MonthUploader
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
+    from kubecost_flexera.domain.records import DayManifest
     from kubecost_flexera.domain.upload import MonthResult
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
     from tests.fixtures.flexera import FlexeraEmulatorFactory

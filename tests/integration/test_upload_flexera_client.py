@@ -18,13 +18,9 @@ from emulators.flexera import (
     FlexeraFault,
 )
 from emulators.http_server import EmulatorServer, Response
-from kubecost_flexera.adapters.flexera import (
-    ClientCredentialsGrant,
-    Credentials,
-    FlexeraClient,
-    RefreshTokenGrant,
-    RetryPolicy,
-)
+from kubecost_flexera.adapters.flexera import FlexeraClient
+from kubecost_flexera.adapters.flexera_auth import ClientCredentialsGrant, Credentials, RefreshTokenGrant
+from kubecost_flexera.adapters.retry import RetryPolicy
 from kubecost_flexera.errors import FlexeraAuthError, FlexeraRejected, FlexeraThrottled, FlexeraUnavailable
 from tests.fixtures.flexera import flexera_settings
 

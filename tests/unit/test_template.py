@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from kubecost_flexera.adapters import flexera
+from kubecost_flexera.adapters import flexera_auth
 from kubecost_flexera.config import load_settings
 from kubecost_flexera.errors import ConfigurationError
 from local.runner_template import ROOT
@@ -156,7 +156,7 @@ def test_created_flexera_secret_holds_a_placeholder_the_upload_rejects_clearly(t
     # When the upload parses it as credentials
     # Then it is refused with the shape that is expected
     with pytest.raises(ConfigurationError, match=r"must be a JSON object with either \"refresh_token\""):
-        flexera.parse_credentials(placeholder, Deployment.secret_arn("flexera"))
+        flexera_auth.parse_credentials(placeholder, Deployment.secret_arn("flexera"))
 
 
 def test_functions_run_python_313_on_arm64_with_tracing_and_powertools(template: dict[str, Any]) -> None:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, cast
 
 import pytest
 
-from kubecost_flexera.adapters.storage import PartInfo
 from kubecost_flexera.contracts import MonthOutcome, RunOptions
 from kubecost_flexera.domain.calendar import month_days, parse_month
+from kubecost_flexera.domain.records import PartInfo
 from kubecost_flexera.domain.upload import (
     MAX_FILE_BYTES,
     MAX_FILES_PER_UPLOAD,
@@ -24,10 +24,10 @@ from kubecost_flexera.errors import (
     FlexeraThrottled,
     FlexeraUnavailable,
     LimitExceeded,
+    StorageRejected,
     StorageUnavailable,
     UploadFailed,
 )
-from tests.fixtures.aws import client_error
 
 if TYPE_CHECKING:
     from kubecost_flexera.adapters.flexera import FlexeraClient
@@ -146,7 +146,7 @@ def test_flexera_unavailable_is_raised_as_retryable_naming_every_failed_month() 
 
 
 class FailingStorage:
-    """Storage whose reads of day manifests fail with ``error``, as S3 answers them."""
+    """Storage whose reads of day manifests fail with ``error``, as Storage raises S3's failures (typed)."""
 
     def __init__(self, error: Exception) -> None:
         self.error = error
@@ -165,7 +165,7 @@ def run_month_against(storage: FailingStorage) -> list[MonthResult]:
 
 def test_s3_throttling_is_raised_as_retryable_storage_unavailable() -> None:
     # Given a month whose manifests cannot be read because S3 throttles beyond the SDK's retries
-    results = run_month_against(FailingStorage(client_error("SlowDown", 503)))
+    results = run_month_against(FailingStorage(StorageUnavailable("S3 failed after the SDK's retries: SlowDown")))
     # Then the month failed, and the run raises StorageUnavailable, which the state machine retries later
     assert [(r.month, r.status) for r in results] == [("2025-07", "failed")]
     with pytest.raises(StorageUnavailable, match="2025-07"):
@@ -173,8 +173,8 @@ def test_s3_throttling_is_raised_as_retryable_storage_unavailable() -> None:
 
 
 def test_a_permanent_s3_error_is_not_retryable() -> None:
-    # Given a month that fails because S3 denies access (a policy problem, not a passing one)
-    results = run_month_against(FailingStorage(client_error("AccessDenied", 403)))
+    # Given a month that fails because S3 refuses the request (a missing bucket: not a passing problem)
+    results = run_month_against(FailingStorage(StorageRejected("S3 refused the request: NoSuchBucket")))
     # Then the run fails with UploadFailed
     with pytest.raises(UploadFailed, match="2025-07"):
         raise_for_failures(results)

@@ -48,6 +48,11 @@ class StorageAccessDenied(ConfigurationError):
     """
 
 
+class StorageRejected(ExporterError):
+    """S3 refused a request for a reason a retry cannot fix (no such bucket, a part changed since its manifest named
+    it, a write the role may not make)."""
+
+
 class KubecostRejected(ExporterError):
     """Kubecost answered, but refused the query (HTTP 4xx, JSON ``code`` other than 200, undecodable body)."""
 

@@ -1,18 +1,16 @@
-"""Flexera One client: credentials, access tokens, the bill connect and the bill-upload lifecycle over HTTP.
+"""Flexera One bill-upload client: the bill connect and the bill-upload lifecycle over HTTP.
 
 It speaks Flexera's protocol (``FX-*``) as the Go exporter does (``GO-UP-1`` to ``GO-UP-8``: same URLs per shard,
-same form-encoded token request, same compact JSON bodies), minus the Go program's defects (``GO-D*``):
+same compact JSON bodies), minus the Go program's defects (``GO-D*``); the access tokens it sends come from
+``flexera_auth.py``:
 
 - GO-D10: a 429 is never slept on here; it becomes :class:`FlexeraThrottled` carrying ``Retry-After`` (or the
   documented 120-second cool-off) so the state machine waits, not the Lambda.
 - GO-D11: a 409 on create aborts the blocking upload a bounded number of times, and logs which upload it aborted.
-- GO-D12: the token is renewed before it expires and once when Flexera answers 401.
+- GO-D12: a call answered 401 renews the token once and is sent again.
 - GO-D16/GO-D17: a bill-connect refusal and a create answer without an ``id`` are typed errors with status and body.
 
-What it accepts is what the reference accepts: any 2xx for create, file and the operations (its ``checkForError``),
-and from the token service a 200 whose ``access_token`` is what counts. ``expires_in`` (which the reference never
-reads) may be an integer, a float, a numeric string or absent; when it is absent or unusable the token is taken to
-last :data:`DEFAULT_TOKEN_LIFETIME_SECONDS`, Flexera's documented hour.
+What it accepts is what the reference accepts: any 2xx for create, file and the operations (its ``checkForError``).
 
 Headers: ``Authorization: Bearer`` on every call, as the reference, plus a ``Content-Type`` the Bill Upload spec
 declares (``application/json`` for JSON bodies, ``application/octet-stream`` for files, as Flexera's generated CLI
@@ -22,10 +20,10 @@ Time: each request ends within ``REQUEST_TIMEOUT`` as a whole (a file's transfer
 ``http.Client.Timeout``) and by the invocation's deadline (``deadline.HttpTransport``); a retry whose wait does not
 fit before the deadline is not started. A slow Flexera thus ends in :class:`FlexeraUnavailable` while the function runs.
 
-Transient faults (connection errors, 500/502/503/504) are retried with exponential backoff where a retry is safe: the
-token, the bill connect (a repeat answers 409), create (a repeat answers 409, which the abort path resolves),
-files (each attempt re-streams the part from S3) and abort. A commit is retried only after the upload's status
-shows it is still in progress, so a commit whose answer was lost is never mistaken for a failure.
+Transient faults (connection errors, 500/502/503/504) are retried (``retry.py``) where a retry is safe: the token,
+the bill connect (a repeat answers 409), create (a repeat answers 409, which the abort path resolves), files (each
+attempt re-streams the part from S3) and abort. A commit is retried only after the upload's status shows it is still
+in progress, so a commit whose answer was lost is never mistaken for a failure.
 
 File bodies are streamed: :class:`_Md5Reader` hands ``requests`` a file-like object with the part's length, reads
 S3 in blocks as the socket drains and computes the MD5 of exactly the bytes sent.
@@ -35,50 +33,42 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import random
 import re
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeGuard
-from urllib.parse import quote, urlencode
-
-import requests
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
 
 from kubecost_flexera.adapters.deadline import NO_DEADLINE, HttpTransport
-from kubecost_flexera.config import BILL_CONNECT_PREFIX
-from kubecost_flexera.errors import (
-    ConfigurationError,
-    ExporterError,
-    FlexeraAuthError,
-    FlexeraRejected,
-    FlexeraThrottled,
-    FlexeraUnavailable,
+from kubecost_flexera.adapters.flexera_auth import (
+    TokenSource,
+    doing,
+    excerpt,
+    load_credentials,
+    log_failure,
+    send_retried,
+    throttled,
+    unavailable,
 )
-from kubecost_flexera.observability import count_retry, logger
+from kubecost_flexera.adapters.retry import FLEXERA_RETRY, Retrier, RetryPolicy, Transient
+from kubecost_flexera.config import BILL_CONNECT_PREFIX
+from kubecost_flexera.errors import ExporterError, FlexeraRejected, FlexeraUnavailable
+from kubecost_flexera.observability import logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import BinaryIO
 
+    import requests
+
     from kubecost_flexera.adapters.deadline import Deadline
+    from kubecost_flexera.adapters.flexera_auth import Credentials
     from kubecost_flexera.config import FlexeraSettings
 
-# Secrets Manager answers are cached per execution environment; a rotated secret is seen within five minutes.
-SECRET_MAX_AGE_SECONDS: Final = 300
-# Renew the access token when less than this is left: a 1000 MB file must not outlive it mid-transfer.
-TOKEN_RENEWAL_MARGIN_SECONDS: Final = 300
-DEFAULT_TOKEN_LIFETIME_SECONDS: Final = 3600  # FX-TOKEN-2: access tokens last one hour
-DEFAULT_COOLOFF_SECONDS: Final = 120  # FX-BU-5, when no Retry-After comes with the 429
 MAX_CONFLICT_RECOVERIES: Final = 2  # 409 on create: abort the blocking upload and create again at most this often
-TRANSIENT_STATUSES: Final = frozenset({500, 502, 503, 504})
-ROLE_HINT: Final = 'the account needs the "Manage bill ingestion" role in the Flexera organization'
 _CONFLICT_ID_RE: Final = re.compile(
     r"an existing billUpload \(ID: ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 )
-_BODY_EXCERPT_CHARS: Final = 500
 
 # Token host domain and Bill Upload host per shard (FX-HOST-1).
 SHARD_HOSTS: Final[Mapping[str, tuple[str, str]]] = {
@@ -114,230 +104,9 @@ def endpoints(settings: FlexeraSettings) -> Endpoints:
     )
 
 
-# --- Credentials ---
-
-
-@dataclass(frozen=True)
-class RefreshTokenGrant:
-    """A user's refresh token (``grant_type=refresh_token``)."""
-
-    refresh_token: str = field(repr=False)
-    kind: ClassVar[str] = "refresh token"
-
-    def form(self) -> dict[str, str]:
-        return {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
-
-
-@dataclass(frozen=True)
-class ClientCredentialsGrant:
-    """A service account's client (``grant_type=client_credentials``)."""
-
-    client_id: str = field(repr=False)
-    client_secret: str = field(repr=False)
-    kind: ClassVar[str] = "service account client credentials"
-
-    def form(self) -> dict[str, str]:
-        return {"client_id": self.client_id, "client_secret": self.client_secret, "grant_type": "client_credentials"}
-
-
-Credentials = RefreshTokenGrant | ClientCredentialsGrant
-_EXPECTED_SHAPE: Final = 'a JSON object with either "refresh_token", or "client_id" and "client_secret", all non-empty'
-
-
-def parse_credentials(value: object, secret_arn: str) -> Credentials:
-    """The grant a secret's JSON value describes. Errors name the keys found, never a value."""
-    if not isinstance(value, dict):
-        raise ConfigurationError(f"FLEXERA_SECRET_ARN={secret_arn!r}: the secret must be {_EXPECTED_SHAPE}")
-    keys = sorted(str(key) for key in value)
-    refresh_token = value.get("refresh_token")
-    client_id = value.get("client_id")
-    client_secret = value.get("client_secret")
-    if keys == ["refresh_token"] and _non_empty(refresh_token):
-        return RefreshTokenGrant(refresh_token)
-    if keys == ["client_id", "client_secret"] and _non_empty(client_id) and _non_empty(client_secret):
-        return ClientCredentialsGrant(client_id, client_secret)
-    empty = [key for key in keys if not _non_empty(value[key])]
-    found = f"keys {keys}" + (f", empty or not a string: {empty}" if empty else "")
-    raise ConfigurationError(f"FLEXERA_SECRET_ARN={secret_arn!r}: the secret must be {_EXPECTED_SHAPE}; it has {found}")
-
-
-def _non_empty(value: object) -> TypeGuard[str]:
-    return isinstance(value, str) and bool(value.strip())
-
-
-def load_credentials(secret_arn: str) -> Credentials:
-    """Reads the secret through Powertools Parameters (cached for :data:`SECRET_MAX_AGE_SECONDS`)."""
-    try:
-        value = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
-    except TransformParameterError:
-        # The decoder's exception keeps the document; `from None` keeps it out of every traceback.
-        raise ConfigurationError(
-            f"FLEXERA_SECRET_ARN={secret_arn!r}: the secret is not JSON; it must be {_EXPECTED_SHAPE}"
-        ) from None
-    except GetParameterError as exc:
-        raise ConfigurationError(
-            f"FLEXERA_SECRET_ARN={secret_arn!r}: the secret cannot be read ({exc}); allowed the ARN of an existing "
-            "secret that this function may read"
-        ) from None
-    return parse_credentials(value, secret_arn)
-
-
-# --- Transport ---
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded exponential backoff with full jitter for transient faults."""
-
-    attempts: int = 3
-    base_delay_seconds: float = 1.0
-    max_delay_seconds: float = 8.0
-
-    def delay(self, attempt: int) -> float:
-        """The pause after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-class Retrying:
-    """Sends a request again after a connection error or 500/502/503/504, a bounded number of times, and only while
-    the wait and an attempt still fit before the deadline."""
-
-    def __init__(self, policy: RetryPolicy, sleep: Callable[[float], None], deadline: Deadline = NO_DEADLINE) -> None:
-        self.policy = policy
-        self.sleep = sleep
-        self.deadline = deadline
-
-    def pause(self, attempt: int, failure: str) -> None:
-        """Waits before attempt ``attempt + 1``; raises :class:`FlexeraUnavailable` when the wait does not fit."""
-        delay = self.policy.delay(attempt)
-        if not self.deadline.fits(delay):
-            raise FlexeraUnavailable(
-                f"{failure} (after {attempt} attempt(s); no time left for another before the invocation's deadline)"
-            )
-        count_retry()
-        self.sleep(delay)
-
-    def __call__(
-        self, send: Callable[[], requests.Response], what: str, attempts: int | None = None
-    ) -> requests.Response:
-        """Any answer but a transient one is returned; exhausted attempts raise :class:`FlexeraUnavailable`."""
-        limit = attempts or self.policy.attempts
-        attempt = 1
-        while True:
-            try:
-                response = send()
-            except requests.RequestException as exc:
-                failure = f"{what}: {type(exc).__name__}: {exc}"
-            else:
-                if response.status_code not in TRANSIENT_STATUSES:
-                    return response
-                failure = f"{what}: HTTP {response.status_code}: {_excerpt(response)}"
-            if attempt >= limit:
-                raise FlexeraUnavailable(f"{failure} (after {attempt} attempts)")
-            logger.warning("Transient Flexera failure; retrying", failure=failure, attempt=attempt)
-            self.pause(attempt, failure)
-            attempt += 1
-
-
-class TokenSource:
-    """Access tokens for one set of credentials: fetched lazily, renewed before expiry or when Flexera says 401."""
-
-    def __init__(
-        self,
-        http: HttpTransport,
-        token_url: str,
-        credentials: Credentials,
-        *,
-        retrying: Retrying,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._http = http
-        self._retrying = retrying
-        self._url = token_url
-        self._credentials = credentials
-        self._monotonic = monotonic
-        self._token: str | None = None
-        self._renew_at = 0.0
-
-    @property
-    def credential_kind(self) -> str:
-        return self._credentials.kind
-
-    def token(self) -> str:
-        if self._token is None or self._monotonic() >= self._renew_at:
-            self._token, lifetime = self._fetch()
-            self._renew_at = self._monotonic() + max(0, lifetime - TOKEN_RENEWAL_MARGIN_SECONDS)
-        return self._token
-
-    def invalidate(self) -> None:
-        self._token = None
-
-    def auth_error(self, status: int, what: str) -> FlexeraAuthError:
-        return FlexeraAuthError(
-            f"Flexera refused {what} with HTTP {status} using the {self.credential_kind} from the Flexera secret: "
-            f"check that the credentials are valid for this organization and shard, and that {ROLE_HINT}"
-        )
-
-    def _fetch(self) -> tuple[str, float]:
-        # Exactly as the reference: form-encoded, keys sorted (Go's url.Values.Encode), no Authorization, no scope.
-        body = urlencode(sorted(self._credentials.form().items()))
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        what = _doing("the access token request", "POST", self._url)
-        response = self._retrying(lambda: self._http.request("POST", self._url, data=body, headers=headers), what)
-        if response.status_code in (400, 401, 403):
-            raise self.auth_error(response.status_code, what)
-        if response.status_code == 429:
-            raise _throttled(response, what)
-        if response.status_code != 200:
-            raise FlexeraUnavailable(f"{what}: the Flexera token service answered HTTP {response.status_code}")
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        token = answer.get("access_token") if isinstance(answer, dict) else None
-        if not isinstance(token, str) or not token:
-            raise FlexeraRejected(f"{what}: the Flexera token service answered 200 without an access_token")
-        return token, _lifetime_seconds(answer.get("expires_in") if isinstance(answer, dict) else None)
-
-
-def _lifetime_seconds(expires_in: object) -> float:
-    """``expires_in`` as a positive number of seconds, whatever JSON type it came as; else the default hour."""
-    lifetime: float | None = None
-    if isinstance(expires_in, (int, float, str)) and not isinstance(expires_in, bool):
-        try:
-            lifetime = float(expires_in)
-        except ValueError:
-            lifetime = None
-    if lifetime is not None and math.isfinite(lifetime) and lifetime > 0:
-        return lifetime
-    if expires_in is not None:
-        logger.warning(
-            "The token answer's expires_in is not a positive number; assuming the default lifetime",
-            expires_in=repr(expires_in)[:40],
-            lifetime_seconds=DEFAULT_TOKEN_LIFETIME_SECONDS,
-        )
-    return DEFAULT_TOKEN_LIFETIME_SECONDS
-
-
-def _throttled(response: requests.Response, what: str) -> FlexeraThrottled:
-    header = response.headers.get("Retry-After", "")
-    seconds = int(header) if header.strip().isdigit() else DEFAULT_COOLOFF_SECONDS
-    return FlexeraThrottled(f"Flexera throttled {what} (HTTP 429); retry after {seconds} s", seconds)
-
-
-def _doing(action: str, method: str, url: str) -> str:
-    """An action and the request that makes it, as every error and log line about it names it."""
-    return f"{action} ({method} {url})"
-
-
 def _succeeded(response: requests.Response) -> bool:
-    """Any 2xx, the reference's ``checkForError`` rule for create, files and operations."""
+    """Any 2xx, the reference's ``checkForError`` rule for create, files and the operations."""
     return 200 <= response.status_code < 300
-
-
-def _excerpt(response: requests.Response) -> str:
-    return response.text[:_BODY_EXCERPT_CHARS]
 
 
 class _Md5Reader:
@@ -393,16 +162,16 @@ class FlexeraClient:
         *,
         deadline: Deadline = NO_DEADLINE,
         session: requests.Session | None = None,
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy = FLEXERA_RETRY,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._urls = endpoints(settings)
         self._http = HttpTransport(settings.request_timeout_seconds, deadline, session)
-        self._retrying = Retrying(retry or RetryPolicy(), sleep, deadline)
+        self._retrier = Retrier(retry, on_failure=log_failure, sleep=sleep, deadline=deadline)
         self._tokens = TokenSource(
-            self._http, self._urls.token, credentials, retrying=self._retrying, monotonic=monotonic
+            self._http, self._urls.token, credentials, retrier=self._retrier, monotonic=monotonic
         )
         self._bill_connect_attempted = False
 
@@ -430,44 +199,44 @@ class FlexeraClient:
             "params": {"displayName": vendor, "vendorName": vendor},
         }
         url = self._urls.bill_connects
-        what = _doing(f"creating the bill connect {self._settings.bill_connect_id}", "POST", url)
+        what = doing(f"creating the bill connect {self._settings.bill_connect_id}", "POST", url)
         response = self._call("POST", url, what, json_body=body)
         if response.status_code == 201:
             logger.info("Created the Flexera bill connect", bill_connect_id=self._settings.bill_connect_id)
         elif response.status_code == 409:
             logger.info("The Flexera bill connect exists", bill_connect_id=self._settings.bill_connect_id)
         else:
-            raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {_excerpt(response)}")
+            raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {excerpt(response)}")
 
     # --- bill uploads ---
 
     def create_bill_upload(self, month: str) -> str:
         """Creates the month's bill upload; a conflicting in-progress one is aborted (bounded) and logged."""
         body = {"billConnectId": self._settings.bill_connect_id, "billingPeriod": month}
-        what = _doing(f"creating the bill upload of {month}", "POST", self._urls.bill_uploads)
+        what = doing(f"creating the bill upload of {month}", "POST", self._urls.bill_uploads)
         for recovery in range(MAX_CONFLICT_RECOVERIES + 1):
             response = self._call("POST", self._urls.bill_uploads, what, json_body=body)
             if response.status_code == 429:
-                raise _throttled(response, what)
+                raise throttled(response, what)
             if response.status_code != 409:
                 break
             blocking = _CONFLICT_ID_RE.search(response.text)
             if blocking is None:
-                raise FlexeraRejected(f"{what}: HTTP 409 without an in-progress upload id: {_excerpt(response)}")
+                raise FlexeraRejected(f"{what}: HTTP 409 without an in-progress upload id: {excerpt(response)}")
             if recovery == MAX_CONFLICT_RECOVERIES:
                 raise FlexeraRejected(
                     f"{what}: still HTTP 409 after aborting {MAX_CONFLICT_RECOVERIES} in-progress uploads "
-                    f"(another writer is uploading this month?): {_excerpt(response)}"
+                    f"(another writer is uploading this month?): {excerpt(response)}"
                 )
             self._operation(blocking.group(1), "abort")
             logger.warning("Aborted the in-progress bill upload that blocked the month", aborted=blocking.group(1))
         if response.status_code == 404:
-            raise FlexeraRejected(f"{what} failed with HTTP 404: {_excerpt(response)}: {self._missing_bill_connect()}")
+            raise FlexeraRejected(f"{what} failed with HTTP 404: {excerpt(response)}: {self._missing_bill_connect()}")
         if not _succeeded(response):
-            raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {_excerpt(response)}")
+            raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {excerpt(response)}")
         upload_id = _json_field(response, "id")
         if upload_id is None:
-            raise FlexeraRejected(f"{what}: HTTP {response.status_code} without a string id: {_excerpt(response)}")
+            raise FlexeraRejected(f"{what}: HTTP {response.status_code} without a string id: {excerpt(response)}")
         return upload_id
 
     def upload_file(self, upload_id: str, name: str, size: int, open_source: Callable[[], BinaryIO]) -> UploadedFile:
@@ -479,16 +248,16 @@ class FlexeraClient:
             return readers[-1]
 
         url = f"{self._urls.bill_uploads}/{upload_id}/files/{quote(name, safe='')}"
-        what = _doing(f"uploading {name}", "POST", url)
+        what = doing(f"uploading {name}", "POST", url)
         try:
             response = self._call("POST", url, what, body=body)
         finally:
             for reader in readers:
                 reader.close()
         if response.status_code == 429:
-            raise _throttled(response, what)
+            raise throttled(response, what)
         if not _succeeded(response):
-            raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {_excerpt(response)}")
+            raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {excerpt(response)}")
         sent = readers[-1]
         stored_md5 = _json_field(response, "md5")
         if stored_md5 is None or stored_md5.lower() != sent.md5:
@@ -497,19 +266,19 @@ class FlexeraClient:
 
     def commit(self, upload_id: str) -> None:
         """Commits; after an ambiguous failure the upload's status decides whether the commit happened."""
-        policy = self._retrying.policy
-        for attempt in range(1, policy.attempts + 1):
+
+        def attempt() -> None:
             try:
                 self._operation(upload_id, "commit", attempts=1)
-            except FlexeraUnavailable:
+            except FlexeraUnavailable as exc:
                 status = self._status(upload_id)
                 if status == "complete":
                     return
-                if status != "in-progress" or attempt == policy.attempts:
+                if status != "in-progress":
                     raise
-                self._retrying.pause(attempt, f"commit of bill upload {upload_id} still in progress")
-            else:
-                return
+                raise Transient(f"commit of bill upload {upload_id} still in progress", exc) from exc
+
+        self._retrier.run(attempt, unavailable)
 
     def abort(self, upload_id: str) -> None:
         """Aborts an upload that cannot be committed; a failing abort is logged, the original error is what counts."""
@@ -522,14 +291,14 @@ class FlexeraClient:
 
     def _operation(self, upload_id: str, operation: str, attempts: int | None = None) -> None:
         url = f"{self._urls.bill_uploads}/{upload_id}/operations"
-        what = _doing(f"{operation} of bill upload {upload_id}", "POST", url)
+        what = doing(f"{operation} of bill upload {upload_id}", "POST", url)
         response = self._call("POST", url, what, json_body={"operation": operation}, attempts=attempts)
         if not _succeeded(response):
-            raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {_excerpt(response)}")
+            raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {excerpt(response)}")
 
     def _status(self, upload_id: str) -> str | None:
         url = f"{self._urls.bill_uploads}/{upload_id}"
-        response = self._call("GET", url, _doing(f"reading bill upload {upload_id}", "GET", url))
+        response = self._call("GET", url, doing(f"reading bill upload {upload_id}", "GET", url))
         return _json_field(response, "status") if response.status_code == 200 else None
 
     def _missing_bill_connect(self) -> str:
@@ -557,7 +326,7 @@ class FlexeraClient:
         body: Callable[[], _Md5Reader] | None = None,
         attempts: int | None = None,
     ) -> requests.Response:
-        """Sends with a bearer token (renewed once on 401), through :class:`Retrying`.
+        """Sends with a bearer token (renewed once on 401), retrying transient faults (:func:`send_retried`).
 
         Returns any other answer for the caller to judge; 401/403 after the renewal raise :class:`FlexeraAuthError`.
         """
@@ -573,11 +342,11 @@ class FlexeraClient:
                 data = body()
             return self._http.request(method, url, data=data, headers=headers)
 
-        response = self._retrying(send, what, attempts)
+        response = send_retried(self._retrier, send, what, attempts)
         if response.status_code == 401:
             logger.info("Flexera refused the access token; renewing it once", call=what)
             self._tokens.invalidate()
-            response = self._retrying(send, what, attempts)
+            response = send_retried(self._retrier, send, what, attempts)
         if response.status_code in (401, 403):
             raise self._tokens.auth_error(response.status_code, what)
         return response

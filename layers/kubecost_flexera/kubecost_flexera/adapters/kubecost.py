@@ -43,12 +43,13 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import msgspec
 import requests
-from aws_lambda_powertools.utilities import parameters
 
 from kubecost_flexera.adapters.deadline import NO_DEADLINE, HttpTransport
+from kubecost_flexera.adapters.retry import KUBECOST_RETRY, Retrier, RetryPolicy, Transient
+from kubecost_flexera.adapters.secrets import load_secret, non_empty, parse_secret
 from kubecost_flexera.contracts import currency_code
-from kubecost_flexera.errors import ConfigurationError, KubecostRejected, KubecostUnavailable
-from kubecost_flexera.observability import count_retry, logger
+from kubecost_flexera.errors import KubecostRejected, KubecostUnavailable
+from kubecost_flexera.observability import logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -56,12 +57,12 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from kubecost_flexera.adapters.deadline import Deadline
+    from kubecost_flexera.adapters.retry import Failed, GaveUp
     from kubecost_flexera.config import KubecostSettings
 
 IDLE_MARKER: Final = "_idle_"  # the Go exporter's isIdleRecord: covers __idle__, <cluster>/__idle__, __idle__/...
 MAX_PAGES: Final = 10_000  # 5 million items at the default page size: far beyond any real day
-RETRY_DELAYS_SECONDS: Final = (1.0, 3.0, 9.0)
-SECRET_MAX_AGE_SECONDS: Final = 300
+ARN_VARIABLE: Final = "KUBECOST_SECRET_ARN"
 _BODY_EXCERPT: Final = 300
 
 
@@ -130,46 +131,35 @@ _ACCEPTED_SHAPES: Final = (
 
 
 def credentials_from_secret(value: object) -> KubecostCredentials:
-    """Reads the ``KUBECOST_SECRET_ARN`` secret. Error messages name keys and types, never values."""
-    if not isinstance(value, dict):
-        raise ConfigurationError(f"KUBECOST_SECRET_ARN: the secret must be {_ACCEPTED_SHAPES}")
+    """The credentials in a ``KUBECOST_SECRET_ARN`` secret's value. Error messages name keys, never values."""
+    return parse_secret(ARN_VARIABLE, value, _ACCEPTED_SHAPES, _credentials)
+
+
+def _credentials(value: Mapping[str, object]) -> KubecostCredentials:
     keys = set(value)
-    if keys == {"bearer_token"} and _non_empty_strings(value["bearer_token"]):
-        return KubecostCredentials({"Authorization": f"Bearer {value['bearer_token']}"})
-    if keys == {"username", "password"} and _non_empty_strings(value["username"], value["password"]):
-        token = base64.b64encode(f"{value['username']}:{value['password']}".encode()).decode("ascii")
+    bearer, username, password = value.get("bearer_token"), value.get("username"), value.get("password")
+    if keys == {"bearer_token"} and non_empty(bearer):
+        return KubecostCredentials({"Authorization": f"Bearer {bearer}"})
+    if keys == {"username", "password"} and non_empty(username) and non_empty(password):
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         return KubecostCredentials({"Authorization": f"Basic {token}"})
     headers = value.get("headers")
-    if (
-        keys == {"headers"}
-        and isinstance(headers, dict)
-        and headers
-        and _non_empty_strings(*headers, *headers.values())
-    ):
-        return KubecostCredentials(dict(headers))
-    raise ConfigurationError(
-        f"KUBECOST_SECRET_ARN: the secret has keys {sorted(keys)} (or empty or non-string values); "
-        f"it must be {_ACCEPTED_SHAPES}"
-    )
-
-
-def _non_empty_strings(*values: object) -> bool:
-    return all(isinstance(value, str) and value for value in values)
+    if keys == {"headers"} and isinstance(headers, dict) and headers:
+        pairs = {name: header for name, header in headers.items() if non_empty(name) and non_empty(header)}
+        if len(pairs) == len(headers):
+            return KubecostCredentials(pairs)
+    raise ValueError("not a Kubecost credential")
 
 
 def load_credentials(secret_arn: str | None) -> KubecostCredentials | None:
-    """The credentials in Secrets Manager, cached per execution environment for a few minutes; None without a
-    secret."""
+    """The credentials in Secrets Manager (:mod:`secrets`); None without a secret."""
     if secret_arn is None:
         return None
-    try:
-        value = parameters.get_secret(secret_arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
-    except (parameters.exceptions.GetParameterError, parameters.exceptions.TransformParameterError) as exc:
-        # The cause may quote the secret's text: only its type is reported.
-        raise ConfigurationError(
-            f"KUBECOST_SECRET_ARN={secret_arn!r}: the secret could not be read as JSON ({type(exc).__name__})"
-        ) from None
-    return credentials_from_secret(value)
+    return load_secret(ARN_VARIABLE, secret_arn, _ACCEPTED_SHAPES, _credentials)
+
+
+def _log_failure(failed: Failed) -> None:
+    logger.warning("Kubecost request failed", attempt=failed.attempt, attempts=failed.attempts, failure=failed.failure)
 
 
 def _is_idle(item: Allocation) -> bool:
@@ -290,14 +280,12 @@ class KubecostClient:
         credentials: KubecostCredentials | None = None,
         *,
         deadline: Deadline = NO_DEADLINE,
-        retry_delays: Sequence[float] = RETRY_DELAYS_SECONDS,
+        retry: RetryPolicy = KUBECOST_RETRY,
         sleep: Callable[[float], None] = time.sleep,
         max_pages: int = MAX_PAGES,
     ) -> None:
         self._settings = settings
-        self._deadline = deadline
-        self._retry_delays = tuple(retry_delays)
-        self._sleep = sleep
+        self._retrier = Retrier(retry, on_failure=_log_failure, sleep=sleep, deadline=deadline)
         self._max_pages = max_pages
         self._http = HttpTransport(settings.request_timeout_seconds, deadline)
         session = self._http.session
@@ -455,29 +443,27 @@ class KubecostClient:
         return _Answer(url, *self._http.get_body(url))
 
     def _get_with_retries(self, url: str) -> _Answer:
-        attempts = len(self._retry_delays) + 1
-        for attempt in range(attempts):
+        """The answer to a GET; connection errors, timeouts and 5xx are retried (:mod:`retry`)."""
+
+        def attempt() -> _Answer:
             started = time.monotonic()
             try:
                 answer = self._get(url)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                failure = f"{type(exc).__name__}: {exc} (after {time.monotonic() - started:.1f} s)"
-            else:
-                if answer.status < 500:
-                    return answer
-                failure = f"HTTP {answer.status}: {answer.excerpt()}"
-            logger.warning("Kubecost request failed", attempt=attempt + 1, attempts=attempts, failure=failure)
-            if attempt == len(self._retry_delays):
-                break
-            delay = self._retry_delays[attempt]
-            if not self._deadline.fits(delay):
-                raise KubecostUnavailable(
-                    f"Kubecost failed {attempt + 1} time(s), and the invocation has no time left for another "
-                    f"attempt ({self._deadline.remaining():.0f} s); last: {failure} (GET {url})"
+                raise Transient(f"{type(exc).__name__}: {exc} (after {time.monotonic() - started:.1f} s)") from exc
+            if answer.status >= 500:
+                raise Transient(f"HTTP {answer.status}: {answer.excerpt()}")
+            return answer
+
+        def give_up(ended: GaveUp) -> KubecostUnavailable:
+            if ended.out_of_time:
+                return KubecostUnavailable(
+                    f"Kubecost failed {ended.attempts} time(s), and the invocation has no time left for another "
+                    f"attempt ({ended.remaining_seconds:.0f} s); last: {ended.failure} (GET {url})"
                 )
-            count_retry()
-            self._sleep(delay)
-        raise KubecostUnavailable(f"Kubecost failed {attempts} times; last: {failure} (GET {url})")
+            return KubecostUnavailable(f"Kubecost failed {ended.attempts} times; last: {ended.failure} (GET {url})")
+
+        return self._retrier.run(attempt, give_up)
 
     def close(self) -> None:
         self._http.close()

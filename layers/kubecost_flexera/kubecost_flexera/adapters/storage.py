@@ -8,6 +8,12 @@ Layout (``ARCH-S3-1``; its atomic replacement is ``ARCH-S3-2``)::
     state/uploads/<source>/<YYYY-MM>.json                         last committed upload of a month
 
 The uploader reads manifests, never a bare listing: a part exists for the workflow only once a manifest names it.
+The records themselves (parts, manifests, upload states) are ``domain/records.py``'s.
+
+Errors: no S3 failure leaves this module as botocore's. A transient one (throttling, 5xx, a broken connection that
+outlasted the SDK's retries, a part's stream broken mid-read) is :class:`StorageUnavailable`, which the state machine
+retries; a 403 on a read is :class:`StorageAccessDenied` (never "absent"); any other refusal is
+:class:`StorageRejected`. Callers translate nothing.
 
 Why every export of a day writes under its own ``<export-id>`` (a UTC timestamp and a random suffix): a day is
 replaced atomically, and its parts must be in S3 before the manifest that names them (the commit point). Had the new
@@ -33,29 +39,30 @@ zlib-ng version on one CPU type: the month fingerprint over (file name, ETag) re
 
 from __future__ import annotations
 
-import json
-import secrets
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+import functools
 from datetime import date
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, Self, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, ParamSpec, Self, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from zlib_ng import zlib_ng
 
-from kubecost_flexera.errors import StorageAccessDenied, StorageUnavailable
+from kubecost_flexera.domain.records import DayManifest, PartInfo, UploadState, part_file_name
+from kubecost_flexera.errors import StorageAccessDenied, StorageRejected, StorageUnavailable
 from kubecost_flexera.observability import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
     from datetime import datetime
     from types import TracebackType
 
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-MANIFEST_VERSION: Final = 1
+P = ParamSpec("P")
+R = TypeVar("R")
+
 JSON_CONTENT_TYPE: Final = "application/json"
 GZIP_CONTENT_TYPE: Final = "application/gzip"
 UPLOAD_CHUNK_BYTES: Final = 5 * 1024 * 1024  # S3's minimum multipart part size (except the last): the least memory
@@ -78,101 +85,39 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, BotocoreConnectionError | HTTPClientError)
 
 
-@contextmanager
-def transient_errors_retryable() -> Iterator[None]:
-    """Raises :class:`StorageUnavailable` for a transient S3 failure, so the state machine retries the step later
-    instead of recording it as final; any other error passes unchanged. Usable as a decorator."""
-    try:
-        yield
-    except (ClientError, BotoCoreError) as exc:
-        if _is_transient(exc):
-            raise StorageUnavailable(f"S3 failed after the SDK's retries: {_describe(exc)}") from exc
-        raise
+def _s3_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """Every S3 failure leaves :class:`Storage` as one of our typed errors: :class:`StorageUnavailable` when transient,
+    so the state machine retries the step later instead of recording it as final; else :class:`StorageRejected`.
+    An error already typed (``StorageAccessDenied``) passes unchanged."""
+
+    @functools.wraps(method)
+    def translated(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            if _is_transient(exc):
+                raise StorageUnavailable(f"S3 failed after the SDK's retries: {_describe(exc)}") from exc
+            raise StorageRejected(f"S3 refused the request: {_describe(exc)}") from exc
+
+    return translated
 
 
 def _describe(exc: ClientError | BotoCoreError) -> str:
     return f"{_error_code(exc)} ({exc})" if isinstance(exc, ClientError) else f"{type(exc).__name__} ({exc})"
 
 
-def new_export_id(now: datetime) -> str:
-    """A key segment unique to one export of a day, sortable by time: ``20250715T030000Z-1a2b3c4d``."""
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+class _PartReader:
+    """A part's bytes as S3 streams them; a failure while reading is a typed error, as any other S3 call's."""
 
+    def __init__(self, body: StreamingBody) -> None:
+        self._body = body
 
-def part_file_name(day: date, part: int) -> str:
-    """``kubecost-YYYY-MM-DD.csv.gz`` for part 1, ``kubecost-YYYY-MM-DD-N.csv.gz`` after (there is no ``-1``)."""
-    suffix = "" if part == 1 else f"-{part}"
-    return f"kubecost-{day.isoformat()}{suffix}.csv.gz"
+    @_s3_errors
+    def read(self, size: int = -1) -> bytes:
+        return self._body.read(None if size < 0 else size)
 
-
-@dataclass(frozen=True)
-class PartInfo:
-    """One gzipped CSV part of a day as written to S3."""
-
-    key: str
-    file_name: str
-    size: int
-    etag: str
-    rows: int
-
-
-@dataclass(frozen=True)
-class DayManifest:
-    """The latest complete export of a day. Written after its parts, so it never names a missing or partial part."""
-
-    day: date
-    source: str
-    currency: str
-    exported_at: str
-    parts: tuple[PartInfo, ...]
-    rows: int
-    allocations: int
-    cost: float
-
-    def to_json(self) -> str:
-        body = asdict(self)
-        body["day"] = self.day.isoformat()
-        body["version"] = MANIFEST_VERSION
-        return json.dumps(body, sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> DayManifest:
-        body = json.loads(text)
-        return cls(
-            day=date.fromisoformat(body["day"]),
-            source=body["source"],
-            currency=body["currency"],
-            exported_at=body["exported_at"],
-            parts=tuple(PartInfo(**part) for part in body["parts"]),
-            rows=int(body["rows"]),
-            allocations=int(body["allocations"]),
-            cost=float(body["cost"]),
-        )
-
-
-@dataclass(frozen=True)
-class UploadState:
-    """The last month committed at Flexera: what it contained (fingerprint) and which bill upload committed it."""
-
-    month: str
-    fingerprint: str
-    bill_upload_id: str
-    committed_at: str
-    files: tuple[str, ...]
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> UploadState:
-        body = json.loads(text)
-        return cls(
-            month=body["month"],
-            fingerprint=body["fingerprint"],
-            bill_upload_id=body["bill_upload_id"],
-            committed_at=body["committed_at"],
-            files=tuple(body["files"]),
-        )
+    def close(self) -> None:
+        self._body.close()
 
 
 class Storage:
@@ -197,6 +142,7 @@ class Storage:
     def upload_state_key(self, month: str) -> str:
         return f"state/uploads/{self.source}/{month}.json"
 
+    @_s3_errors
     def read_day_manifest(self, day: date) -> DayManifest | None:
         body = self._get_optional(self.day_manifest_key(day))
         return None if body is None else DayManifest.from_json(body)
@@ -205,6 +151,7 @@ class Storage:
         """The key prefix of the day manifests of ``month`` (``YYYY-MM``), as the plan lists them."""
         return f"{self._manifests_prefix}{month}-"
 
+    @_s3_errors
     def day_manifests_written(self, month: str) -> dict[date, datetime]:
         """When the manifest of each day of ``month`` that has one was last written (S3's ``LastModified``).
 
@@ -223,6 +170,7 @@ class Storage:
                 written[day] = item["LastModified"]
         return written
 
+    @_s3_errors
     def write_day_manifest(self, manifest: DayManifest) -> None:
         self._put_json(self.day_manifest_key(manifest.day), manifest.to_json())
 
@@ -232,6 +180,7 @@ class Storage:
         """A streaming writer of the parts of one export of ``day``; nothing is written before the first row."""
         return DayPartsWriter(self, day, export_id, header=header, max_rows=max_rows, split_rows=split_rows)
 
+    @_s3_errors
     def replace_day(self, manifest: DayManifest) -> None:
         """Commits ``manifest`` (its parts must be written), then deletes the previous export's parts it does not name.
 
@@ -244,6 +193,7 @@ class Storage:
         kept = {part.key for part in manifest.parts}
         self.delete_keys([part.key for part in previous.parts if part.key not in kept])
 
+    @_s3_errors
     def delete_keys(self, keys: Sequence[str]) -> None:
         """Best effort: an object left behind is garbage no manifest names, expired by the lifecycle rule."""
         for start in range(0, len(keys), _DELETE_BATCH):
@@ -258,17 +208,20 @@ class Storage:
             for error in response.get("Errors", []):
                 logger.warning("Could not delete an object", key=error.get("Key"), error=error.get("Code"))
 
+    @_s3_errors
     def read_upload_state(self, month: str) -> UploadState | None:
         body = self._get_optional(self.upload_state_key(month))
         return None if body is None else UploadState.from_json(body)
 
+    @_s3_errors
     def write_upload_state(self, state: UploadState) -> None:
         self._put_json(self.upload_state_key(state.month), state.to_json())
 
+    @_s3_errors
     def open_part(self, part: PartInfo) -> BinaryIO:
         """A streaming reader of the part's bytes, pinned to the ETag the manifest recorded."""
         response = self.s3.get_object(Bucket=self.bucket, Key=part.key, IfMatch=part.etag)
-        return cast("BinaryIO", response["Body"])
+        return cast("BinaryIO", _PartReader(response["Body"]))
 
     def _get_optional(self, key: str) -> bytes | None:
         """The object's bytes, or None when S3 says it does not exist (404).
@@ -339,6 +292,7 @@ class _PartUpload:
         self._pending.clear()
         self._pending_bytes = 0
 
+    @_s3_errors
     def finish(self) -> PartInfo:
         self._compress_pending()
         self._buffer += self._compressor.flush()
@@ -354,6 +308,7 @@ class _PartUpload:
         self._buffer = bytearray()
         return PartInfo(key=self._key, file_name=self._file_name, size=self.size, etag=etag, rows=self.rows)
 
+    @_s3_errors
     def abort(self) -> None:
         if self._upload_id is not None:
             self._storage.s3.abort_multipart_upload(
@@ -364,6 +319,7 @@ class _PartUpload:
         # botocore sends any bytes-like blob; the stubs say bytes. Passing the buffer itself saves a copy of a chunk.
         return cast("bytes", self._buffer)
 
+    @_s3_errors
     def _send_chunk(self) -> None:
         s3, bucket = self._storage.s3, self._storage.bucket
         if self._upload_id is None:

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kubecost_flexera.adapters.storage import DayManifest, new_export_id, transient_errors_retryable
 from kubecost_flexera.domain import calendar
 from kubecost_flexera.domain.cbi_csv import HEADER_BYTES, ROWS_PER_ITEM, RowFormatter, split_rows
+from kubecost_flexera.domain.records import DayManifest, new_export_id
 from kubecost_flexera.observability import logger, tracer
 
 if TYPE_CHECKING:
@@ -56,7 +56,6 @@ def _long_lived_objects_frozen() -> Iterator[None]:
 
 
 @tracer.capture_method(capture_response=False)
-@transient_errors_retryable()
 def export_day(
     request: DayEvent,
     *,

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from kubecost_flexera.adapters.storage import transient_errors_retryable
 from kubecost_flexera.domain.calendar import first_of_month, last_of_month
 
 if TYPE_CHECKING:
@@ -88,6 +87,5 @@ def choose_days(window: Window, settings: PlanSettings, storage: Storage) -> Day
     """The selection for a scheduled ``window``; lists the window's manifests only when ``REFRESH_DAYS`` is set."""
     if settings.refresh_days is None:
         return DaySelection.every_day(window)
-    with transient_errors_retryable():
-        written = {day: when for month in window.months for day, when in storage.day_manifests_written(month).items()}
+    written = {day: when for month in window.months for day, when in storage.day_manifests_written(month).items()}
     return select_days(window, written, settings)

@@ -28,11 +28,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Final
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from kubecost_flexera.adapters.storage import UploadState, transient_errors_retryable
 from kubecost_flexera.domain import calendar
 from kubecost_flexera.domain.calendar import month_days, month_of
+from kubecost_flexera.domain.records import UploadState
 from kubecost_flexera.errors import (
     ConfigurationError,
     ExporterError,
@@ -49,8 +47,9 @@ if TYPE_CHECKING:
     from datetime import date, datetime
 
     from kubecost_flexera.adapters.flexera import FlexeraClient
-    from kubecost_flexera.adapters.storage import PartInfo, Storage
+    from kubecost_flexera.adapters.storage import Storage
     from kubecost_flexera.contracts import MonthStatus, RunOptions
+    from kubecost_flexera.domain.records import PartInfo
 
 # Flexera's defaults (FX-BU-6). Whether "MB" means 10^6 or 2^20 bytes is undocumented: the smaller
 # reading is enforced, so a file we accept is within the limit either way.
@@ -159,12 +158,11 @@ class MonthUploader:
         """The month's result; a failure is recorded in it (S3 throttling and 5xx as :class:`StorageUnavailable`)."""
         content: MonthContent | None = None
         try:
-            with transient_errors_retryable():
-                content = read_month(self._storage, month, self._clock_today)
-                return self._send(content)
+            content = read_month(self._storage, month, self._clock_today)
+            return self._send(content)
         except ConfigurationError:
             raise  # the credentials are unusable: not a fault of this month, and every other month would fail too
-        except (ExporterError, BotoCoreError, ClientError) as exc:
+        except ExporterError as exc:
             error = f"{type(exc).__name__}: {exc}"
             logger.error("Month failed", error=error)
             files, size = (len(content.parts), content.bytes) if content is not None else (0, 0)
