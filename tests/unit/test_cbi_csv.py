@@ -9,10 +9,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from kubecost_flexera.adapters.kubecost import Allocation, Properties
+from kubecost_flexera.domain.allocation import Allocation, Properties
 from kubecost_flexera.domain.cbi_csv import (
     HEADER_BYTES,
+    ITEMS_PER_BLOCK,
     ROWS_PER_ITEM,
+    Block,
     RowFormatter,
     format_number,
     labels_json,
@@ -93,9 +95,14 @@ def formatter(
     )
 
 
+def block_of(item: dict[str, Any], **options: Any) -> Block:
+    """The formatter's one block for ``item``."""
+    (block,) = formatter(**options).blocks([allocation(item)])
+    return block
+
+
 def lines_of(item: dict[str, Any], **options: Any) -> list[bytes]:
-    block, _ = formatter(**options).rows(allocation(item))
-    lines = split_rows(block)
+    lines = split_rows(block_of(item, **options).data)
     assert len(lines) == ROWS_PER_ITEM
     return lines
 
@@ -110,9 +117,10 @@ def test_rows_of_the_go_test_item_are_the_reference_bytes() -> None:
     # Given the item of the Go exporter's test
     item = go_test_item()
     # When it is formatted after the header
-    block, _ = formatter().rows(allocation(item))
+    block = block_of(item)
     # Then header and rows are byte for byte the rows of SRC-GO-ROWS
-    assert HEADER_BYTES + block == REFERENCE_ROWS
+    assert HEADER_BYTES + block.data == REFERENCE_ROWS
+    assert block.items == 1
 
 
 def test_header_is_the_reference_header() -> None:
@@ -123,7 +131,7 @@ def test_header_is_the_reference_header() -> None:
 def test_item_cost_is_the_sum_of_its_printed_cost_values() -> None:
     # Given the Go test item, whose printed costs are 0.09770, 0.17120, 0.00004 and 0.00003
     # When it is formatted
-    _, cost = formatter().rows(allocation(go_test_item()))
+    cost = block_of(go_test_item()).cost
     # Then the item's cost is their sum
     assert cost == pytest.approx(0.26897, abs=1e-12)
 
@@ -355,3 +363,36 @@ def test_a_null_label_value_is_an_empty_string_as_go_decodes_it() -> None:
     properties = properties_of({"labels": {"app": None, "b": "x"}, "namespaceLabels": {"c": None}})
     # When the labels are serialised, then the value is an empty string
     assert labels_json(properties, override_pod_labels=True) == '{"app":"","b":"x","c":""}'
+
+
+def test_blocks_hold_every_item_in_order_and_the_cost_of_their_printed_values() -> None:
+    # Given more items than two blocks hold, with costs whose printed values must be summed (not the raw ones)
+    items = [{**go_test_item(), "name": f"item-{n}", "cpuCost": n * 0.000016} for n in range(2 * ITEMS_PER_BLOCK + 3)]
+    # When they are formatted
+    blocks = list(formatter().blocks([allocation(item) for item in items]))
+    # Then three blocks hold them in order, 8 lines each, and each block's cost is the sum of its printed Cost column
+    assert [block.items for block in blocks] == [ITEMS_PER_BLOCK, ITEMS_PER_BLOCK, 3]
+    lines = [line for block in blocks for line in split_rows(block.data)]
+    assert [line.split(b",", 1)[0] for line in lines[::ROWS_PER_ITEM]] == [item["name"].encode() for item in items]
+    start = 0
+    for block in blocks:
+        block_lines = lines[start : start + block.items * ROWS_PER_ITEM]
+        start += len(block_lines)
+        assert block.cost == pytest.approx(sum(float(line.split(b",")[1]) for line in block_lines), abs=1e-9)
+    # And each item's lines are what it gives alone
+    assert lines[ROWS_PER_ITEM : 2 * ROWS_PER_ITEM] == lines_of(items[1])
+
+
+def test_a_non_finite_cost_makes_its_block_cost_non_finite_and_leaves_the_other_items_as_they_are() -> None:
+    # Given a finite item, one whose CPU cost is infinite, then a finite one
+    items = [{"name": "a", "cpuCost": 1.5}, {"name": "b", "cpuCost": float("inf")}, {"name": "c", "ramCost": 2.0}]
+    # When they are formatted together
+    (block,) = formatter().blocks([allocation(item) for item in items])
+    # Then the block's cost is infinite, and each item's lines are the ones it gives alone
+    assert block.cost == float("inf")
+    assert split_rows(block.data) == [line for item in items for line in lines_of(item)]
+    assert split_rows(block.data)[ROWS_PER_ITEM].startswith(b"b,+Inf,")
+
+
+def test_an_empty_list_of_items_gives_no_block() -> None:
+    assert list(formatter().blocks([])) == []

@@ -21,10 +21,10 @@ complete, or not at all.
 - Time: each request ends within ``REQUEST_TIMEOUT`` as a whole and by the invocation's deadline
   (``deadline.HttpTransport``); a retry whose wait does not fit before the deadline is not started, so a slow or
   hung Kubecost ends in :class:`KubecostUnavailable` while the function still runs.
-- Pages are decoded into typed items (:class:`Allocation`): only the fields the CSV uses, typed as the Go exporter's
-  struct, so a string where a number belongs refuses the page as Go's decoder does (:class:`KubecostRejected`).
-  ``NaN``/``Infinity`` literals are refused, numbers are Go's ``float64`` (``-0`` keeps its sign), ``null`` stays
-  None (the CSV formatter reads it as Go's zero value).
+- Pages are decoded into typed items (``domain.allocation.Allocation``): only the fields the CSV uses, typed as the
+  Go exporter's struct, so a string where a number belongs refuses the page as Go's decoder does
+  (:class:`KubecostRejected`). ``NaN``/``Infinity`` literals are refused, numbers are Go's ``float64`` (``-0`` keeps
+  its sign), ``null`` stays None (the CSV formatter reads it as Go's zero value).
 
 Credentials (optional, ``KUBECOST_SECRET_ARN``) become request headers: a bearer token, basic auth, or any headers
 (e.g. the ``Cookie: token=...`` of Kubecost's SAML mode). TLS is verified, against ``KUBECOST_CA_BUNDLE`` if set.
@@ -48,6 +48,7 @@ from kubecost_flexera.adapters.deadline import NO_DEADLINE, HttpTransport
 from kubecost_flexera.adapters.retry import KUBECOST_RETRY, Retrier, RetryPolicy, Transient
 from kubecost_flexera.adapters.secrets import load_secret, non_empty, parse_secret
 from kubecost_flexera.contracts import currency_code
+from kubecost_flexera.domain.allocation import Allocation  # noqa: TC001 - msgspec reads _Page's types at run time
 from kubecost_flexera.errors import KubecostRejected, KubecostUnavailable
 from kubecost_flexera.observability import logger
 
@@ -179,58 +180,6 @@ def _reject_constant(name: str) -> float:
 # A JSON number -0: "-0" then a delimiter. It also matches inside a string ("a-0,b") or in "1e-0,", which only sends
 # the page down the exact path. A literal prefix keeps the scan fast (0.5 ms on a 1 MB page, a character class: 4 ms).
 _NEGATIVE_ZERO_INTEGER: Final = re.compile(rb"-0[,}\]\s]")
-
-
-class Properties(msgspec.Struct, rename="camel", gc=False):
-    """The ``properties`` of an allocation item that the CSV uses (Kubecost sends more; decoding skips it)."""
-
-    cluster: str | None = None
-    container: str | None = None
-    namespace: str | None = None
-    pod: str | None = None
-    node: str | None = None
-    controller: str | None = None
-    controller_kind: str | None = None
-    provider_id: str | None = msgspec.field(default=None, name="providerID")
-    # A null label value is Go's zero value, "" (a map element decoded from null).
-    labels: dict[str, str | None] | None = None
-    namespace_labels: dict[str, str | None] | None = None
-
-
-class Window(msgspec.Struct, gc=False):
-    start: str | None = None
-
-
-class Allocation(msgspec.Struct, rename="camel", gc=False):
-    """One allocation item: the fields the CSV uses, typed as the Go exporter's ``KubecostAllocation`` (JSON names in
-    camel case). None is a missing field or JSON ``null`` (Kubecost's NaN). ``gc=False``: items hold no cycles, and
-    the collector need not track hundreds of thousands of them."""
-
-    name: str | None = None
-    properties: Properties | None = None
-    window: Window | None = None
-    start: str | None = None
-    end: str | None = None
-    minutes: float | None = None
-    cpu_core_hours: float | None = None
-    cpu_cost: float | None = None
-    cpu_cost_adjustment: float | None = None
-    gpu_hours: float | None = None
-    gpu_cost: float | None = None
-    gpu_cost_adjustment: float | None = None
-    ram_byte_hours: float | None = None
-    ram_cost: float | None = None
-    ram_cost_adjustment: float | None = None
-    pv_byte_hours: float | None = None
-    pv_cost: float | None = None
-    pv_cost_adjustment: float | None = None
-    network_transfer_bytes: float | None = None
-    network_cost: float | None = None
-    network_cost_adjustment: float | None = None
-    shared_cost: float | None = None
-    external_cost: float | None = None
-    load_balancer_cost: float | None = None
-    load_balancer_cost_adjustment: float | None = None
 
 
 class _Page(msgspec.Struct, gc=False):

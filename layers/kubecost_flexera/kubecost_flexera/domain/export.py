@@ -82,11 +82,10 @@ def export_day(
             day, new_export_id(started), header=HEADER_BYTES, max_rows=settings.max_file_rows, split_rows=split_rows
         ) as writer,
     ):
-        for item in client.allocations(day):
-            block, item_cost = formatter.rows(item)
-            writer.write(block, ROWS_PER_ITEM)
-            allocations += 1
-            cost += item_cost
+        for block in formatter.blocks(client.allocations(day)):
+            writer.write(block.data, block.items * ROWS_PER_ITEM)
+            allocations += block.items
+            cost += block.cost
         parts = writer.close()
     if not parts:
         logger.info("Kubecost has no allocation for the day; the previous export is kept")
