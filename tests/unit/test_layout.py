@@ -1,5 +1,6 @@
-"""The folder tree shows the architecture: the emulators are a package of their own (``emulators/``), ``local/``
-holds the local runner only, and no test module imports another (what tests share is in ``tests/fixtures``)."""
+"""The folder tree shows the architecture: the product's domain depends on no adapter, no AWS or HTTP library and no
+Lambda event (``docs/architecture.md``), the emulators are a package of their own (``emulators/``), ``local/`` holds
+the local runner only, and no test module imports another (what tests share is in ``tests/fixtures``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+LAYER: Final = ROOT / "layers" / "kubecost_flexera" / "kubecost_flexera"
+# What the domain must not need at run time: the adapters, the AWS SDK, HTTP clients, Lambda's parser.
+NOT_FOR_THE_DOMAIN: Final = (
+    "kubecost_flexera.adapters",
+    "boto3",
+    "botocore",
+    "requests",
+    "urllib3",
+    "aws_lambda_powertools.utilities",
+)
 # What an HTTP server that plays a service is built on.
 SERVER_BASES: Final = frozenset({"EmulatorServer", "BaseHTTPRequestHandler", "ThreadingHTTPServer", "HTTPServer"})
 
@@ -26,6 +37,22 @@ def imported_modules(path: Path) -> Iterator[str]:
             yield from (f"{node.module}.{alias.name}" for alias in node.names)
 
 
+def runtime_imports(path: Path) -> Iterator[str]:
+    """Like :func:`imported_modules`, without the imports under ``if TYPE_CHECKING:`` (type hints only)."""
+    pending: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"), filename=str(path))]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            pending.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None and node.level == 0:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+        pending.extend(ast.iter_child_nodes(node))
+
+
 def relative(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
@@ -38,6 +65,16 @@ def test_no_test_module_is_imported_by_another_module_of_the_tests() -> None:
         if module.startswith("tests.") and module.rsplit(".", 1)[-1].startswith("test_")
     }
     assert imports == set(), "move what the tests share into tests/fixtures"
+
+
+def test_the_domain_needs_no_adapter_sdk_or_http_client_at_run_time() -> None:
+    imports = {
+        (relative(path), module)
+        for path in (LAYER / "domain").rglob("*.py")
+        for module in runtime_imports(path)
+        if module.startswith(NOT_FOR_THE_DOMAIN)
+    }
+    assert imports == set(), "the domain takes adapters as arguments; name them under TYPE_CHECKING only"
 
 
 def test_local_holds_the_runner_and_no_emulator() -> None:
