@@ -5,12 +5,14 @@ Usage::
     python -m benchmarks.cold_start              # 5 fresh processes per handler, medians
     python -m benchmarks.cold_start --runs 9
 
-A Lambda cold start is the interpreter, the function's imports (the layer, Powertools, boto3) and the first
-invocation, which builds the boto3 clients and the configuration. Each run here is a fresh child process that times
-``import functions.<name>.app`` and then one call of its handler with a real event against real dependencies:
-``moto.server`` (S3, Secrets Manager, Step Functions), the Kubecost emulator and the Flexera emulator, each in its own
-process so that their work never counts. The plan runs on a dry run (no Flexera secret is read), the day export
-writes one 100-allocation day, and the upload sends that month to the Flexera emulator (forced: it holds one day).
+A Lambda cold start is the interpreter, the function's imports (the layer, Powertools, boto3) and the first invocation,
+which builds the boto3 clients and the configuration. Each run here is a fresh child process that times ``import
+functions.<name>.app`` and then one call of its handler with a real event against real dependencies: ``moto.server``
+(S3, Secrets Manager, Step Functions), the Kubecost emulator and the Flexera emulator, each in its own process so that
+their work never counts. Each child has the environment variables ``template.yaml`` sets to a constant for every
+function (``PYDANTIC_DISABLE_PLUGINS`` among them). The plan runs on a dry run (no Flexera secret is read), the day
+export writes one 100-allocation day, and the upload sends that month to the Flexera emulator (forced: it holds one
+day).
 
 The figures are medians of wall-clock milliseconds; CPU milliseconds of the child are shown beside them. They are
 for comparison within one run (before and after a change, on one machine), not absolute: Lambda's CPU share depends
@@ -33,6 +35,7 @@ import boto3
 
 from benchmarks.support import ENV, ROOT, child_env, free_port, server
 from emulators.flexera import DEFAULT_BILL_CONNECT_ID, DEFAULT_REFRESH_TOKEN, FlexeraEmulatorConfig
+from local.runner_template import load_template
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -141,6 +144,13 @@ def _prepare_aws(aws_url: str) -> dict[str, str]:
     }
 
 
+def _template_constants() -> dict[str, str]:
+    """The functions' environment variables that template.yaml sets to a constant (not to a parameter), as Lambda
+    gives them to every cold start."""
+    variables = load_template(stack_name="cold-start").document["Globals"]["Function"]["Environment"]["Variables"]
+    return {name: value for name, value in variables.items() if isinstance(value, str)}
+
+
 def _layer_size() -> str:
     if not LAYER_BUILD.is_dir():
         return "layer size: run `make build` first"
@@ -166,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.enter_context(server([*kubecost, "--today", TODAY], kubecost_url))
         stack.enter_context(server(["-m", "emulators.flexera", "--port", str(flexera_port), *NO_COOLOFF], flexera_url))
         environment = {
+            **_template_constants(),
             **_prepare_aws(aws_url),
             "KUBECOST_HOST": kubecost_url,
             "FLEXERA_ENDPOINT_URL": flexera_url,
