@@ -327,6 +327,28 @@ def test_create_answer_without_an_id_is_rejected(flexera_emulator: FlexeraEmulat
             client.create_bill_upload(MONTH)
 
 
+def test_a_429_on_any_endpoint_is_throttling_not_a_refusal(flexera_emulator: FlexeraEmulatorFactory) -> None:
+    # Given a Flexera that throttles the commit operation (not only create and file uploads)
+    odd = EmulatorServer()
+    odd.route("POST", "/oidc/token", lambda _: Response.json(200, {"access_token": "t", "expires_in": 3600}))
+    odd.route(
+        "POST",
+        "/optima/orgs/12345/billUploads/u-1/operations",
+        lambda _: Response.json(429, {"message": "slow down"}, {"Retry-After": "45"}),
+    )
+    with odd:
+        client = FlexeraClient(
+            flexera_settings(flexera_emulator(), endpoint_url=odd.url),
+            RefreshTokenGrant(DEFAULT_REFRESH_TOKEN),
+            sleep=lambda _: None,
+        )
+        # When committing / Then it is FlexeraThrottled with Flexera's Retry-After (GO-D10), which the state machine
+        # waits out, not a refusal that fails the month
+        with pytest.raises(FlexeraThrottled) as raised:
+            client.commit("u-1")
+    assert raised.value.retry_after_seconds == 45
+
+
 BLOCKING = "0ae0f4c1-7c3a-4172-bcce-e96b9927fa07"
 
 

@@ -47,7 +47,6 @@ from kubecost_flexera.adapters.flexera_auth import (
     load_credentials,
     log_failure,
     send_retried,
-    throttled,
     unavailable,
 )
 from kubecost_flexera.adapters.retry import FLEXERA_RETRY, Retrier, RetryPolicy, Transient
@@ -216,8 +215,6 @@ class FlexeraClient:
         what = doing(f"creating the bill upload of {month}", "POST", self._urls.bill_uploads)
         for recovery in range(MAX_CONFLICT_RECOVERIES + 1):
             response = self._call("POST", self._urls.bill_uploads, what, json_body=body)
-            if response.status_code == 429:
-                raise throttled(response, what)
             if response.status_code != 409:
                 break
             blocking = _CONFLICT_ID_RE.search(response.text)
@@ -254,8 +251,6 @@ class FlexeraClient:
         finally:
             for reader in readers:
                 reader.close()
-        if response.status_code == 429:
-            raise throttled(response, what)
         if not _succeeded(response):
             raise FlexeraRejected(f"{what} failed with HTTP {response.status_code}: {excerpt(response)}")
         sent = readers[-1]
@@ -331,12 +326,13 @@ class FlexeraClient:
         Returns any other answer for the caller to judge; 401/403 after the renewal raise :class:`FlexeraAuthError`.
         """
 
+        payload = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
+
         def send() -> requests.Response:
             headers = {"Authorization": f"Bearer {self._tokens.token()}"}
-            data: bytes | _Md5Reader | None = None
-            if json_body is not None:
+            data: bytes | _Md5Reader | None = payload
+            if payload is not None:
                 headers["Content-Type"] = "application/json"
-                data = json.dumps(json_body, separators=(",", ":")).encode()
             elif body is not None:
                 headers["Content-Type"] = "application/octet-stream"
                 data = body()

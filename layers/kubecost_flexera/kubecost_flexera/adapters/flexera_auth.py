@@ -103,7 +103,8 @@ def load_credentials(secret_arn: str) -> Credentials:
 def send_retried(
     retrier: Retrier, send: Callable[[], requests.Response], what: str, attempts: int | None = None
 ) -> requests.Response:
-    """Any answer but a transient one; spent attempts (or time) raise :class:`FlexeraUnavailable`."""
+    """Any answer but a transient or a throttled one: spent attempts (or time) raise :class:`FlexeraUnavailable`, and
+    a 429, from any endpoint, :class:`FlexeraThrottled` at once (GO-D10: the state machine waits the cool-off)."""
 
     def attempt() -> requests.Response:
         try:
@@ -112,6 +113,8 @@ def send_retried(
             raise Transient(f"{what}: {type(exc).__name__}: {exc}") from exc
         if response.status_code in TRANSIENT_STATUSES:
             raise Transient(f"{what}: HTTP {response.status_code}: {excerpt(response)}")
+        if response.status_code == 429:
+            raise throttled(response, what)
         return response
 
     return retrier.run(attempt, unavailable, attempts)
@@ -202,8 +205,6 @@ class TokenSource:
         )
         if response.status_code in (400, 401, 403):
             raise self.auth_error(response.status_code, what)
-        if response.status_code == 429:
-            raise throttled(response, what)
         if response.status_code != 200:
             raise FlexeraUnavailable(f"{what}: the Flexera token service answered HTTP {response.status_code}")
         try:
