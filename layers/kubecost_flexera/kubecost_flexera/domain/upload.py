@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Final
 
 from kubecost_flexera.domain import calendar
@@ -65,11 +65,11 @@ class MonthContent:
     parts: tuple[PartInfo, ...]
     missing_days: tuple[date, ...]
 
-    @property
+    @cached_property
     def bytes(self) -> int:
         return sum(part.size for part in self.parts)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """SHA-256 over the sorted (file name, ETag) pairs: equal exactly when the month would send the same files.
 
@@ -79,6 +79,12 @@ class MonthContent:
         """
         pairs = sorted((part.file_name, part.etag) for part in self.parts)
         return hashlib.sha256(json.dumps(pairs, separators=(",", ":")).encode()).hexdigest()
+
+    def result(self, status: MonthStatus, bill_upload_id: str | None = None) -> MonthResult:
+        """The month's result with this content's file count, size and missing days."""
+        return MonthResult(
+            self.month, status, len(self.parts), self.bytes, bill_upload_id, missing_days=self.missing_days
+        )
 
 
 @dataclass(frozen=True)
@@ -174,9 +180,7 @@ class MonthUploader:
         missing = [day.isoformat() for day in content.missing_days]
         if not content.parts or (missing and not current and not self._options.force_upload):
             logger.warning("Month skipped: days without an export", missing_days=missing, current_month=current)
-            return MonthResult(
-                month, "skipped-incomplete", len(content.parts), content.bytes, missing_days=content.missing_days
-            )
+            return content.result("skipped-incomplete")
         if missing and not current:
             logger.warning(
                 "Forced upload of an incomplete month: it replaces the month at Flexera with the days that exist",
@@ -185,18 +189,11 @@ class MonthUploader:
         previous = self._storage.read_upload_state(month)
         if previous is not None and previous.fingerprint == content.fingerprint and not self._options.force_upload:
             logger.info("Month skipped: unchanged since its last commit", bill_upload_id=previous.bill_upload_id)
-            return MonthResult(
-                month,
-                "skipped-unchanged",
-                len(content.parts),
-                content.bytes,
-                previous.bill_upload_id,
-                missing_days=content.missing_days,
-            )
+            return content.result("skipped-unchanged", previous.bill_upload_id)
         check_limits(content)
         if self._options.dry_run:
             logger.info("Dry run: month would be uploaded", files=[part.file_name for part in content.parts])
-            return MonthResult(month, "dry-run", len(content.parts), content.bytes, missing_days=content.missing_days)
+            return content.result("dry-run")
         return self._upload(content)
 
     def _upload(self, content: MonthContent) -> MonthResult:
@@ -221,14 +218,7 @@ class MonthUploader:
             )
         )
         logger.info("Month committed", bill_upload_id=upload_id, files=len(content.parts), bytes=content.bytes)
-        return MonthResult(
-            content.month,
-            "committed",
-            len(content.parts),
-            content.bytes,
-            upload_id,
-            missing_days=content.missing_days,
-        )
+        return content.result("committed", upload_id)
 
     def _client_for_run(self) -> FlexeraClient:
         if self._client is None:
