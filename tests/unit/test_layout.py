@@ -27,22 +27,13 @@ NOT_FOR_THE_DOMAIN: Final = (
 SERVER_BASES: Final = frozenset({"EmulatorServer", "BaseHTTPRequestHandler", "ThreadingHTTPServer", "HTTPServer"})
 
 
-def imported_modules(path: Path) -> Iterator[str]:
-    """Every module ``path`` imports, by its full dotted name (``from a import b`` gives ``a`` and ``a.b``)."""
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module is not None and node.level == 0:
-            yield node.module
-            yield from (f"{node.module}.{alias.name}" for alias in node.names)
-
-
-def runtime_imports(path: Path) -> Iterator[str]:
-    """Like :func:`imported_modules`, without the imports under ``if TYPE_CHECKING:`` (type hints only)."""
+def imported_modules(path: Path, *, type_hints: bool = True) -> Iterator[str]:
+    """Every module ``path`` imports, by its full dotted name (``from a import b`` gives ``a`` and ``a.b``); without
+    ``type_hints``, not those imported under ``if TYPE_CHECKING:``."""
     pending: list[ast.AST] = [ast.parse(path.read_text(encoding="utf-8"), filename=str(path))]
     while pending:
         node = pending.pop()
-        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+        if isinstance(node, ast.If) and not type_hints and ast.unparse(node.test) == "TYPE_CHECKING":
             pending.extend(node.orelse)
             continue
         if isinstance(node, ast.Import):
@@ -71,7 +62,7 @@ def test_the_domain_needs_no_adapter_sdk_or_http_client_at_run_time() -> None:
     imports = {
         (relative(path), module)
         for path in (LAYER / "domain").rglob("*.py")
-        for module in runtime_imports(path)
+        for module in imported_modules(path, type_hints=False)
         if module.startswith(NOT_FOR_THE_DOMAIN)
     }
     assert imports == set(), "the domain takes adapters as arguments; name them under TYPE_CHECKING only"
