@@ -190,6 +190,18 @@ ErrorCause = Annotated[
 ]
 
 
+SOURCE_NAME_PATTERN: Final = r"^[a-z0-9-]{1,32}$"
+SourceName = Annotated[
+    str,
+    StringConstraints(pattern=SOURCE_NAME_PATTERN),
+    Allowed("a source name of 1 to 32 characters a-z, 0-9 and '-'"),
+]
+SourceNames = Annotated[tuple[SourceName, ...], Field(strict=False)]
+BillConnectId = Annotated[str, StringConstraints(min_length=1), Allowed("a Flexera bill connect id, a string")]
+# A source's settings: the single-source variables it sets (sources.py says which), as their environment text.
+SourceSettings = Annotated[dict[str, str], Field(strict=False)]
+
+
 class Contract(BaseModel):
     """A payload between states. ``label`` names a payload a person writes (an event, the execution input): its
     fields are named from it in messages, without the path the state machine puts it under."""
@@ -257,6 +269,10 @@ class ManualRun(Contract):
     end: OptionalDay = Field(default=None, description="with start: the backfill's last day; start <= end <= today")
     dry_run: bool = Field(default=False, description=_DRY_RUN)
     force_upload: bool = Field(default=False, description=_FORCE_UPLOAD)
+    sources: SourceNames | None = Field(
+        default=None,
+        description="with a sources document: run only these sources (their bill connects are uploaded whole)",
+    )
 
     @model_validator(mode="after")
     def _range_together(self) -> ManualRun:
@@ -284,7 +300,7 @@ ExecutionInput = Annotated[
         custom_error_type=_RULE,
         custom_error_message=(
             'The request must be a JSON object: allowed {} or {"source": "schedule"} (scheduled run), an EventBridge '
-            '"Scheduled Event", or any of the fields today, start, end, dry_run, force_upload'
+            '"Scheduled Event", or any of the fields today, start, end, dry_run, force_upload, sources'
         ),
     ),
 ]
@@ -316,9 +332,48 @@ class PlanOutput(Contract):
     options: RunOptions
 
 
+class SourcePlan(Contract):
+    """One source of a run with a sources document: what its child execution exports (``ExportSources``)."""
+
+    name: SourceName
+    bill_connect_id: BillConnectId = Field(alias="billConnectId", description="the bill connect its days go to")
+    currency: Currency = Field(description="this source's Kubecost currency, read once")
+    days: Days = Field(description="the days this run exports for the source")
+    kept_days: Days = Field(alias="keptDays", description="the days of the window whose current export stays")
+    settings: SourceSettings = Field(description="the variables the source sets, over the stack's")
+
+
+class BillConnect(Contract):
+    """A bill connect the run uploads, with every source of the document that names it (in the run or not: a commit
+    replaces the whole month, so the month is sent with every member's days)."""
+
+    bill_connect_id: BillConnectId = Field(alias="billConnectId")
+    sources: SourceNames = Field(description="the member sources, in the document's order")
+
+
+class SourcesPlanOutput(Contract):
+    """The plan's output with a sources document: the state ``ExportSources`` and ``UploadSources`` read. Its
+    ``sources`` field is what the definition's ``SeveralSources`` choice tests."""
+
+    today: Day = Field(description="the date the run behaves as")
+    months: Months = Field(description="the months the upload sends")
+    options: RunOptions
+    sources: tuple[SourcePlan, ...] = Field(strict=False, min_length=1, description="the sources this run exports")
+    bill_connects: tuple[BillConnect, ...] = Field(
+        alias="billConnects", strict=False, description="the bill connects of the run's sources"
+    )
+
+
 # --- One day ---
 
 ExportedStatus = Literal["written", "empty"]
+
+
+class SourceRef(Contract):
+    """The source of a day, as its export needs it: where its files go and the settings it sets."""
+
+    name: SourceName
+    settings: SourceSettings
 
 
 class DayEvent(Contract):
@@ -330,6 +385,7 @@ class DayEvent(Contract):
     # Built when used, not at import: the plan and the upload never need it. The export does the same either way.
     options: RunOptions = Field(default_factory=RunOptions, description="the run options; absent: none set")
     execution_id: ExecutionId | None = Field(default=None, alias="executionId", description=_EXECUTION_ID)
+    source: SourceRef | None = Field(default=None, description="with a sources document: the day's source")
 
 
 class DayExported(Contract):
@@ -362,6 +418,23 @@ class DayFailed(Contract):
 
 
 DayResult = Annotated[DayExported | DayFailed, Field(discriminator="status")]
+
+
+class SourceDayResult(Contract):
+    """A day's result as a source's child execution keeps it: the status and, for a failed day, the error's name.
+    Compact on purpose (about 60 bytes): the results of every source and day share the parent's state; the counts are
+    in the manifests and the metrics, a failure's message in the child execution's history and the function's log."""
+
+    day: Day
+    status: Literal["written", "empty", "failed"]
+    error: ErrorName | None = Field(default=None, description="the error's name, for a failed day")
+
+
+class SourceResult(Contract):
+    """What a source's child execution returns (``SourceResult`` in the definition)."""
+
+    source: SourceName
+    day_results: tuple[SourceDayResult, ...] = Field(alias="dayResults", strict=False)
 
 
 # --- The upload ---
@@ -420,6 +493,67 @@ class UploadOutput(Contract):
 
     months: tuple[MonthOutcome, ...] = Field(strict=False)
     failed_days: Days = Field(alias="failedDays", description="the days whose export failed")
+
+
+class SourcesUploadEvent(Contract):
+    """The upload function's event with a sources document: the plan output and one result per source of it."""
+
+    label = "the upload event"
+    today: Day = Field(description="the plan's today; checked, not used: the real clock says which month is current")
+    months: Months = Field(description="the months to upload")
+    options: RunOptions
+    sources: tuple[SourcePlan, ...] = Field(strict=False, min_length=1)
+    bill_connects: tuple[BillConnect, ...] = Field(alias="billConnects", strict=False)
+    source_results: tuple[SourceResult, ...] = Field(
+        alias="sourceResults", strict=False, description="one result per source of sources, in the same order"
+    )
+    execution_id: ExecutionId | None = Field(default=None, alias="executionId", description=_EXECUTION_ID)
+
+    @model_validator(mode="after")
+    def _one_result_per_source_and_day(self) -> SourcesUploadEvent:
+        if len(self.source_results) != len(self.sources):
+            raise PydanticCustomError(
+                _RULE, "sourceResults must be a list with one result per source of sources, in the same order"
+            )
+        wrong = [
+            f"sourceResults[{index}] must be the result of source {plan.name!r} with one result per planned day, "
+            "in order"
+            for index, (result, plan) in enumerate(zip(self.source_results, self.sources, strict=True))
+            if result.source != plan.name or tuple(day.day for day in result.day_results) != plan.days
+        ]
+        if wrong:
+            raise PydanticCustomError(_RULE, "{wrong}", {"wrong": "; ".join(wrong)})
+        return self
+
+
+class FailedSourceDay(Contract):
+    """A day of a source whose export failed for good."""
+
+    source: SourceName
+    day: Day
+    error: ErrorName | None = None
+
+
+class SourcesMonthOutcome(MonthOutcome):
+    """What the upload did with one month of one bill connect; ``missingBySource`` names the sources that block an
+    incomplete month, with their missing days."""
+
+    missing_by_source: dict[SourceName, Days] = Field(alias="missingBySource", strict=False)
+
+
+class BillConnectOutcome(Contract):
+    """The months of one bill connect."""
+
+    bill_connect_id: BillConnectId = Field(alias="billConnectId")
+    sources: SourceNames
+    months: tuple[SourcesMonthOutcome, ...] = Field(strict=False)
+
+
+class SourcesUploadOutput(Contract):
+    """The upload function's result with a sources document; ``failedDays`` makes the execution fail after it."""
+
+    bill_connects: tuple[BillConnectOutcome, ...] = Field(alias="billConnects", strict=False)
+    failed_days: tuple[FailedSourceDay, ...] = Field(alias="failedDays", strict=False)
 
 
 # --- Parsing an event: every problem in one InvalidRequest ---
