@@ -280,8 +280,13 @@ def test_the_bound_on_source_days_keeps_the_parent_state_under_256_kib_at_worst(
         f"{fitting} source-days fit in {largest:,.0f}; children's largest {children}"
     )
     assert worst < largest, f"MAX_RUN_SOURCE_DAYS={MAX_RUN_SOURCE_DAYS}; at most {fitting} source-days fit"
-    # And each child's largest state (one source's days, results and settings) is far under the limit
-    assert max(children.values()) < PAYLOAD_LIMIT_BYTES * STATE_MARGIN
+    # And a child's largest state (one source's days and results, its settings) stays under it too, for a source of
+    # 366 days whose settings are the whole document
+    from kubecost_flexera.sources import MAX_DOCUMENT_BYTES  # noqa: PLC0415 - the sources part's bound
+
+    per_day = children["20x2 Feb"] - children["20x1 Feb"]
+    largest_child = children["20x1 Feb"] + MAX_DOCUMENT_BYTES + per_day * (MAX_RUN_DAYS - 1)
+    assert largest_child < largest, (children, largest_child)
 
 
 def test_a_run_at_the_bound_in_its_worst_shape_fits_and_one_more_day_is_refused(
