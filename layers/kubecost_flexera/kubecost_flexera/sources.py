@@ -233,11 +233,12 @@ def _source(  # noqa: PLR0917 -- one source's checks, with what they report to
         )
         return None
     name = item.get("name")
-    label = f"sources[{index}] ({name!r})" if isinstance(name, str) else f"sources[{index}]"
+    named = isinstance(name, str) and not isinstance(name, _Number)
+    label = f"sources[{index}] ({name!r})" if named else f"sources[{index}]"
     found = len(problems)
     if "name" not in item:
         problems.append(f"{label}: missing key 'name': allowed {_NAME_TEXT}")
-    elif not isinstance(name, str) or isinstance(name, _Number) or not _SOURCE_NAME_RE.match(name):
+    elif not named or not _SOURCE_NAME_RE.match(str(name)):
         problems.append(f"{label}: name={_shown(name)} is invalid: allowed {_NAME_TEXT}")
     elif name in seen:
         problems.append(
@@ -262,9 +263,9 @@ def _source(  # noqa: PLR0917 -- one source's checks, with what they report to
     secret_problem = _secret_problem(config.kubecost.secret_arn, environ, secret_prefix)
     if secret_problem is not None:
         problems.append(f"{label}: {secret_problem}")
-    if len(problems) > found or not isinstance(name, str):
+    if len(problems) > found:
         return None
-    return Source(name, settings, config.kubecost, config.bill_connect_id)
+    return Source(str(name), settings, config.kubecost, config.bill_connect_id)
 
 
 def _text(value: object) -> str | None:
@@ -296,11 +297,16 @@ def _secret_problem(secret_arn: str | None, environ: Mapping[str, str], secret_p
 
 
 def _shown(value: object) -> str:
-    """A value as the document wrote it: a string quoted, a number, true/false, null, an array or object."""
-    if isinstance(value, _Number):
-        text = str(value)
-    elif isinstance(value, str):
-        text = repr(value)
-    else:
-        text = json.dumps(value)
+    """A value as the document wrote it (a string quoted as Python does), cut when long."""
+    text = repr(value) if type(value) is str else _json_text(value)
     return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def _json_text(value: object) -> str:
+    if isinstance(value, _Number):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_json_text, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(key)}: {_json_text(item)}" for key, item in value.items()) + "}"
+    return json.dumps(value)

@@ -106,16 +106,16 @@ def choose_sources(document: SourcesDocument | None, requested: tuple[str, ...] 
     repeated = sorted({name for name in requested if requested.count(name) > 1})
     problems = []
     if not requested:
-        problems.append("sources=[] is invalid: allowed at least one source name; leave sources out to run them all")
+        problems.append("it names no source; leave sources out to run them all")
     if unknown:
-        problems.append(
-            f"sources names unknown source(s) {', '.join(map(repr, unknown))}: allowed the document's sources "
-            f"{', '.join(known)}"
-        )
+        problems.append(f"{', '.join(map(repr, unknown))} is not a source of the document")
     if repeated:
-        problems.append(f"sources names {', '.join(map(repr, repeated))} more than once: allowed each name once")
+        problems.append(f"{', '.join(map(repr, repeated))} is named more than once")
     if problems:
-        raise InvalidRequest("; ".join(problems))
+        raise InvalidRequest(
+            f"sources={list(requested)!r} is invalid: {'; '.join(problems)}: allowed each once of the document's "
+            f"sources {', '.join(known)}"
+        )
     chosen = frozenset(requested)
     return tuple(source for source in document.sources if source.name in chosen)
 
