@@ -33,7 +33,7 @@ ENVIRON = {
 }
 
 
-def document(*sources: dict[str, Any], **top: Any) -> bytes:
+def document(*sources: object, **top: Any) -> bytes:
     return json.dumps({"sources": list(sources), **top}).encode()
 
 
