@@ -220,6 +220,27 @@ def test_a_missing_document_is_a_configuration_error_naming_the_variable_and_the
     )
 
 
+def test_a_document_over_64_kib_is_refused_for_its_size(
+    stack: Callable[[list[dict[str, Any]]], None], lambda_context: FakeLambdaContext, bucket: str
+) -> None:
+    # Given a document of 1 MiB (a wrong file copied to the key)
+    boto3.client("s3").put_object(Bucket=bucket, Key=DOCUMENT_KEY, Body=b" " * (1 << 20))
+    # When the plan runs / Then it is refused for its size
+    with pytest.raises(ConfigurationError) as caught:
+        lambda_handler(plan_event(), lambda_context)
+    assert str(caught.value) == (
+        f"Invalid sources document s3://{bucket}/{DOCUMENT_KEY}: larger than 65536 bytes (64 KiB): allowed at most that"
+    )
+
+
+def test_storage_reads_one_byte_past_the_limit_and_none_for_a_missing_document(s3: S3Client, bucket: str) -> None:
+    storage = Storage(s3, bucket, "default")
+    s3.put_object(Bucket=bucket, Key=DOCUMENT_KEY, Body=b"0123456789abcdef")
+    assert storage.read_sources_document(DOCUMENT_KEY, max_bytes=10) == b"0123456789a"
+    assert storage.read_sources_document(DOCUMENT_KEY, max_bytes=16) == b"0123456789abcdef"
+    assert storage.read_sources_document("config/other.json", max_bytes=10) is None
+
+
 def test_an_invalid_document_is_refused_listing_every_problem_before_any_call(
     stack: Callable[[list[dict[str, Any]]], None],
     kubecosts: Callable[..., KubecostEmulator],
