@@ -232,14 +232,14 @@ def _source(  # noqa: PLR0917 -- one source's checks, with what they report to
             f'sources[{index}]={_shown(item)} is invalid: allowed a JSON object such as {{"name": "prod-eu"}}'
         )
         return None
-    name = item.get("name")
-    named = isinstance(name, str) and not isinstance(name, _Number)
-    label = f"sources[{index}] ({name!r})" if named else f"sources[{index}]"
+    given = item.get("name")
+    name = given if isinstance(given, str) and not isinstance(given, _Number) else None
+    label = f"sources[{index}]" if name is None else f"sources[{index}] ({name!r})"
     found = len(problems)
     if "name" not in item:
         problems.append(f"{label}: missing key 'name': allowed {_NAME_TEXT}")
-    elif not named or not _SOURCE_NAME_RE.match(str(name)):
-        problems.append(f"{label}: name={_shown(name)} is invalid: allowed {_NAME_TEXT}")
+    elif name is None or not _SOURCE_NAME_RE.match(name):
+        problems.append(f"{label}: name={_shown(given)} is invalid: allowed {_NAME_TEXT}")
     elif name in seen:
         problems.append(
             f"{label}: name={name!r} is invalid: allowed a name no other source has (sources[{seen[name]}])"
@@ -263,9 +263,9 @@ def _source(  # noqa: PLR0917 -- one source's checks, with what they report to
     secret_problem = _secret_problem(config.kubecost.secret_arn, environ, secret_prefix)
     if secret_problem is not None:
         problems.append(f"{label}: {secret_problem}")
-    if len(problems) > found:
+    if len(problems) > found or name is None:
         return None
-    return Source(str(name), settings, config.kubecost, config.bill_connect_id)
+    return Source(name, settings, config.kubecost, config.bill_connect_id)
 
 
 def _text(value: object) -> str | None:
