@@ -355,3 +355,31 @@ def test_currencies_are_asked_side_by_side_within_the_invocations_time(
     # Then the three have their own currency, the hung one its default, and the plan returned by its deadline
     assert [source["currency"] for source in plan["sources"]] == ["EUR", "GBP", "JPY", "NOK"]
     assert elapsed < 2.7 + SLACK_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("request_", "covered"),
+    [
+        ({"start": "2025-06-10", "end": "2025-06-20"}, (date(2025, 6, 10), date(2025, 6, 20))),
+        ({"today": "2025-07-15", "force_upload": True}, (date(2025, 6, 1), date(2025, 7, 15))),
+    ],
+    ids=["backfill", "force-upload"],
+)
+def test_a_backfill_or_a_forced_upload_exports_every_day_of_every_source_without_listing(  # noqa: PLR0917 -- pytest passes fixtures positionally
+    stack: Callable[[list[dict[str, Any]]], None],
+    kubecosts: Callable[..., KubecostEmulator],
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_listings: list[str],
+    request_: dict[str, Any],
+    covered: tuple[date, date],
+) -> None:
+    # Given REFRESH_DAYS=1 and two sources
+    monkeypatch.setenv("REFRESH_DAYS", "1")
+    eu = kubecosts()
+    stack([{"name": "eu", "KUBECOST_HOST": eu.url}, {"name": "us", "KUBECOST_HOST": eu.url}])
+    # When a backfill or a forced upload is planned
+    plan = lambda_handler(plan_event(**request_), lambda_context)
+    # Then each source exports every day it covers, none kept, and no manifest is listed
+    assert [(source["days"], source["keptDays"]) for source in plan["sources"]] == [(day_list(*covered), [])] * 2
+    assert s3_listings == []
