@@ -85,9 +85,11 @@ def refuse_concurrent(running_execution_ids: Iterable[str], own_execution_id: st
 
 # --- Several sources (a sources document, ``sources.py``) ---
 
-# The parent execution's state holds the plan (each source's days and settings) and every source's compact day
-# results; this bound keeps its largest state under Step Functions' 256 KiB with margin (measured by the e2e tests).
-MAX_RUN_SOURCE_DAYS: Final = 2_000
+# The parent execution's state holds the plan (each source's days and settings), every source's compact day results
+# and the failed days; this bound keeps its largest state under 80% of Step Functions' 256 KiB at worst: measured by
+# tests/e2e/test_several_sources_scale.py as about 82 KB plus 215 bytes per source-day (every day failed, the longest
+# names, one bill connect per source, a 64 KiB document), so 594 source-days would fit.
+MAX_RUN_SOURCE_DAYS: Final = 550
 
 
 def choose_sources(document: SourcesDocument | None, requested: tuple[str, ...] | None) -> tuple[Source, ...] | None:
