@@ -10,7 +10,10 @@ connect's month at Flexera whole (every member's every day, never a part), the f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
+
+import pytest
 
 from emulators.flexera import FlexeraFault
 from local.runner_report import UPLOAD_FUNCTION
@@ -19,7 +22,7 @@ from tests.fixtures.fault_matrix import MONTH, MONTH_KEPT_WHOLE, TODAY
 from tests.fixtures.sources_world import Source, days
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from tests.fixtures.fault_matrix import MatrixRow
@@ -79,48 +82,57 @@ def _assert_source_failed(world: SourcesWorld, before: Snapshot, faulty: Sources
     world.assert_nothing_lost(before, DAYS, faulty)
 
 
-def test_one_source_down_fails_its_days_only_and_recovers(
-    sources_world: SourcesWorldFactory, matrix_row: MatrixRow
-) -> None:
-    # Given a good run, then beta's Kubecost stops answering (connection refused)
-    world = _deployment(sources_world)
-    before = _earlier_export(world)
-    world.stop_kubecost("beta")
-    # When the workflow runs
-    faulty = world.run()
-    # Then beta's days fail after every retry while alpha's and gamma's are exported; both months are held whole
-    _assert_source_failed(world, before, faulty, "KubecostUnavailable", KUBECOST_DAY_ATTEMPTS)
-    # And once beta is back, the next run recovers
-    world.restart_kubecost("beta")
-    matrix_row.record(
-        FaultCase("Kubecost", "One of several sources down", f"{INJECTION_PREFIX}beta's emulator stopped"),
-        fault_run=faulty,
-        signal="execution FAILED naming beta's days; its day results failed (KubecostUnavailable)",
-        next_run=_next_run(world),
-    )
+@dataclass(frozen=True)
+class _SourceFault:
+    """A fault of beta alone: how it is brought about and undone, and how its days must end."""
+
+    fault: str
+    injection: str
+    error: str
+    attempts: int
+    inject: Callable[[SourcesWorld], None]
+    undo: Callable[[SourcesWorld], None]
 
 
-def test_one_source_refusing_its_credentials_fails_its_days_only_and_recovers(
-    sources_world: SourcesWorldFactory, matrix_row: MatrixRow
+SOURCE_FAULTS: Final = (
+    _SourceFault(
+        "One of several sources down",
+        "beta's emulator stopped",
+        "KubecostUnavailable",
+        KUBECOST_DAY_ATTEMPTS,
+        lambda world: world.stop_kubecost("beta"),
+        lambda world: world.restart_kubecost("beta"),
+    ),
+    _SourceFault(
+        "Credentials of one of several sources refused",
+        "beta's secret rotated to a token its Kubecost refuses (401)",
+        "KubecostRejected",
+        1,  # a refusal is not retried
+        lambda world: world.put_kubecost_token("beta", "kubecost-matrix-revoked"),
+        lambda world: world.put_kubecost_token("beta", BEARER),
+    ),
+)
+
+
+@pytest.mark.parametrize("case", SOURCE_FAULTS, ids=["down", "credentials-refused"])
+def test_one_source_failing_fails_its_days_only_and_recovers(
+    sources_world: SourcesWorldFactory, matrix_row: MatrixRow, case: _SourceFault
 ) -> None:
-    # Given a good run, then the token in beta's own secret is no longer accepted by its Kubecost
+    # Given a good run, then beta's Kubecost stops answering, or refuses the token in beta's own secret
     world = _deployment(sources_world)
     before = _earlier_export(world)
-    world.put_kubecost_token("beta", "kubecost-matrix-revoked")
+    case.inject(world)
     # When the workflow runs
     faulty = world.run()
-    # Then beta's days are refused at their first attempt (no retry can help); the others go on
-    _assert_source_failed(world, before, faulty, "KubecostRejected", 1)
-    # And with beta's credentials fixed, the next run recovers
-    world.put_kubecost_token("beta", BEARER)
+    # Then beta's days fail (after every retry, or at once for a refusal) while alpha's and gamma's are exported;
+    # both months are held whole, beta's days with their earlier exports
+    _assert_source_failed(world, before, faulty, case.error, case.attempts)
+    # And once beta is fixed, the next run recovers
+    case.undo(world)
     matrix_row.record(
-        FaultCase(
-            "Kubecost",
-            "Credentials of one of several sources refused",
-            f"{INJECTION_PREFIX}beta's secret rotated to a token its Kubecost refuses (401)",
-        ),
+        FaultCase("Kubecost", case.fault, f"{INJECTION_PREFIX}{case.injection}"),
         fault_run=faulty,
-        signal="execution FAILED naming beta's days; its day results failed (KubecostRejected)",
+        signal=f"execution FAILED naming beta's days; its day results failed ({case.error})",
         next_run=_next_run(world),
     )
 

@@ -19,24 +19,20 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from collections import Counter
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-import functions.plan.app as plan_app
-import functions.upload.app as upload_app
 from kubecost_flexera import errors
-from kubecost_flexera.errors import FlexeraThrottled, FlexeraUnavailable, KubecostUnavailable
-from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION, UPLOAD_FUNCTION
+from local.runner_report import EXPORT_DAY_FUNCTION
 from local.runner_states import HISTORY_EVENT_LIMIT, PAYLOAD_LIMIT_BYTES
 from local.runner_template import ROOT
 from tests.fixtures.sources_world import Source
+from tests.fixtures.workflow import every_retry_used
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from tests.fixtures.sources_world import SourcesRun, SourcesWorld, SourcesWorldFactory
 
@@ -47,7 +43,6 @@ STATE_MARGIN: Final = 0.8  # the parent's largest state at worst stays under 80%
 HISTORY_MARGIN: Final = 0.8
 TODAY: Final = date(2025, 3, 10)
 LONGEST_BILL_CONNECT_CHARS: Final = 61  # "cbi-oi-kubecost-" and a bill identifier of at most 45 characters
-LambdaServiceException = type("Lambda.ServiceException", (Exception,), {})
 
 
 def _error_names(value: Any) -> set[str]:
@@ -86,45 +81,6 @@ def _bill_connect(name: str) -> str:
 
 def _always_failing(event: dict[str, Any], context: Any) -> Any:
     raise LongestError("worst case")
-
-
-def _failing(
-    handler: Callable[[dict[str, Any], Any], Any], errors_in_turn: Sequence[type[Exception]], *, then_succeed: bool
-) -> Callable[[dict[str, Any], Any], Any]:
-    """``handler`` made to raise ``errors_in_turn`` one after the other on the attempts of each execution, source
-    and day; then to succeed, or to raise the last one again."""
-    attempts: Counter[str] = Counter()
-    lock = threading.Lock()
-
-    def wrapped(event: dict[str, Any], context: Any) -> Any:
-        key = f"{event.get('executionId')}/{(event.get('source') or {}).get('name')}/{event.get('day', '')}"
-        with lock:
-            attempt = attempts[key]
-            attempts[key] += 1
-        if attempt < len(errors_in_turn):
-            raise errors_in_turn[attempt]("worst case")
-        if not then_succeed:
-            raise errors_in_turn[-1]("worst case")
-        return handler(event, context)
-
-    return wrapped
-
-
-def _every_retry_used() -> dict[str, Callable[[dict[str, Any], Any], Any]]:
-    """Every retrier of each task exhausted: 6 Lambda service errors, then each task's own retried errors; a day
-    then fails for good with the longest error name."""
-    lambda_errors: list[type[Exception]] = [LambdaServiceException] * 6
-    return {
-        PLAN_FUNCTION: _failing(plan_app.lambda_handler, lambda_errors, then_succeed=True),
-        EXPORT_DAY_FUNCTION: _failing(
-            _always_failing, [*lambda_errors, *[KubecostUnavailable] * 3, LongestError], then_succeed=False
-        ),
-        UPLOAD_FUNCTION: _failing(
-            upload_app.lambda_handler,
-            [*lambda_errors, *[FlexeraUnavailable] * 3, *[FlexeraThrottled] * 5],
-            then_succeed=True,
-        ),
-    }
 
 
 def _world(
@@ -203,7 +159,7 @@ def test_parent_and_child_histories_of_twenty_sources_fit_with_every_retry_used(
     sources_world: SourcesWorldFactory,
 ) -> None:
     # Given 20 sources whose every task uses all its retries and every day fails
-    world = _world(sources_world, SOURCES_MEASURED, _every_retry_used())
+    world = _world(sources_world, SOURCES_MEASURED, every_retry_used(_always_failing, LongestError))
     measured: dict[int, tuple[int, set[int]]] = {}
     # When backfills of 1, 2 and 3 days (in an ended month) run
     for count in (1, 2, 3):
