@@ -160,18 +160,20 @@ def test_parent_and_child_histories_of_twenty_sources_fit_with_every_retry_used(
 ) -> None:
     # Given 20 sources whose every task uses all its retries and every day fails
     world = _world(sources_world, SOURCES_MEASURED, every_retry_used(_always_failing, LongestError))
-    measured: dict[int, tuple[int, set[int]]] = {}
-    # When backfills of 1, 2 and 3 days (in an ended month) run
-    for count in (1, 2, 3):
+    measured: dict[tuple[int, int], tuple[int, set[int]]] = {}
+    # When a backfill of 1 day (in an ended month) runs for the 20 sources, then of 2 and 3 days for two of them
+    for sources, count in ((SOURCES_MEASURED, 1), (2, 2), (2, 3)):
+        _put_largest_document(world, sources)
         run = _backfill(world, date(2025, 2, 1), date(2025, 2, count))
         children = run.run.children
-        assert len(children) == SOURCES_MEASURED
-        measured[count] = (run.run.history_events, {child.history_events for child in children})
-    # Then the parent's history does not grow with the days (each source's days are in its child's history)
+        assert len(children) == sources
+        measured[sources, count] = (run.run.history_events, {child.history_events for child in children})
+    # Then the parent's history grows neither with the sources nor with the days (each source's days are in its
+    # child's history)
     parents = {parent for parent, _ in measured.values()}
     assert len(parents) == 1, measured
     # And every child's history is the same for one source's days, growing by the same number of events a day
-    child = {count: next(iter(events)) for count, (_, events) in measured.items() if len(events) == 1}
+    child = {count: next(iter(events)) for (_, count), (_, events) in measured.items() if len(events) == 1}
     assert len(child) == len(measured), measured
     per_day = child[2] - child[1]
     assert child[3] - child[2] == per_day, child
