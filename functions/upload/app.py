@@ -14,8 +14,7 @@ up (``context.get_remaining_time_in_millis()``, minus a margin), so a slow Flexe
 from __future__ import annotations
 
 import os
-from dataclasses import replace
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
@@ -112,10 +111,8 @@ def upload_sources(request: SourcesUploadEvent, deadline: Deadline) -> dict[str,
     check_bill_connects(request)
     flexera = load_flexera(os.environ)
     bucket = load_storage(os.environ).bucket
-    settings = {
-        connect.bill_connect_id: bill_connect_settings(flexera, connect.bill_connect_id)
-        for connect in request.bill_connects
-    }
+    check_creatable(flexera, [connect.bill_connect_id for connect in request.bill_connects])
+    client = cache(partial(FlexeraClient.from_settings, flexera, deadline))  # one token for every bill connect
     failed_days = [
         FailedSourceDay.of({"source": result.source, "day": day.day, "error": day.error})
         for result in request.source_results
@@ -131,7 +128,7 @@ def upload_sources(request: SourcesUploadEvent, deadline: Deadline) -> dict[str,
         [BillConnectMembers(connect.bill_connect_id, connect.sources) for connect in request.bill_connects],
         request.months,
         storage_of=partial(Storage, boto3.client("s3"), bucket),
-        connect=lambda bill_connect_id: FlexeraClient.from_settings(settings[bill_connect_id], deadline),
+        connect=lambda bill_connect_id: client().for_bill_connect(bill_connect_id),
         clock_today=utc_today(calendar.now()),
         options=request.options,
     )
@@ -170,12 +167,14 @@ def check_bill_connects(request: SourcesUploadEvent) -> None:
         raise InvalidRequest(f"{len(problems)} problem(s) in the upload event: " + "; ".join(problems))
 
 
-def bill_connect_settings(flexera: FlexeraSettings, bill_connect_id: str) -> FlexeraSettings:
-    """The stack's Flexera settings for one bill connect (``CREATE_BILL_CONNECT_IF_NOT_EXIST`` applies to each)."""
-    if flexera.create_bill_connect and not bill_connect_id.startswith(BILL_CONNECT_PREFIX):
+def check_creatable(flexera: FlexeraSettings, bill_connect_ids: Sequence[str]) -> None:
+    """``CREATE_BILL_CONNECT_IF_NOT_EXIST``'s prefix rule holds for every bill connect of a sources document."""
+    if not flexera.create_bill_connect:
+        return
+    refused = [repr(name) for name in bill_connect_ids if not name.startswith(BILL_CONNECT_PREFIX)]
+    if refused:
         raise ConfigurationError(
-            f"BILL_CONNECT_ID={bill_connect_id!r} (a sources document's) is invalid: with "
-            f"CREATE_BILL_CONNECT_IF_NOT_EXIST=true it must start with {BILL_CONNECT_PREFIX!r}, e.g. "
-            f"{BILL_CONNECT_PREFIX}-prod"
+            f"BILL_CONNECT_ID {', '.join(refused)} (of the sources document) is invalid: with "
+            f"CREATE_BILL_CONNECT_IF_NOT_EXIST=true every bill connect id must start with {BILL_CONNECT_PREFIX!r}, "
+            f"e.g. {BILL_CONNECT_PREFIX}-prod"
         )
-    return replace(flexera, bill_connect_id=bill_connect_id)

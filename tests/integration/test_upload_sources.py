@@ -175,6 +175,8 @@ def test_one_bill_upload_per_bill_connect_holds_every_member_sources_files_and_r
         == "state/uploads/bill-connects/cbi-oi-kubecost-shared/2025-08.json"
     )
     assert env["eu"].read_upload_state("2025-08") is None  # nothing under the single-source key
+    # And one token served both bill connects
+    assert [r.path for r in emu.requests].count("/oidc/token") == 1
 
 
 def test_a_member_outside_the_run_is_uploaded_with_its_last_exports(
