@@ -160,7 +160,7 @@ class UploadScope:
             manifests = [manifest for manifest in read.values() if manifest is not None]
             if len(manifests) < len(days):
                 missing[source] = [day for day, manifest in read.items() if manifest is None]
-            named = [part for manifest in manifests for part in self._named(manifest)]
+            named = [part for manifest in manifests for part in self._named(manifest, source)]
             parts.extend(named)
             files[source] = len(named)
             currencies[source] = tuple(sorted({manifest.currency for manifest in manifests}))
@@ -174,12 +174,12 @@ class UploadScope:
             bill_connect_id=self.bill_connect_id,
         )
 
-    def _named(self, manifest: DayManifest) -> tuple[PartInfo, ...]:
+    def _named(self, manifest: DayManifest, source: str) -> tuple[PartInfo, ...]:
         """The day's parts as Flexera sees them: named by source when the upload holds several sources' files."""
         if len(self.members) == 1:
             return manifest.parts
         return tuple(
-            replace(part, file_name=part_file_name(manifest.day, number, manifest.source))
+            replace(part, file_name=part_file_name(manifest.day, number, source))
             for number, part in enumerate(manifest.parts, start=1)
         )
 
