@@ -15,11 +15,11 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from emulators.flexera import DEFAULT_REFRESH_TOKEN, FlexeraEmulator
+from emulators.flexera import DEFAULT_REFRESH_TOKEN, FlexeraEmulator, FlexeraFault
 from functions.upload.app import lambda_handler
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.domain.calendar import use_clock
-from kubecost_flexera.errors import ConfigurationError, InvalidRequest, UploadFailed
+from kubecost_flexera.errors import ConfigurationError, FlexeraUnavailable, InvalidRequest, UploadFailed
 from kubecost_flexera.observability import metrics
 from tests.fixtures.day_exports import AUGUST, JULY, write_day, write_days
 from tests.fixtures.day_exports import UPLOAD_TODAY as TODAY
@@ -283,6 +283,26 @@ def test_unchanged_merged_month_is_skipped_and_any_members_new_export_uploads_it
     emu.clock.advance(120)
     changed = lambda_handler(event, lambda_context)
     assert [outcome(changed, c, "2025-08")["status"] for c in MEMBERS] == ["committed", "skipped-unchanged"]
+
+
+def test_an_unavailable_flexera_for_one_bill_connect_is_retried_after_the_others_were_committed(
+    s3: S3Client, env: dict[str, Storage], emu: FlexeraEmulator, lambda_context: FakeLambdaContext
+) -> None:
+    # Given the shared bill connect's first file failing on every attempt of the client
+    for source in BILL_CONNECT_OF:
+        write_days(s3, env[source], AUGUST)
+    emu.inject(FlexeraFault(endpoint="file", kind="http_503", on_call=1, times=3))
+    event = sources_event(AUGUST, months=("2025-08",))
+    # When the upload runs / Then it raises the retryable FlexeraUnavailable naming the shared month, after the lone
+    # bill connect was committed
+    with pytest.raises(FlexeraUnavailable, match=r"Failed months: cbi-oi-kubecost-shared 2025-08: FlexeraUnavailable"):
+        lambda_handler(event, lambda_context)
+    assert emu.committed(SHARED, "2025-08") is None
+    assert emu.committed(SOLO, "2025-08") is not None
+    # And the state machine's next attempt commits the shared month and skips the committed one
+    emu.clock.advance(120)
+    retried = lambda_handler(event, lambda_context)
+    assert [outcome(retried, c, "2025-08")["status"] for c in MEMBERS] == ["committed", "skipped-unchanged"]
 
 
 def test_dry_run_reports_each_bill_connect_and_calls_nothing_at_flexera(
