@@ -70,10 +70,10 @@ def record_source_metrics(results: Sequence[BillConnectResult], request: Sources
         by_bill_connect = partial(add_metric_by, dimension="BillConnect", dimension_value=bill_connect.bill_connect_id)
         for month in bill_connect.months:
             if month.status in _STATUS_METRICS:
-                by_bill_connect(_STATUS_METRICS[month.status], MetricUnit.Count, 1)
+                by_bill_connect(_STATUS_METRICS[month.status], MetricUnit.Count, 1, month=month.month)
             if month.status == "committed":
-                by_bill_connect("FilesUploaded", MetricUnit.Count, month.files)
-                by_bill_connect("BytesUploaded", MetricUnit.Bytes, month.bytes)
+                by_bill_connect("FilesUploaded", MetricUnit.Count, month.files, month=month.month)
+                by_bill_connect("BytesUploaded", MetricUnit.Bytes, month.bytes, month=month.month)
     for result in request.source_results:
         failed = sum(day.status == "failed" for day in result.day_results)
         add_metric_by("FailedDays", MetricUnit.Count, failed, "Source", result.source)

@@ -408,6 +408,9 @@ def test_metrics_per_bill_connect_and_month(
     assert metric_by(documents, "MonthsSkippedIncomplete", "BillConnect") == {SHARED: 1}
     assert metric_by(documents, "FilesUploaded", "BillConnect") == {SHARED: 4, SOLO: 33}
     assert metric_by(documents, "MonthsCommitted", None) == {None: 3}
+    # And each bill connect's document names its month
+    months = [(d["BillConnect"], d["month"]) for d in documents if "MonthsCommitted" in d and "BillConnect" in d]
+    assert sorted(months) == [(SHARED, "2025-08"), (SOLO, "2025-07"), (SOLO, "2025-08")]
     assert metric_by(documents, "FilesUploaded", None) == {None: 37}
 
 
