@@ -33,8 +33,9 @@ from kubecost_flexera.contracts import (
     parse,
 )
 from kubecost_flexera.domain import calendar
-from kubecost_flexera.domain.bill_connects import BillConnectMembers, BillConnectResult, upload_bill_connects
+from kubecost_flexera.domain.bill_connects import BillConnectResult, upload_bill_connects
 from kubecost_flexera.domain.calendar import utc_today
+from kubecost_flexera.domain.plan import BillConnectRun
 from kubecost_flexera.domain.upload import MonthResult, MonthUploader, raise_for_failures
 from kubecost_flexera.errors import ConfigurationError, InvalidRequest
 from kubecost_flexera.observability import add_metric_by, logger, metrics, tracer
@@ -125,7 +126,7 @@ def upload_sources(request: SourcesUploadEvent, deadline: Deadline) -> dict[str,
             failed_days=[f"{day.source} {day.day.isoformat()}" for day in failed_days],
         )
     results = upload_bill_connects(
-        [BillConnectMembers(connect.bill_connect_id, connect.sources) for connect in request.bill_connects],
+        [BillConnectRun(connect.bill_connect_id, connect.sources) for connect in request.bill_connects],
         request.months,
         storage_of=partial(Storage, boto3.client("s3"), bucket),
         connect=lambda bill_connect_id: client().for_bill_connect(bill_connect_id),

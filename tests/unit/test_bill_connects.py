@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Final, cast
 import pytest
 
 from kubecost_flexera.contracts import RunOptions, SourcesMonthOutcome
-from kubecost_flexera.domain.bill_connects import BillConnectMembers, upload_bill_connects
+from kubecost_flexera.domain.bill_connects import upload_bill_connects
 from kubecost_flexera.domain.calendar import month_days
+from kubecost_flexera.domain.plan import BillConnectRun
 from kubecost_flexera.domain.records import DayManifest, PartInfo, UploadState, part_file_name
 from kubecost_flexera.domain.upload import (
     MAX_FILE_BYTES,
@@ -174,7 +175,7 @@ def test_incomplete_merged_month_is_skipped_unless_forced() -> None:
 
     def run(**options: bool) -> str:
         (result,) = upload_bill_connects(
-            [BillConnectMembers(SHARED, ("eu", "us"))],
+            [BillConnectRun(SHARED, ("eu", "us"))],
             ["2025-07"],
             storage_of=lambda source: cast("Storage", storages[source]),
             connect=no_flexera,
@@ -226,7 +227,7 @@ def test_a_mixed_month_fails_only_its_bill_connect_and_the_run_fails_naming_it()
     storages["us"].export(JULY)
     storages["ap"].export(JULY)
     results = upload_bill_connects(
-        [BillConnectMembers(SHARED, ("eu", "us")), BillConnectMembers("cbi-oi-kubecost-ap", ("ap",))],
+        [BillConnectRun(SHARED, ("eu", "us")), BillConnectRun("cbi-oi-kubecost-ap", ("ap",))],
         ["2025-07"],
         storage_of=lambda source: cast("Storage", storages[source]),
         connect=lambda bill_connect_id: pytest.fail(f"no call expected for {bill_connect_id}"),
@@ -272,7 +273,7 @@ def test_a_merged_month_unchanged_since_its_bill_connects_commit_is_skipped() ->
     # Given the commit recorded under the bill connect only (the single-source key holds nothing)
     storages["eu"].states["2025-07", SHARED] = UploadState("2025-07", fingerprint, "bu-1", "2025-08-01T00:00:00Z", ())
     (result,) = upload_bill_connects(
-        [BillConnectMembers(SHARED, ("eu", "us"))],
+        [BillConnectRun(SHARED, ("eu", "us"))],
         ["2025-07"],
         storage_of=lambda source: cast("Storage", storages[source]),
         connect=lambda bill_connect_id: pytest.fail(f"no call expected for {bill_connect_id}"),

@@ -25,14 +25,7 @@ if TYPE_CHECKING:
     from kubecost_flexera.adapters.flexera import FlexeraClient
     from kubecost_flexera.adapters.storage import Storage
     from kubecost_flexera.contracts import RunOptions
-
-
-@dataclass(frozen=True)
-class BillConnectMembers:
-    """A bill connect and every source of the document that names it, in the document's order."""
-
-    bill_connect_id: str
-    sources: tuple[str, ...]
+    from kubecost_flexera.domain.plan import BillConnectRun
 
 
 @dataclass(frozen=True)
@@ -45,7 +38,7 @@ class BillConnectResult:
 
 
 def upload_bill_connects(
-    bill_connects: Sequence[BillConnectMembers],
+    bill_connects: Sequence[BillConnectRun],
     months: Sequence[str],
     *,
     storage_of: Callable[[str], Storage],
