@@ -73,6 +73,11 @@ def env(
         yield {source: Storage(s3, bucket, source) for source in BILL_CONNECT_OF}
 
 
+def write_every_source(s3: S3Client, env: dict[str, Storage], days: list[date]) -> None:
+    for storage in env.values():
+        write_days(s3, storage, days)
+
+
 def day_result(day: date, error: str | None = None) -> dict[str, Any]:
     if error is None:
         return {"day": day.isoformat(), "status": "written"}
@@ -268,8 +273,7 @@ def test_unchanged_merged_month_is_skipped_and_any_members_new_export_uploads_it
     s3: S3Client, env: dict[str, Storage], emu: FlexeraEmulator, lambda_context: FakeLambdaContext
 ) -> None:
     # Given August committed for both bill connects
-    for source in BILL_CONNECT_OF:
-        write_days(s3, env[source], AUGUST)
+    write_every_source(s3, env, AUGUST)
     event = sources_event(AUGUST, months=("2025-08",))
     first = lambda_handler(event, lambda_context)
     calls = len(emu.requests)
@@ -289,8 +293,7 @@ def test_an_unavailable_flexera_for_one_bill_connect_is_retried_after_the_others
     s3: S3Client, env: dict[str, Storage], emu: FlexeraEmulator, lambda_context: FakeLambdaContext
 ) -> None:
     # Given the shared bill connect's first file failing on every attempt of the client
-    for source in BILL_CONNECT_OF:
-        write_days(s3, env[source], AUGUST)
+    write_every_source(s3, env, AUGUST)
     emu.inject(FlexeraFault(endpoint="file", kind="http_503", on_call=1, times=3))
     event = sources_event(AUGUST, months=("2025-08",))
     # When the upload runs / Then it raises the retryable FlexeraUnavailable naming the shared month, after the lone
@@ -308,8 +311,7 @@ def test_an_unavailable_flexera_for_one_bill_connect_is_retried_after_the_others
 def test_dry_run_reports_each_bill_connect_and_calls_nothing_at_flexera(
     s3: S3Client, env: dict[str, Storage], emu: FlexeraEmulator, lambda_context: FakeLambdaContext
 ) -> None:
-    for source in BILL_CONNECT_OF:
-        write_days(s3, env[source], AUGUST)
+    write_every_source(s3, env, AUGUST)
     result = lambda_handler(sources_event(AUGUST, months=("2025-08",), dry_run=True), lambda_context)
     assert [(outcome(result, c, "2025-08")["status"], outcome(result, c, "2025-08")["files"]) for c in MEMBERS] == [
         ("dry-run", 4),
@@ -330,8 +332,7 @@ def test_each_bill_connect_is_created_when_configured(
     emulator = flexera_emulator(bill_connects=frozenset())
     monkeypatch.setenv("FLEXERA_ENDPOINT_URL", emulator.url)
     monkeypatch.setenv("CREATE_BILL_CONNECT_IF_NOT_EXIST", "true")
-    for source in BILL_CONNECT_OF:
-        write_days(s3, env[source], AUGUST)
+    write_every_source(s3, env, AUGUST)
     # When the upload runs / Then each bill connect is created, and its month committed there
     lambda_handler(sources_event(AUGUST, months=("2025-08",)), lambda_context)
     assert sorted(emulator.bill_connects) == [SHARED, SOLO]
