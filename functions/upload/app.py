@@ -151,6 +151,8 @@ def check_bill_connects(request: SourcesUploadEvent) -> None:
         if connect.bill_connect_id in seen:
             problems.append(f"billConnects[{index}]: bill connect {connect.bill_connect_id!r} is listed twice")
         seen.add(connect.bill_connect_id)
+        if not connect.sources:
+            problems.append(f"billConnects[{index}]: bill connect {connect.bill_connect_id!r} lists no source")
         for source in connect.sources:
             if source in members:
                 problems.append(

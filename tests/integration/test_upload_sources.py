@@ -364,17 +364,19 @@ def test_a_bill_connect_the_create_option_cannot_create_is_refused_before_any_ca
 def test_bill_connects_that_do_not_match_the_sources_are_refused_naming_each(
     env: dict[str, Storage], emu: FlexeraEmulator, lambda_context: FakeLambdaContext
 ) -> None:
-    # Given bill connects listing us twice and not listing apac's bill connect
+    # Given bill connects listing us twice, one without a source, and none for apac's bill connect
     event = sources_event(AUGUST, months=("2025-08",))
     event["billConnects"] = [
         {"billConnectId": SHARED, "sources": ["eu", "us"]},
         {"billConnectId": SHARED, "sources": ["us"]},
+        {"billConnectId": "cbi-oi-kubecost-empty", "sources": []},
     ]
     # Then the event is refused, naming each problem, before any call
     with pytest.raises(InvalidRequest) as raised:
         lambda_handler(event, lambda_context)
     message = str(raised.value)
-    assert "3 problem(s)" in message
+    assert "4 problem(s)" in message
+    assert "billConnects[2]: bill connect 'cbi-oi-kubecost-empty' lists no source" in message
     assert "billConnects[1]: bill connect 'cbi-oi-kubecost-shared' is listed twice" in message
     assert "source 'us' is also a member of 'cbi-oi-kubecost-shared'" in message
     assert "sources[2]: source 'apac' names bill connect 'cbi-oi-kubecost-solo'" in message
