@@ -238,6 +238,8 @@ def test_the_bound_on_source_days_keeps_the_parent_state_under_256_kib_at_worst(
         f"{fitting} source-days fit in {largest:,.0f}; children's largest {children}"
     )
     assert worst < largest, f"MAX_RUN_SOURCE_DAYS={MAX_RUN_SOURCE_DAYS}; at most {fitting} source-days fit"
+    # And the README states the bound
+    assert f"`MAX_RUN_SOURCE_DAYS` = **{MAX_RUN_SOURCE_DAYS:,} source-days**" in (ROOT / "README.md").read_text()
     # And a child's largest state (one source's days and results, its settings) stays under it too, for a source of
     # 366 days whose settings are the whole document
     from kubecost_flexera.sources import MAX_DOCUMENT_BYTES  # noqa: PLC0415 - the sources part's bound
