@@ -294,3 +294,40 @@ def test_state_machine_starts_no_execution_without_a_document(translated: dict[s
     assert not allowed(deployment, role, "states:StartExecution", own)
     execution = own.replace(":stateMachine:", ":execution:") + ":0f6e1c8a-run"
     assert not allowed(deployment, role, "states:StopExecution", execution)
+
+
+@pytest.mark.parametrize("role", ["PlanFunctionRole", "ExportDayFunctionRole"])
+def test_the_kubecost_key_decrypts_the_secrets_under_the_prefix_through_secrets_manager_only(
+    translated: dict[str, Any], role: str
+) -> None:
+    # Given prefixed secrets encrypted with a customer managed key (and no KubecostSecretArn)
+    key = Deployment.kms_key_arn()
+    deployment = with_document(translated, KubecostSecretPrefix=PREFIX, KubecostSecretKmsKeyArn=key)
+    via = f"secretsmanager.{REGION}.amazonaws.com"
+
+    def decrypts(secret_arn: str, service: str = via, key_arn: str = key) -> bool:
+        context = {"kms:ViaService": service, "kms:EncryptionContext:SecretARN": secret_arn}
+        return (
+            evaluate(policies(deployment, role), Request("kms:Decrypt", key_arn, context=context)) is Decision.ALLOWED
+        )
+
+    # Then the key decrypts a prefixed secret for Secrets Manager, and nothing else
+    assert decrypts(secret("kubecost-flexera/prod/eu"))
+    assert not decrypts(secret("kubecost-flexera/dev/eu"))
+    assert not decrypts(secret("kubecost-flexera/prod/eu"), service=f"s3.{REGION}.amazonaws.com")
+    assert not decrypts(
+        secret("kubecost-flexera/prod/eu"), key_arn=Deployment.kms_key_arn("0" * 8 + "-0000-0000-0000-" + "0" * 12)
+    )
+    # And no Rule refuses the key without KubecostSecretArn, since the prefixed secrets are what it encrypts
+    assert deployment.refused_by_rules() == []
+
+
+def test_a_kubecost_key_with_a_prefix_but_no_document_is_refused(translated: dict[str, Any]) -> None:
+    # Given a key and a prefix, but neither a sources document nor KubecostSecretArn: the key would encrypt nothing read
+    deployment = single_source(
+        translated, KubecostSecretPrefix=PREFIX, KubecostSecretKmsKeyArn=Deployment.kms_key_arn()
+    )
+    # Then the Rules refuse it before anything is created
+    assert [text.split(":")[0] for text in deployment.refused_by_rules()] == [
+        "KubecostSecretKmsKeyArn needs KubecostSecretArn, or with SourcesDocumentKey KubecostSecretPrefix"
+    ]
