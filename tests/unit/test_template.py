@@ -713,3 +713,14 @@ def test_sources_parameters_accept_safe_keys_and_prefixes_only(template: dict[st
         **dict.fromkeys(accepted, True),
         **dict.fromkeys(refused, False),
     }
+
+
+@pytest.mark.parametrize("parameter", sorted(_SOURCES_PARAMETER_SAMPLES))
+def test_every_sources_parameter_value_the_template_accepts_the_functions_accept(
+    template: dict[str, Any], parameter: str
+) -> None:
+    # Given the values the template lets through (it is stricter than config.py: no wildcard in a grant)
+    variable = variable_parameters(template)[parameter]
+    accepted, _ = _SOURCES_PARAMETER_SAMPLES[parameter]
+    # Then the functions accept each of them: a deployment never fails at run time on it
+    assert {value: config_accepts(variable, value) for value in accepted} == dict.fromkeys(accepted, True)
