@@ -93,6 +93,7 @@ from kubecost_flexera.observability import logger
 from local.iam_enforcer import Principal, enforced
 from local.runner_emulators import EmbeddedEmulators
 from local.runner_lambda import InProcessLambda, Invocation, LocalFunction
+from local.runner_map_run import MapRuns
 from local.runner_report import WorkflowRun, format_summary
 from local.runner_roles import StackRoles, local_parameters, stack_roles
 from local.runner_state import BucketFolder, FolderError, check_folder
@@ -174,6 +175,7 @@ class LocalWorkflow:
         self.secret_arn = ""
         self.kubecost_secret_arn: str | None = None
         self.roles: StackRoles | None = None
+        self.map_runs: MapRuns | None = None
         self._records_before: dict[str, dict[str, UploadState]] = {}
 
     # --- lifecycle ---
@@ -221,6 +223,8 @@ class LocalWorkflow:
         stack.enter_context(self._lambda.installed())
         stack.enter_context(enforced(self.roles.world))
         stack.enter_context(strict_engine())
+        self.map_runs = MapRuns(self.roles.state_machine)
+        stack.enter_context(self.map_runs.installed())
         if self.settings.retry_sleep is not None:
             stack.enter_context(_fast_retries(self.settings.retry_sleep))
         # moto logs every failed state with its whole parse tree; the run's outcome is reported by the summary.
@@ -356,10 +360,15 @@ class LocalWorkflow:
                 raise LocalRunError(f"{execution_arn} still running after {timeout_seconds} s")
             time.sleep(POLL_SECONDS)
         events = self.history_events(execution_arn)
-        if events > HISTORY_EVENT_LIMIT:
-            raise LocalRunError(
-                f"{execution_arn} has {events} history events; AWS fails a standard execution at {HISTORY_EVENT_LIMIT}"
-            )
+        children = self.map_runs.children(execution_arn) if self.map_runs is not None else []
+        for arn, count in [
+            (execution_arn, events),
+            *((child.execution_arn, child.history_events) for child in children),
+        ]:
+            if count > HISTORY_EVENT_LIMIT:
+                raise LocalRunError(
+                    f"{arn} has {count} history events; AWS fails a standard execution at {HISTORY_EVENT_LIMIT}"
+                )
         before = self._records_before.pop(execution_arn, {})
         return WorkflowRun.from_execution(
             execution_arn,
@@ -368,6 +377,7 @@ class LocalWorkflow:
             cause=description.get("cause"),
             invocations=self.invocations(execution_arn),
             history_events=events,
+            children=children,
             commits={
                 record.month: record for key, record in self.upload_records().items() if before.get(key) != record
             },

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from kubecost_flexera.domain.records import UploadState
     from local.runner_lambda import Invocation
+    from local.runner_map_run import ChildExecution
 
 PLAN_FUNCTION = "PlanFunction"
 EXPORT_DAY_FUNCTION = "ExportDayFunction"
@@ -93,6 +94,7 @@ class WorkflowRun:
     upload_error: str | None
     invocations: tuple[Invocation, ...]
     history_events: int = 0  # events in the execution's history (AWS's limit: 25,000)
+    children: tuple[ChildExecution, ...] = ()  # the child executions of its Distributed Map runs
 
     @property
     def succeeded(self) -> bool:
@@ -122,6 +124,7 @@ class WorkflowRun:
         cause: str | None,
         invocations: Sequence[Invocation],
         history_events: int = 0,
+        children: Sequence[ChildExecution] = (),
         commits: Mapping[str, UploadState] | None = None,
     ) -> WorkflowRun:
         """``commits``: the upload records the execution wrote, by month (see the module docstring)."""
@@ -149,6 +152,7 @@ class WorkflowRun:
             upload_error=upload_error,
             invocations=tuple(invocations),
             history_events=history_events,
+            children=tuple(children),
         )
 
 
