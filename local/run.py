@@ -15,6 +15,10 @@ Flags (see ``--help``):
   ``KUBECOST_HOST`` as the deployed functions read it; ``--flexera-url`` (one base URL for every Flexera host, i.e.
   an emulator), else ``FLEXERA_ENDPOINT_URL``. Only where neither is given is the embedded emulator started
   (``emulators/kubecost/``, ``emulators/flexera/``; ``--allocations N`` sizes the Kubecost's days).
+- ``--sources FILE`` runs a stack with a sources document: FILE is put in the bucket at ``SOURCES_DOCUMENT_KEY``
+  (``config/sources.json`` unless set), each source that names no Kubecost gets an embedded emulator of its own, and
+  each bill connect's committed months are reconciled per source (``local/runner_sources.py``); the exit status is
+  1 when one differs.
 - ``--input FILE|JSON`` is the execution input, as ``start-execution --input`` takes it (``events/*.json``);
   without it ``--start``/``--end``, ``--dry-run`` and ``--force-upload`` build it as a manual run in AWS would.
 - ``--today D`` sets the clock every function reads (``calendar.use_clock``) to D, as a fake clock would for the Go
@@ -39,8 +43,10 @@ secret, so the functions read them from Secrets Manager as deployed.
 The local world is as strict as AWS where it can be (docs/local-world.md): each handler's AWS calls are judged by its
 own role in the template (``runner_roles``, ``iam_enforcer``), the state machine's role before each invoke and the
 schedule's before each execution; each function has its ``Timeout`` and Lambda's error payload (``runner_lambda``);
-every state is held to 256 KiB and ``States.ALL`` catches no terminal error (``runner_states``); a run past 25,000
-history events is refused.
+every state is held to 256 KiB and ``States.ALL`` catches no terminal error (``runner_states``); a Distributed Map's
+children are child executions as in AWS (``runner_map_run``: a failed child fails the Map run, each start needs the
+role's ``states:StartExecution``); a run with an execution, or a child execution, past 25,000 history events is
+refused.
 
 What moto 5.2.5's engine does differently from AWS, and how the runner deals with it:
 
