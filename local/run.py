@@ -106,7 +106,7 @@ from local.runner_roles import StackRoles, local_parameters, stack_roles
 from local.runner_sources import (
     LocalSources,
     SourcesFileError,
-    format_reconciliation,
+    format_source_reconciliation,
     read_sources_file,
     sources_document_key,
 )
@@ -690,7 +690,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             reconciled = False
         elif emulators.flexera is not None and run.plan is not None:
             results = sources.reconcile(emulators.flexera, run.plan["months"])
-            print(format_reconciliation(results))
+            print(format_source_reconciliation(results))
             reconciled = all(result.reconciled for result in results)
     return 0 if run.succeeded and reconciled else 1
 

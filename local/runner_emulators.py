@@ -43,7 +43,10 @@ if TYPE_CHECKING:
 
 ROWS_PER_ALLOCATION: Final = 8  # GO-CSV-2
 COST_TOLERANCE: Final = 0.01  # the Cost values are printed rounded; their sum may differ from the total by cents
-_FILE_DAY_RE: Final = re.compile(r"^kubecost-([0-9]{4}-[0-9]{2}-[0-9]{2})(?:-[0-9]+)?\.csv\.gz$")
+# A day file's name: the Go name, or with the source's name in a bill connect of several sources.
+DAY_FILE_RE: Final = re.compile(
+    r"^kubecost-(?:(?P<source>[a-z0-9-]{1,32})-)?(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:-[0-9]+)?\.csv\.gz$"
+)
 _PAGING_PARAMS: Final = frozenset({"window", "offset", "limit"})
 
 
@@ -220,20 +223,26 @@ class EmbeddedEmulators:
         months = self.reconcile(run, environ)
         if self.flexera is None or self.kubecost is None:
             return ""
-        lines = ["", f"Flexera emulator, bill connect {self.environ['BILL_CONNECT_ID']}: months this run committed"]
-        if not months:
-            lines.append("  none")
-            return "\n".join(lines)
-        lines.append(
-            f"{'Month':<8} {'Bill upload':<36} {'Days':>4} {'Files':>5} {'Rows':>9} {'Cost':>14} "
-            f"{'Kubecost cost':>14}  Reconciled"
+        return format_reconciliation(
+            f"Flexera emulator, bill connect {self.environ['BILL_CONNECT_ID']}: months this run committed",
+            f"{'Month':<8} {'Bill upload':<36}",
+            [(f"{m.month:<8} {m.bill_upload_id:<36}", m) for m in months],
         )
-        lines.extend(
-            f"{m.month:<8} {m.bill_upload_id:<36} {m.days:>4} {m.files:>5} {m.rows:>9,} {m.cost:>14,.2f} "
-            f"{m.expected_cost:>14,.2f}  {'yes' if m.reconciled else f'NO (expected {m.expected_rows:,} rows)'}"
-            for m in months
-        )
+
+
+def format_reconciliation(title: str, header: str, rows: Sequence[tuple[str, MonthReconciliation]]) -> str:
+    """The reconciliation table: ``header`` names the columns that each row's label fills."""
+    lines = ["", title]
+    if not rows:
+        lines.append("  none")
         return "\n".join(lines)
+    lines.append(f"{header} {'Days':>4} {'Files':>5} {'Rows':>9} {'Cost':>14} {'Kubecost cost':>14}  Reconciled")
+    lines.extend(
+        f"{label} {m.days:>4} {m.files:>5} {m.rows:>9,} {m.cost:>14,.2f} "
+        f"{m.expected_cost:>14,.2f}  {'yes' if m.reconciled else f'NO (expected {m.expected_rows:,} rows)'}"
+        for label, m in rows
+    )
+    return "\n".join(lines)
 
 
 def expected_days(kubecost: KubecostEmulator, settings: KubecostSettings, days: Sequence[date]) -> tuple[int, float]:
@@ -286,7 +295,7 @@ def earliest_day(request: object) -> date | None:
 
 
 def _file_day(name: str) -> date:
-    match = _FILE_DAY_RE.match(name)
-    if match is None:
-        raise ValueError(f"{name} is not a day file name")
-    return date.fromisoformat(match.group(1))
+    match = DAY_FILE_RE.match(name)
+    if match is None or match.group("source") is not None:
+        raise ValueError(f"{name} is not a day file name of a single source")
+    return date.fromisoformat(match.group("day"))

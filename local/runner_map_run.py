@@ -37,23 +37,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 from unittest import mock
 
-from moto.stepfunctions.parser.api import ExecutionFailedEventDetails, HistoryEventType
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-    FailureEvent,
-    FailureEventException,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.api import HistoryEventType
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (  # noqa: E501 - moto's module path
     DistributedItemProcessorWorker,
 )
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError, ProgramStopped
 from moto.stepfunctions.parser.asl.eval.states import ItemData, MapData
 from moto.stepfunctions.parser.quotas import is_within_size_quota
 
 from local.iam_policy import Decision, Request
+from local.runner_states import failure
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -137,7 +132,7 @@ class MapRuns:
             # No child starts: the Map run fails at once.
             record.item_counter.running.offset(-1)
             record.execution_counter.running.offset(-1)
-            job.job_output = _failure(env, RUNTIME, denied)
+            job.job_output = failure(env, RUNTIME, denied, HistoryEventType.MapRunFailed)
             return
 
         # The ItemSelector is the parent's: evaluated with the parent's context ($$.Map.Item, $$.Execution).
@@ -197,7 +192,9 @@ class MapRuns:
         exceeded, aborted = self._count_failure(worker, record)
         status = "ABORTED" if aborted else "FAILED"
         self._record(ChildExecution(parent, worker._work_name, job.job_index, child_arn, status, events, *error))
-        job.job_output = _failure(env, EXCEEDED_THRESHOLD, EXCEEDED_CAUSE) if exceeded else None
+        job.job_output = (
+            failure(env, EXCEEDED_THRESHOLD, EXCEEDED_CAUSE, HistoryEventType.MapRunFailed) if exceeded else None
+        )
 
     def _start_denied(self, state_machine_arn: str) -> str | None:
         """IAM's refusal of the child's ``StartExecution`` by the state machine's role, or None when allowed."""
@@ -237,16 +234,3 @@ def threshold_exceeded(failed: int, total: int, count: int, percentage: float) -
 def _child_arn(map_state_machine_arn: str) -> str:
     """``arn:...:execution:<machine>/<label>:<uuid>``, the name Step Functions gives a Map run's child."""
     return f"{map_state_machine_arn.replace(':stateMachine:', ':execution:')}:{uuid.uuid4()}"
-
-
-def _failure(env: Environment, error: StatesErrorNameType, cause: str) -> FailureEventException:
-    return FailureEventException(
-        failure_event=FailureEvent(
-            env=env,
-            error_name=StatesErrorName(typ=error),
-            event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(  # type: ignore[typeddict-item] # moto's TypedDict: every key optional in use
-                executionFailedEventDetails=ExecutionFailedEventDetails(error=error.to_name(), cause=cause)
-            ),
-        )
-    )

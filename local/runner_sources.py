@@ -20,7 +20,6 @@ import csv
 import io
 import json
 import math
-import re
 import zlib
 from dataclasses import dataclass, replace
 from datetime import date
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from emulators.kubecost import KubecostEmulator
 from kubecost_flexera.config import load_kubecost
-from local.runner_emulators import expected_days
+from local.runner_emulators import DAY_FILE_RE, MonthReconciliation, expected_days, format_reconciliation
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,10 +37,6 @@ if TYPE_CHECKING:
     from emulators.kubecost import KubecostEmulatorConfig
 
 DEFAULT_SOURCES_DOCUMENT_KEY: Final = "config/sources.json"
-COST_TOLERANCE: Final = 0.01  # the Cost values are printed rounded; their sum may differ from the total by cents
-_SOURCE_FILE_RE: Final = re.compile(
-    r"^kubecost-(?:(?P<source>[a-z0-9-]{1,32})-)?(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:-[0-9]+)?\.csv\.gz$"
-)
 
 
 class SourcesFileError(ValueError):
@@ -60,21 +55,11 @@ class LocalSource:
 
 
 @dataclass(frozen=True)
-class SourceReconciliation:
-    bill_connect_id: str
-    month: str
-    source: str
-    bill_upload_id: str
-    days: int
-    files: int
-    rows: int
-    expected_rows: int
-    cost: float
-    expected_cost: float
+class SourceReconciliation(MonthReconciliation):
+    """One member source's days in a bill connect's committed month, against its emulator."""
 
-    @property
-    def reconciled(self) -> bool:
-        return self.rows == self.expected_rows and abs(self.cost - self.expected_cost) <= COST_TOLERANCE
+    bill_connect_id: str
+    source: str
 
 
 def sources_document_key(environ: Mapping[str, str]) -> str:
@@ -233,26 +218,17 @@ class LocalSources:
         return results
 
 
-def format_reconciliation(results: Sequence[SourceReconciliation]) -> str:
-    lines = ["", "Flexera emulator: months this run committed, per bill connect and source"]
-    if not results:
-        lines.append("  none")
-        return "\n".join(lines)
-    lines.append(
-        f"{'Bill connect':<24} {'Month':<8} {'Source':<16} {'Days':>4} {'Files':>5} {'Rows':>9} {'Cost':>14} "
-        f"{'Kubecost cost':>14}  Reconciled"
+def format_source_reconciliation(results: Sequence[SourceReconciliation]) -> str:
+    return format_reconciliation(
+        "Flexera emulator: months this run committed, per bill connect and source",
+        f"{'Bill connect':<24} {'Month':<8} {'Source':<16}",
+        [(f"{r.bill_connect_id:<24} {r.month:<8} {r.source:<16}", r) for r in results],
     )
-    lines.extend(
-        f"{r.bill_connect_id:<24} {r.month:<8} {r.source:<16} {r.days:>4} {r.files:>5} {r.rows:>9,} {r.cost:>14,.2f} "
-        f"{r.expected_cost:>14,.2f}  {'yes' if r.reconciled else f'NO (expected {r.expected_rows:,} rows)'}"
-        for r in results
-    )
-    return "\n".join(lines)
 
 
 def _file_source_day(name: str, members: Sequence[LocalSource]) -> tuple[str, date]:
     """Whose day a committed file is: named in it (several members) or the single member's (Go names)."""
-    match = _SOURCE_FILE_RE.match(name)
+    match = DAY_FILE_RE.match(name)
     if match is None:
         raise ValueError(f"{name} is not a day file name")
     day = date.fromisoformat(match.group("day"))
