@@ -36,6 +36,12 @@ PAYLOADS: Final[dict[str, Any]] = {
     "day-result": contracts.DayResult,
     "upload-event": contracts.UploadEvent,
     "upload-output": contracts.UploadOutput,
+    # With a sources document (docs/sources.md): the plan's output, one source's child execution result, and the
+    # upload's event and output per bill connect. The day event is the one above, with its source.
+    "sources-plan-output": contracts.SourcesPlanOutput,
+    "source-result": contracts.SourceResult,
+    "sources-upload-event": contracts.SourcesUploadEvent,
+    "sources-upload-output": contracts.SourcesUploadOutput,
 }
 
 

@@ -7,6 +7,10 @@ the work to :func:`kubecost_flexera.domain.export.export_day`. It returns the wo
 (``KubecostUnavailable``) or record the day as failed, their messages bounded (a failed day's result carries its
 message, and the results of every day share one state of at most 256 KiB; the full message is logged). Kubecost
 calls end before the invocation's time is up (``context.get_remaining_time_in_millis()``, minus a margin).
+
+A day of a sources document's source (``DayEvent.source``) is exported with the source's settings over the
+environment and written under the source's name, exactly as a single-source stack with ``SOURCE_NAME=<name>`` would;
+its metrics are then also recorded per source (dimension ``Source``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from kubecost_flexera.adapters.deadline import invocation_deadline
 from kubecost_flexera.adapters.kubecost import KubecostClient, load_credentials
@@ -24,7 +28,8 @@ from kubecost_flexera.config import load_kubecost, load_storage
 from kubecost_flexera.contracts import DayEvent, DayExported, parse
 from kubecost_flexera.domain.export import ExportResult, export_day
 from kubecost_flexera.errors import MAX_DAY_ERROR_MESSAGE_BYTES, ExporterError, messages_bounded
-from kubecost_flexera.observability import logger, metrics, tracer
+from kubecost_flexera.observability import NAMESPACE, SERVICE, logger, metrics, tracer
+from kubecost_flexera.sources import day_environment
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -39,23 +44,33 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     deadline = invocation_deadline(context.get_remaining_time_in_millis())
     with messages_bounded(MAX_DAY_ERROR_MESSAGE_BYTES):
         try:
-            result = _export(event, deadline)
+            result, source = _export(event, deadline)
         except ExporterError as exc:
             logger.error("Day failed", error_type=type(exc).__name__, error=str(exc))
             raise
     _record_metrics(result)
+    if source is not None:
+        _record_source_metrics(source, result)
     return DayExported.of(result).model_dump(mode="json")
 
 
-def _export(event: dict[str, Any], deadline: Deadline) -> ExportResult:
+def _export(event: dict[str, Any], deadline: Deadline) -> tuple[ExportResult, str | None]:
+    """The day exported, and the name of its document source (None for a single-source stack's day)."""
     request = parse(event, DayEvent)
     logger.append_keys(day=request.day.isoformat())
-    settings = load_kubecost(os.environ)
     storage_settings = load_storage(os.environ)
-    storage = Storage(boto3.client("s3"), storage_settings.bucket, storage_settings.source)
+    if request.source is None:
+        settings = load_kubecost(os.environ)
+        source_name = storage_settings.source
+    else:
+        logger.append_keys(source=request.source.name)
+        settings = load_kubecost(day_environment(os.environ, request.source.settings))
+        source_name = request.source.name
+    storage = Storage(boto3.client("s3"), storage_settings.bucket, source_name)
     credentials = load_credentials(settings.secret_arn)
     with KubecostClient(settings, credentials, deadline=deadline) as client:
-        return export_day(request, client=client, storage=storage, settings=settings)
+        result = export_day(request, client=client, storage=storage, settings=settings)
+    return result, None if request.source is None else source_name
 
 
 def _record_metrics(result: ExportResult) -> None:
@@ -67,3 +82,21 @@ def _record_metrics(result: ExportResult) -> None:
     metrics.add_metric(name="RowsExported", unit=MetricUnit.Count, value=result.rows)
     metrics.add_metric(name="BytesExported", unit=MetricUnit.Bytes, value=result.bytes)
     metrics.add_metric(name="CostExported", unit=MetricUnit.NoUnit, value=result.cost)
+
+
+# A day's figures per source, beside the aggregate ones: exported (or empty) days, rows and cost. Failed days per
+# source are the upload's FailedDays (a day fails for good only after the state machine's retries).
+def _record_source_metrics(source: str, result: ExportResult) -> None:
+    if result.status == "empty":
+        figures = [("EmptyDays", MetricUnit.Count, 1.0)]
+    else:
+        figures = [
+            ("DaysExported", MetricUnit.Count, 1.0),
+            ("RowsExported", MetricUnit.Count, float(result.rows)),
+            ("CostExported", MetricUnit.NoUnit, result.cost),
+        ]
+    for name, unit, value in figures:
+        with single_metric(
+            name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
+        ) as metric:
+            metric.add_dimension(name="Source", value=source)

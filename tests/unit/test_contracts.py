@@ -97,7 +97,7 @@ def test_unknown_fields_are_named_sorted_with_the_object_and_the_allowed_fields(
     # Given two unknown fields / When parsed / Then both are named in one sentence, with the fields allowed there
     assert refusal(day_event(zeta=1, alpha=2)) == (
         "Unknown field(s) 'alpha', 'zeta' in the export_day event: allowed fields are day, currency, options, "
-        "executionId"
+        "executionId, source"
     )
 
 
@@ -120,7 +120,7 @@ def test_an_event_that_is_not_an_object_is_refused_naming_its_fields(event: obje
     # Then the message names the event and its fields
     assert (
         refusal(event)
-        == "The export_day event must be a JSON object with the fields day, currency, options, executionId"
+        == "The export_day event must be a JSON object with the fields day, currency, options, executionId, source"
     )
 
 

@@ -12,7 +12,9 @@ one message that names every offending variable, the value given and what is all
 from the environment, only the ARNs of the Secrets Manager secrets that hold them.
 
 Each concern has its own loader, so a function validates exactly what it uses: ``export_day`` loads Kubecost,
-CSV and storage settings; ``upload`` loads Flexera and storage settings; ``plan`` loads everything.
+CSV and storage settings; ``upload`` loads Flexera and storage settings; ``plan`` loads everything. A source of a
+sources document is read from its merged mapping by the same readers (:func:`read_source`), so its problems read as
+the environment's do.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ _SOURCE_RE: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _ORG_RE: Final = re.compile(r"^[0-9]+$")
 _BUCKET_RE: Final = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$")
+# Secrets Manager's name characters; the IAM grant is secret:<prefix>*, so the prefix is a name's beginning.
+_SECRET_PREFIX_RE: Final = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+# A key of the bucket outside what the workflow writes (exports/, state/: their lifecycle rules expire objects).
+_DOCUMENT_KEY_RE: Final = re.compile(r"^(?!exports/|state/|/)[!-~]{1,1024}$")
 MAX_REQUEST_TIMEOUT_MINUTES: Final = 15  # a Lambda invocation cannot outlive 15 minutes
 MAX_REFRESH_DAYS: Final = 62  # the longest scheduled window: two months of 31 days
 MAX_MONTH_CLOSE_REFRESH_DAY: Final = 28  # a day every month has
@@ -289,6 +295,23 @@ class PlanSettings:
 
 
 @dataclass(frozen=True)
+class SourcesSettings:
+    """Where the sources document is (``None``: one source, from the environment) and which Kubecost secrets a
+    source of it may name besides the stack's (``sources.py``)."""
+
+    document_key: str | None
+    secret_prefix: str | None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """What one source of a sources document exports with: its Kubecost settings and its bill connect."""
+
+    kubecost: KubecostSettings
+    bill_connect_id: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything, for the plan function, which validates the whole configuration before the workflow starts."""
 
@@ -296,6 +319,7 @@ class Settings:
     flexera: FlexeraSettings
     storage: StorageSettings
     plan: PlanSettings
+    sources: SourcesSettings
 
 
 def _timeout_seconds(env: _Env) -> float:
@@ -344,8 +368,7 @@ def _read_kubecost(env: _Env) -> KubecostSettings:
     )
 
 
-def _read_flexera(env: _Env) -> FlexeraSettings:
-    create = env.boolean("CREATE_BILL_CONNECT_IF_NOT_EXIST", False)
+def _read_bill_connect_id(env: _Env, *, create: bool) -> str:
     bill_connect_id = env.raw("BILL_CONNECT_ID")
     if not bill_connect_id:
         env.problems.append("BILL_CONNECT_ID is required: the Flexera bill connect id, e.g. cbi-oi-kubecost-1")
@@ -354,10 +377,15 @@ def _read_flexera(env: _Env) -> FlexeraSettings:
             f"BILL_CONNECT_ID={bill_connect_id!r} is invalid: with CREATE_BILL_CONNECT_IF_NOT_EXIST=true it must "
             f"start with {BILL_CONNECT_PREFIX!r}, e.g. cbi-oi-kubecost-1"
         )
+    return bill_connect_id
+
+
+def _read_flexera(env: _Env) -> FlexeraSettings:
+    create = env.boolean("CREATE_BILL_CONNECT_IF_NOT_EXIST", False)
     endpoint = env.raw("FLEXERA_ENDPOINT_URL")
     return FlexeraSettings(
         org_id=env.required("ORG_ID", _ORG_RE, "the numeric Flexera organization id"),
-        bill_connect_id=bill_connect_id,
+        bill_connect_id=_read_bill_connect_id(env, create=create),
         shard=env.choice("SHARD", "NAM", SHARDS),
         create_bill_connect=create,
         vendor_name=env.string("VENDOR_NAME", "Kubecost"),
@@ -382,6 +410,23 @@ def _read_plan(env: _Env) -> PlanSettings:
     )
 
 
+def _read_sources(env: _Env) -> SourcesSettings:
+    return SourcesSettings(
+        document_key=env.optional(
+            "SOURCES_DOCUMENT_KEY",
+            _DOCUMENT_KEY_RE,
+            "empty (one source), or the key of the sources document in the bucket, outside exports/ and state/, "
+            "such as config/sources.json",
+        ),
+        secret_prefix=env.optional(
+            "KUBECOST_SECRET_PREFIX",
+            _SECRET_PREFIX_RE,
+            "empty, or the beginning of a Secrets Manager secret name such as kubecost-flexera/prod/ "
+            "(letters, digits and /_+=.@-)",
+        ),
+    )
+
+
 def _load(environ: Mapping[str, str], what: str, read: Callable[[_Env], T]) -> T:
     env = _Env(environ)
     result = read(env)
@@ -401,10 +446,21 @@ def load_storage(environ: Mapping[str, str]) -> StorageSettings:
     return _load(environ, "storage", _read_storage)
 
 
+def read_source(environ: Mapping[str, str]) -> tuple[SourceConfig, list[str]]:
+    """A source's settings from its merged mapping (the stack's environment under what the source sets), and the
+    problems of it, not raised: the sources document lists every source's problems in one error (``sources.py``)."""
+    env = _Env(environ)
+    kubecost = _read_kubecost(env)
+    create = env.boolean("CREATE_BILL_CONNECT_IF_NOT_EXIST", False)
+    return SourceConfig(kubecost, _read_bill_connect_id(env, create=create)), env.problems
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """The whole configuration; one error lists every problem in every section."""
 
     def read(env: _Env) -> Settings:
-        return Settings(_read_kubecost(env), _read_flexera(env), _read_storage(env), _read_plan(env))
+        return Settings(
+            _read_kubecost(env), _read_flexera(env), _read_storage(env), _read_plan(env), _read_sources(env)
+        )
 
     return _load(environ, "exporter", read)

@@ -218,13 +218,19 @@ class Storage:
         self._put_json(self.upload_state_key(state.month), state.to_json())
 
     @_s3_errors
+    def read_sources_document(self, key: str, *, max_bytes: int) -> bytes | None:
+        """The sources document's bytes, at most ``max_bytes + 1`` of them (more says it is too large), or None when
+        there is no object at ``key``."""
+        return self._get_optional(key, max_bytes + 1)
+
+    @_s3_errors
     def open_part(self, part: PartInfo) -> BinaryIO:
         """A streaming reader of the part's bytes, pinned to the ETag the manifest recorded."""
         response = self.s3.get_object(Bucket=self.bucket, Key=part.key, IfMatch=part.etag)
         return cast("BinaryIO", _PartReader(response["Body"]))
 
-    def _get_optional(self, key: str) -> bytes | None:
-        """The object's bytes, or None when S3 says it does not exist (404).
+    def _get_optional(self, key: str, limit: int | None = None) -> bytes | None:
+        """The object's bytes (its first ``limit`` ones), or None when S3 says it does not exist (404).
 
         A 403 is not "absent": S3 answers it for a missing key when the caller may not list the bucket for that
         prefix, and for an existing one the caller may not read. Each role is granted ``s3:ListBucket`` on exactly
@@ -244,7 +250,11 @@ class Storage:
                     "without it); check the role, the bucket policy and any SCP"
                 ) from exc
             raise
-        return response["Body"].read()
+        body = response["Body"]
+        try:
+            return body.read(limit)
+        finally:
+            body.close()
 
     def _put_json(self, key: str, body: str) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body.encode(), ContentType=JSON_CONTENT_TYPE)

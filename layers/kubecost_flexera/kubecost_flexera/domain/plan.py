@@ -5,21 +5,25 @@ effect (``contracts.PlanEvent``: the accepted requests, a scheduled run or a man
 
 A scheduled window may keep some of its days (``REFRESH_DAYS``, ``refresh.py``): the plan's ``days`` are the days
 this run exports (the Map's items), ``kept_days`` the days of the window whose current export stays.
+
+With a sources document the plan is one per source (:class:`SourcesPlan`): each source has its own days (its own
+manifests decide which are kept) and currency; the run's size is bounded (:data:`MAX_RUN_SOURCE_DAYS`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from kubecost_flexera.domain.calendar import Window, backfill_window, scheduled_window
 from kubecost_flexera.errors import ConcurrentExecution, InvalidRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
     from datetime import date
 
     from kubecost_flexera.contracts import ManualRun, RunOptions
+    from kubecost_flexera.sources import Source, SourcesDocument
 
 
 def keeps_days(request: ManualRun) -> bool:
@@ -77,3 +81,97 @@ def refuse_concurrent(running_execution_ids: Iterable[str], own_execution_id: st
             f"Another execution of the workflow is running ({', '.join(others)}); "
             "wait for it to finish, then start this run again"
         )
+
+
+# --- Several sources (a sources document, ``sources.py``) ---
+
+# The parent execution's state holds the plan (each source's days and settings) and every source's compact day
+# results; this bound keeps its largest state under Step Functions' 256 KiB with margin (measured by the e2e tests).
+MAX_RUN_SOURCE_DAYS: Final = 2_000
+
+
+def choose_sources(document: SourcesDocument | None, requested: tuple[str, ...] | None) -> tuple[Source, ...] | None:
+    """The sources this run exports: the document's, or those a manual run names; None without a document."""
+    if document is None:
+        if requested is not None:
+            raise InvalidRequest(
+                f"sources={list(requested)!r} is invalid: allowed only with a sources document, and this stack has "
+                "none (SOURCES_DOCUMENT_KEY is empty): leave sources out"
+            )
+        return None
+    if requested is None:
+        return document.sources
+    known = document.names
+    unknown = [name for name in dict.fromkeys(requested) if name not in known]
+    repeated = sorted({name for name in requested if requested.count(name) > 1})
+    problems = []
+    if not requested:
+        problems.append("it names no source; leave sources out to run them all")
+    if unknown:
+        problems.append(f"{', '.join(map(repr, unknown))} is not a source of the document")
+    if repeated:
+        problems.append(f"{', '.join(map(repr, repeated))} is named more than once")
+    if problems:
+        raise InvalidRequest(
+            f"sources={list(requested)!r} is invalid: {'; '.join(problems)}: allowed each once of the document's "
+            f"sources {', '.join(known)}"
+        )
+    chosen = frozenset(requested)
+    return tuple(source for source in document.sources if source.name in chosen)
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    """One source of a run (``contracts.SourcePlan``): its days, its currency, what it sets."""
+
+    name: str
+    bill_connect_id: str
+    currency: str
+    days: tuple[date, ...]
+    kept_days: tuple[date, ...]
+    settings: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class BillConnectRun:
+    """A bill connect of the run's sources, with every member source of the document (``contracts.BillConnect``)."""
+
+    bill_connect_id: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SourcesPlan:
+    """What a run with a sources document does (``contracts.SourcesPlanOutput``)."""
+
+    window: Window
+    options: RunOptions
+    sources: tuple[SourceRun, ...]
+    bill_connects: tuple[BillConnectRun, ...]
+
+    @property
+    def today(self) -> date:
+        return self.window.today
+
+    @property
+    def months(self) -> tuple[str, ...]:
+        return self.window.months
+
+
+def bill_connects(document: SourcesDocument, sources: Iterable[Source]) -> tuple[BillConnectRun, ...]:
+    """The bill connects of ``sources``, in the order they first appear, each with all its member sources."""
+    ids = dict.fromkeys(source.bill_connect_id for source in sources)
+    return tuple(BillConnectRun(bill_connect_id, document.members(bill_connect_id)) for bill_connect_id in ids)
+
+
+def refuse_oversized(days_by_source: Mapping[str, int], *, limit: int = MAX_RUN_SOURCE_DAYS) -> None:
+    """Raises ``InvalidRequest`` when the run's source-days exceed ``limit`` (``MAX_RUN_SOURCE_DAYS``)."""
+    total = sum(days_by_source.values())
+    if total <= limit:
+        return
+    largest = max(days_by_source.values())
+    raise InvalidRequest(
+        f"The run has {total} source-days ({len(days_by_source)} sources, up to {largest} days each): allowed at "
+        f"most {limit} (MAX_RUN_SOURCE_DAYS), so that the execution's state stays within Step Functions' 256 KiB; "
+        "run fewer days (a shorter backfill: start and end) or fewer sources (a manual run's sources), in several runs"
+    )
