@@ -689,7 +689,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"The plan did not read the sources document (s3://{BUCKET}/{sources_document_key(os.environ)})")
             reconciled = False
         elif emulators.flexera is not None and run.plan is not None:
-            results = sources.reconcile(emulators.flexera, run.plan["months"])
+            results = sources.reconcile(emulators.flexera, run.plan)
             print(format_source_reconciliation(results))
             reconciled = all(result.reconciled for result in results)
     return 0 if run.succeeded and reconciled else 1

@@ -10,7 +10,8 @@ document put in the bucket names that emulator's URL as the source's ``KUBECOST_
 
 After the run each bill connect's committed months are reconciled, per member source, with what the source's
 emulator holds for the days the commit has of it (rows, eight per allocation, and cost times the source's
-``MULTIPLIER``): a bill connect with several members names its files ``kubecost-<source>-<day>[-N].csv.gz``, one
+``MULTIPLIER``), read with the settings the plan gave the source (its output holds each source's settings, so the
+document is judged once, by the plan): a bill connect with several members names its files ``kubecost-<source>-<day>[-N].csv.gz``, one
 with a single member keeps the Go names, all of them that member's.
 """
 
@@ -45,8 +46,9 @@ class SourcesFileError(ValueError):
 
 @dataclass(frozen=True)
 class LocalSource:
-    """One source of the document as the runner sees it: its name, its settings as environment text, its bill
-    connect (its own ``BILL_CONNECT_ID`` or the stack's) and its embedded emulator, if it has one."""
+    """One source of the document as the runner sees it: its name, the string settings that choose its emulator, its
+    bill connect (its own ``BILL_CONNECT_ID`` or the stack's; the Flexera emulator must know it) and its embedded
+    emulator, if it has one."""
 
     name: str
     settings: Mapping[str, str]
@@ -90,14 +92,6 @@ def read_sources_file(path: Path) -> dict[str, Any]:
     return document
 
 
-def environment_text(value: object) -> str:
-    """A document value as the environment variable's text: strings as they are, booleans ``true``/``false``,
-    numbers in their decimal form (the plan refuses the other JSON types)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def source_seed(name: str) -> int:
     """The seed of a source's embedded emulator: stable, and different for different names."""
     return zlib.crc32(name.encode())
@@ -120,7 +114,8 @@ class LocalSources:
         self._environ = environ
         sources = []
         for entry in document["sources"]:
-            settings = {key: environment_text(value) for key, value in entry.items() if key != "name"}
+            # Only strings choose an emulator; any other value is the plan's to judge (it refuses a non-string here).
+            settings = {key: value for key, value in entry.items() if key != "name" and isinstance(value, str)}
             emulator = None
             if not settings.get("KUBECOST_HOST", "").strip() and stack_kubecost_url is None:
                 config = emulator_config({**environ, **settings})
@@ -156,9 +151,6 @@ class LocalSources:
     def bill_connect_ids(self) -> frozenset[str]:
         return frozenset(source.bill_connect_id for source in self.sources)
 
-    def members(self, bill_connect_id: str) -> list[LocalSource]:
-        return [source for source in self.sources if source.bill_connect_id == bill_connect_id]
-
     def document_body(self) -> bytes:
         """The document as put in the bucket: each embedded emulator's URL as its source's ``KUBECOST_HOST``."""
         document = json.loads(json.dumps(self._document))
@@ -181,12 +173,15 @@ class LocalSources:
             lines.append(f"Source {source.name}: {where}, bill connect {source.bill_connect_id}")
         return lines
 
-    def reconcile(self, flexera: FlexeraEmulator, months: Sequence[str]) -> list[SourceReconciliation]:
-        """Each committed month of each bill connect, per member source with an embedded emulator."""
+    def reconcile(self, flexera: FlexeraEmulator, plan: Mapping[str, Any]) -> list[SourceReconciliation]:
+        """Each committed month of each bill connect of the run's plan, per member source of the run that has an
+        embedded emulator, read with the settings the plan gave it (a member not in the run has none in the plan)."""
+        planned = {str(source["name"]): source for source in plan["sources"]}
+        emulators = {source.name: source.emulator for source in self.sources if source.emulator is not None}
         results = []
-        for bill_connect_id in sorted(self.bill_connect_ids):
-            members = self.members(bill_connect_id)
-            for month in months:
+        for connect in plan["billConnects"]:
+            bill_connect_id, members = str(connect["billConnectId"]), [str(name) for name in connect["sources"]]
+            for month in plan["months"]:
                 committed = flexera.committed(bill_connect_id, month)
                 if committed is None:
                     continue
@@ -195,17 +190,20 @@ class LocalSources:
                     source, day = _file_source_day(name, members)
                     by_source.setdefault(source, []).append((name, day))
                 for member in members:
-                    if member.emulator is None:
+                    emulator = emulators.get(member)
+                    if emulator is None or member not in planned:
                         continue
-                    files = by_source.get(member.name, [])
+                    files = by_source.get(member, [])
                     days = sorted({day for _, day in files})
-                    settings = load_kubecost({**self._environ, **member.settings, "KUBECOST_HOST": member.emulator.url})
-                    expected_rows, expected_cost = expected_days(member.emulator, settings, days)
+                    settings = load_kubecost(
+                        {**self._environ, **planned[member]["settings"], "KUBECOST_HOST": emulator.url}
+                    )
+                    expected_rows, expected_cost = expected_days(emulator, settings, days)
                     results.append(
                         SourceReconciliation(
                             bill_connect_id=bill_connect_id,
                             month=month,
-                            source=member.name,
+                            source=member,
                             bill_upload_id=committed.bill_upload_id,
                             days=len(days),
                             files=len(files),
@@ -226,7 +224,7 @@ def format_source_reconciliation(results: Sequence[SourceReconciliation]) -> str
     )
 
 
-def _file_source_day(name: str, members: Sequence[LocalSource]) -> tuple[str, date]:
+def _file_source_day(name: str, members: Sequence[str]) -> tuple[str, date]:
     """Whose day a committed file is: named in it (several members) or the single member's (Go names)."""
     match = DAY_FILE_RE.match(name)
     if match is None:
@@ -234,11 +232,11 @@ def _file_source_day(name: str, members: Sequence[LocalSource]) -> tuple[str, da
     day = date.fromisoformat(match.group("day"))
     if len(members) == 1:
         if match.group("source") is not None:
-            raise ValueError(f"{name} names a source, but its bill connect has one member ({members[0].name})")
-        return members[0].name, day
+            raise ValueError(f"{name} names a source, but its bill connect has one member ({members[0]})")
+        return members[0], day
     source = match.group("source")
-    if source is None or source not in {member.name for member in members}:
-        raise ValueError(f"{name} names no member source of its bill connect ({', '.join(m.name for m in members)})")
+    if source is None or source not in members:
+        raise ValueError(f"{name} names no member source of its bill connect ({', '.join(members)})")
     return source, day
 
 
