@@ -19,7 +19,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 
 from kubecost_flexera.adapters.deadline import invocation_deadline
 from kubecost_flexera.adapters.kubecost import KubecostClient, load_credentials
@@ -28,7 +28,7 @@ from kubecost_flexera.config import load_kubecost, load_storage
 from kubecost_flexera.contracts import DayEvent, DayExported, parse
 from kubecost_flexera.domain.export import ExportResult, export_day
 from kubecost_flexera.errors import MAX_DAY_ERROR_MESSAGE_BYTES, ExporterError, messages_bounded
-from kubecost_flexera.observability import NAMESPACE, SERVICE, logger, metrics, tracer
+from kubecost_flexera.observability import add_metric_by, logger, metrics, tracer
 from kubecost_flexera.sources import day_environment
 
 if TYPE_CHECKING:
@@ -96,7 +96,4 @@ def _record_source_metrics(source: str, result: ExportResult) -> None:
             ("CostExported", MetricUnit.NoUnit, result.cost),
         ]
     for name, unit, value in figures:
-        with single_metric(
-            name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
-        ) as metric:
-            metric.add_dimension(name="Source", value=source)
+        add_metric_by(name, unit, value, "Source", source)

@@ -1,18 +1,20 @@
 """Upload Lambda: the workflow's last step, sending each planned month to Flexera One.
 
-Thin on purpose: it validates the event (the plan output plus the day results, ``contracts.UploadEvent``) before
-any side effect, wires Powertools, and hands the months to
-:class:`kubecost_flexera.domain.upload.MonthUploader`. It returns the per-month results, or raises once every month was
-tried (:func:`kubecost_flexera.domain.upload.raise_for_failures`): a transient error when one stopped a month
-(:class:`FlexeraThrottled`, :class:`FlexeraUnavailable`, :class:`StorageUnavailable`: the state machine waits and
-calls again), :class:`UploadFailed` when a month failed for good. Flexera calls end before the invocation's time is
+Thin on purpose: it validates the event (the plan output plus the day results, ``contracts.UploadEvent``; with a
+sources document, the event has ``sources``: ``contracts.SourcesUploadEvent``) before any side effect, wires
+Powertools, and hands the months to :class:`kubecost_flexera.domain.upload.MonthUploader` (with a sources document,
+each bill connect's months to :func:`kubecost_flexera.domain.bill_connects.upload_bill_connects`). It returns the
+per-month results, or raises once every month was tried (:func:`kubecost_flexera.domain.upload.raise_for_failures`):
+a transient error when one stopped a month (:class:`FlexeraThrottled`, :class:`FlexeraUnavailable`,
+:class:`StorageUnavailable`: the state machine waits and calls again), :class:`UploadFailed` when a month failed for
+good. Flexera calls end before the invocation's time is
 up (``context.get_remaining_time_in_millis()``, minus a margin), so a slow Flexera is a retried ``FlexeraUnavailable``.
 """
 
 from __future__ import annotations
 
 import os
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Final
 
 import boto3
@@ -21,18 +23,29 @@ from aws_lambda_powertools.metrics import MetricUnit
 from kubecost_flexera.adapters.deadline import invocation_deadline
 from kubecost_flexera.adapters.flexera import FlexeraClient
 from kubecost_flexera.adapters.storage import Storage
-from kubecost_flexera.config import load_flexera, load_storage
-from kubecost_flexera.contracts import UploadEvent, UploadOutput, parse
+from kubecost_flexera.config import BILL_CONNECT_PREFIX, FlexeraSettings, load_flexera, load_storage
+from kubecost_flexera.contracts import (
+    FailedSourceDay,
+    SourcesUploadEvent,
+    SourcesUploadOutput,
+    UploadEvent,
+    UploadOutput,
+    parse,
+)
 from kubecost_flexera.domain import calendar
+from kubecost_flexera.domain.bill_connects import BillConnectResult, upload_bill_connects
 from kubecost_flexera.domain.calendar import utc_today
+from kubecost_flexera.domain.plan import BillConnectRun
 from kubecost_flexera.domain.upload import MonthResult, MonthUploader, raise_for_failures
-from kubecost_flexera.observability import logger, metrics, tracer
+from kubecost_flexera.errors import ConfigurationError, InvalidRequest
+from kubecost_flexera.observability import add_metric_by, logger, metrics, tracer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import date
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from kubecost_flexera.adapters.deadline import Deadline
 
 _STATUS_METRICS: Final = {
     "committed": "MonthsCommitted",
@@ -42,13 +55,29 @@ _STATUS_METRICS: Final = {
 }
 
 
-def record_metrics(results: Sequence[MonthResult], failed_days: Sequence[date]) -> None:
+def record_metrics(results: Sequence[MonthResult], failed_days: int) -> None:
     committed = [result for result in results if result.status == "committed"]
     metrics.add_metric(name="FilesUploaded", unit=MetricUnit.Count, value=sum(r.files for r in committed))
     metrics.add_metric(name="BytesUploaded", unit=MetricUnit.Bytes, value=sum(r.bytes for r in committed))
-    metrics.add_metric(name="FailedDays", unit=MetricUnit.Count, value=len(failed_days))
+    metrics.add_metric(name="FailedDays", unit=MetricUnit.Count, value=failed_days)
     for status, name in _STATUS_METRICS.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=sum(r.status == status for r in results))
+
+
+def record_source_metrics(results: Sequence[BillConnectResult], request: SourcesUploadEvent) -> None:
+    """Besides the aggregates: each bill connect's month results (dimension ``BillConnect``, one metric per month)
+    and each run source's failed days (dimension ``Source``)."""
+    for bill_connect in results:
+        by_bill_connect = partial(add_metric_by, dimension="BillConnect", dimension_value=bill_connect.bill_connect_id)
+        for month in bill_connect.months:
+            if month.status in _STATUS_METRICS:
+                by_bill_connect(_STATUS_METRICS[month.status], MetricUnit.Count, 1, month=month.month)
+            if month.status == "committed":
+                by_bill_connect("FilesUploaded", MetricUnit.Count, month.files, month=month.month)
+                by_bill_connect("BytesUploaded", MetricUnit.Bytes, month.bytes, month=month.month)
+    for result in request.source_results:
+        failed = sum(day.status == "failed" for day in result.day_results)
+        add_metric_by("FailedDays", MetricUnit.Count, failed, "Source", result.source)
 
 
 @logger.inject_lambda_context(correlation_id_path="executionId")
@@ -56,6 +85,8 @@ def record_metrics(results: Sequence[MonthResult], failed_days: Sequence[date]) 
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     deadline = invocation_deadline(context.get_remaining_time_in_millis())
+    if isinstance(event, dict) and "sources" in event:
+        return upload_sources(parse(event, SourcesUploadEvent), deadline)
     request = parse(event, UploadEvent)
     flexera = load_flexera(os.environ)
     storage_settings = load_storage(os.environ)
@@ -69,8 +100,84 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         options=request.options,
     )
     results = uploader.run(request.months)
-    record_metrics(results, request.failed_days)
+    record_metrics(results, len(request.failed_days))
     output = UploadOutput.of({"months": results, "failed_days": request.failed_days}).model_dump(mode="json")
     logger.info("Upload finished", **output)
     raise_for_failures(results)
     return output
+
+
+def upload_sources(request: SourcesUploadEvent, deadline: Deadline) -> dict[str, Any]:
+    """One bill upload per bill connect and month, with every member source's days."""
+    check_bill_connects(request)
+    flexera = load_flexera(os.environ)
+    bucket = load_storage(os.environ).bucket
+    check_creatable(flexera, [connect.bill_connect_id for connect in request.bill_connects])
+    client = cache(partial(FlexeraClient.from_settings, flexera, deadline))  # one token for every bill connect
+    failed_days = [
+        FailedSourceDay.of({"source": result.source, "day": day.day, "error": day.error})
+        for result in request.source_results
+        for day in result.day_results
+        if day.status == "failed"
+    ]
+    if failed_days:
+        logger.warning(
+            "Days failed to export; their last good export is uploaded",
+            failed_days=[f"{day.source} {day.day.isoformat()}" for day in failed_days],
+        )
+    results = upload_bill_connects(
+        [BillConnectRun(connect.bill_connect_id, connect.sources) for connect in request.bill_connects],
+        request.months,
+        storage_of=partial(Storage, boto3.client("s3"), bucket),
+        connect=lambda bill_connect_id: client().for_bill_connect(bill_connect_id),
+        clock_today=utc_today(calendar.now()),
+        options=request.options,
+    )
+    months = [month for bill_connect in results for month in bill_connect.months]
+    record_metrics(months, len(failed_days))
+    record_source_metrics(results, request)
+    output = SourcesUploadOutput.of({"bill_connects": results, "failed_days": failed_days}).model_dump(mode="json")
+    logger.info("Upload finished", **output)
+    raise_for_failures(months)
+    return output
+
+
+def check_bill_connects(request: SourcesUploadEvent) -> None:
+    """The bill connects are the plan's: each once, each member once, each run source in its bill connect."""
+    problems = []
+    seen: set[str] = set()
+    members: dict[str, str] = {}
+    for index, connect in enumerate(request.bill_connects):
+        if connect.bill_connect_id in seen:
+            problems.append(f"billConnects[{index}]: bill connect {connect.bill_connect_id!r} is listed twice")
+        seen.add(connect.bill_connect_id)
+        if not connect.sources:
+            problems.append(f"billConnects[{index}]: bill connect {connect.bill_connect_id!r} lists no source")
+        for source in connect.sources:
+            if source in members:
+                problems.append(
+                    f"billConnects[{index}]: source {source!r} is also a member of {members[source]!r}: a source "
+                    "has one bill connect"
+                )
+            members[source] = connect.bill_connect_id
+    for index, plan in enumerate(request.sources):
+        if members.get(plan.name) != plan.bill_connect_id:
+            problems.append(
+                f"sources[{index}]: source {plan.name!r} names bill connect {plan.bill_connect_id!r}, whose "
+                "billConnects entry must list it"
+            )
+    if problems:
+        raise InvalidRequest(f"{len(problems)} problem(s) in the upload event: " + "; ".join(problems))
+
+
+def check_creatable(flexera: FlexeraSettings, bill_connect_ids: Sequence[str]) -> None:
+    """``CREATE_BILL_CONNECT_IF_NOT_EXIST``'s prefix rule holds for every bill connect of a sources document."""
+    if not flexera.create_bill_connect:
+        return
+    refused = [repr(name) for name in bill_connect_ids if not name.startswith(BILL_CONNECT_PREFIX)]
+    if refused:
+        raise ConfigurationError(
+            f"BILL_CONNECT_ID {', '.join(refused)} (of the sources document) is invalid: with "
+            f"CREATE_BILL_CONNECT_IF_NOT_EXIST=true every bill connect id must start with {BILL_CONNECT_PREFIX!r}, "
+            f"e.g. {BILL_CONNECT_PREFIX}-prod"
+        )

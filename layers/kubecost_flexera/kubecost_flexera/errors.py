@@ -73,6 +73,11 @@ class UploadFailed(ExporterError):
     """At least one month could not be uploaded; raised after every month was tried, so the workflow fails."""
 
 
+class MixedCurrencies(UploadFailed):
+    """The sources of one bill connect exported a month in different currencies: one bill holds one currency, so
+    that month of that bill connect is refused (never retried); the message names each source and its currency."""
+
+
 class ExportFailed(ExporterError):
     """At least one day could not be exported; raised at the end of the workflow so that it fails and alarms."""
 

@@ -31,11 +31,12 @@ S3 in blocks as the socket drains and computes the MD5 of exactly the bytes sent
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
@@ -178,6 +179,14 @@ class FlexeraClient:
     def from_settings(cls, settings: FlexeraSettings, deadline: Deadline = NO_DEADLINE) -> FlexeraClient:
         """A client with the credentials of ``FLEXERA_SECRET_ARN`` (read now, through the Parameters cache)."""
         return cls(settings, load_credentials(settings.secret_arn), deadline=deadline)
+
+    def for_bill_connect(self, bill_connect_id: str) -> FlexeraClient:
+        """A client of another bill connect of the same org (a sources document's): it shares this client's HTTP
+        session, deadline, retries and token, so a run asks for one token whatever the number of bill connects."""
+        other = copy.copy(self)
+        other._settings = replace(self._settings, bill_connect_id=bill_connect_id)
+        other._bill_connect_attempted = False
+        return other
 
     # --- bill connect ---
 

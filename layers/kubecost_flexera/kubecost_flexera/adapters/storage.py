@@ -6,6 +6,7 @@ Layout (``ARCH-S3-1``; its atomic replacement is ``ARCH-S3-2``)::
     exports/<source>/<YYYY-MM>/<YYYY-MM-DD>/<export-id>/kubecost-<YYYY-MM-DD>-<N>.csv.gz  part N >= 2
     state/days/<source>/<YYYY-MM-DD>.json                         day manifest: the commit point of a day
     state/uploads/<source>/<YYYY-MM>.json                         last committed upload of a month
+    state/uploads/bill-connects/<bill-connect-id>/<YYYY-MM>.json  the same, of a bill connect (sources document)
 
 The uploader reads manifests, never a bare listing: a part exists for the workflow only once a manifest names it.
 The records themselves (parts, manifests, upload states) are ``domain/records.py``'s.
@@ -139,8 +140,12 @@ class Storage:
     def _manifests_prefix(self) -> str:
         return f"state/days/{self.source}/"
 
-    def upload_state_key(self, month: str) -> str:
-        return f"state/uploads/{self.source}/{month}.json"
+    def upload_state_key(self, month: str, bill_connect_id: str | None = None) -> str:
+        """The month's last commit: this source's, or with ``bill_connect_id`` that bill connect's (a sources
+        document's upload is per bill connect, whatever sources it holds)."""
+        if bill_connect_id is None:
+            return f"state/uploads/{self.source}/{month}.json"
+        return f"state/uploads/bill-connects/{bill_connect_id}/{month}.json"
 
     @_s3_errors
     def read_day_manifest(self, day: date) -> DayManifest | None:
@@ -209,13 +214,13 @@ class Storage:
                 logger.warning("Could not delete an object", key=error.get("Key"), error=error.get("Code"))
 
     @_s3_errors
-    def read_upload_state(self, month: str) -> UploadState | None:
-        body = self._get_optional(self.upload_state_key(month))
+    def read_upload_state(self, month: str, bill_connect_id: str | None = None) -> UploadState | None:
+        body = self._get_optional(self.upload_state_key(month, bill_connect_id))
         return None if body is None else UploadState.from_json(body)
 
     @_s3_errors
-    def write_upload_state(self, state: UploadState) -> None:
-        self._put_json(self.upload_state_key(state.month), state.to_json())
+    def write_upload_state(self, state: UploadState, bill_connect_id: str | None = None) -> None:
+        self._put_json(self.upload_state_key(state.month, bill_connect_id), state.to_json())
 
     @_s3_errors
     def read_sources_document(self, key: str, *, max_bytes: int) -> bytes | None:

@@ -23,10 +23,16 @@ def new_export_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
-def part_file_name(day: date, part: int) -> str:
-    """``kubecost-YYYY-MM-DD.csv.gz`` for part 1, ``kubecost-YYYY-MM-DD-N.csv.gz`` after (there is no ``-1``)."""
+def part_file_name(day: date, part: int, source: str | None = None) -> str:
+    """``kubecost-YYYY-MM-DD.csv.gz`` for part 1, ``kubecost-YYYY-MM-DD-N.csv.gz`` after (there is no ``-1``).
+
+    With ``source`` (a bill connect of several sources, whose files share one bill upload):
+    ``kubecost-<source>-YYYY-MM-DD[-N].csv.gz``, unique within the upload as source names are unique; a source name
+    of at most 32 characters keeps it within Flexera's 100 characters.
+    """
     suffix = "" if part == 1 else f"-{part}"
-    return f"kubecost-{day.isoformat()}{suffix}.csv.gz"
+    prefix = "kubecost-" if source is None else f"kubecost-{source}-"
+    return f"{prefix}{day.isoformat()}{suffix}.csv.gz"
 
 
 @dataclass(frozen=True)
