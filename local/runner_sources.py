@@ -11,8 +11,8 @@ document put in the bucket names that emulator's URL as the source's ``KUBECOST_
 After the run each bill connect's committed months are reconciled, per member source, with what the source's
 emulator holds for the days the commit has of it (rows, eight per allocation, and cost times the source's
 ``MULTIPLIER``), read with the settings the plan gave the source (its output holds each source's settings, so the
-document is judged once, by the plan): a bill connect with several members names its files ``kubecost-<source>-<day>[-N].csv.gz``, one
-with a single member keeps the Go names, all of them that member's.
+document is judged once, by the plan). A bill connect with several members names its files
+``kubecost-<source>-<day>[-N].csv.gz``; one with a single member keeps the Go names, all of them that member's.
 """
 
 from __future__ import annotations
