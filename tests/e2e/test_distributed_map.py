@@ -138,6 +138,24 @@ def test_a_failed_child_fails_the_map_run(
     assert [(child.index, child.error) for child in failed] == [(1, "ValueError")]
 
 
+def test_a_tolerated_failure_count_lets_that_many_children_fail(
+    local_workflow: LocalWorkflowFactory, emulators: tuple[KubecostEmulator, FlexeraEmulator]
+) -> None:
+    # Given a Distributed Map that tolerates one failed child
+    definition = _fan_out(INVOKE, "Work")
+    definition["States"]["Fan"]["ToleratedFailureCount"] = 1
+    workflow = local_workflow(
+        *emulators, template=_stack(definition, grant=True), handlers={EXPORT_DAY_FUNCTION: _echo}
+    )
+    # When one child fails, the Map run succeeds with null for it; when two do, it fails
+    one = workflow.run({"items": ["a", "fail", "c"]})
+    assert one.succeeded, one
+    output = json.loads(workflow.sfn.describe_execution(executionArn=one.execution_arn)["output"])
+    assert [result and result["item"] for result in output["results"]] == ["a", None, "c"]
+    two = workflow.run({"items": ["fail", "fail", "c"]})
+    assert two.error == "States.ExceedToleratedFailureThreshold"
+
+
 def test_without_the_start_execution_grant_no_child_starts(
     local_workflow: LocalWorkflowFactory, emulators: tuple[KubecostEmulator, FlexeraEmulator]
 ) -> None:
