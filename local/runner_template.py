@@ -173,7 +173,7 @@ def _state_machine(
             raise TemplateError(f"DefinitionSubstitutions.{key} refers to {target!r}: not a function or parameter")
     defaults = {name: parameter_defaults[name] for name in parameter_keys.values() if name in parameter_defaults}
     return StateMachineSpec(
-        name=_stack_sub(properties.get("Name"), stack_name) if "Name" in properties else _generated_name(stack_name),
+        name=_name(properties["Name"], stack_name) if "Name" in properties else _generated_name(stack_name),
         definition_template=(ROOT / str(properties["DefinitionUri"])).read_text(),
         function_substitutions=function_keys,
         parameter_substitutions=parameter_keys,
@@ -197,9 +197,15 @@ def _generated_name(stack_name: str) -> str:
     return f"{STATE_MACHINE_ID}-{suffix}"
 
 
-def _stack_sub(value: object, stack_name: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
-        return str(value["Fn::Sub"]).replace("${AWS::StackName}", stack_name)
-    raise TemplateError("the state machine's Name must be a string or !Sub of ${AWS::StackName}")
+def _name(value: object, stack_name: str) -> str:
+    """The state machine's ``Name`` as CloudFormation resolves it for the local stack (pseudo parameters only: a
+    name that depends on a parameter or a resource would not be known when the roles that name it are made)."""
+    from local.template_resolver import Deployment, Resolver  # noqa: PLC0415 - it imports TemplateError from here
+
+    pseudo = LOCAL_PSEUDO_PARAMETERS
+    region, account, partition = pseudo["AWS::Region"], pseudo["AWS::AccountId"], pseudo["AWS::Partition"]
+    deployment = Deployment(stack_name, region, account, {}, {}, {}, partition)
+    name = Resolver({}, deployment).resolve(value)
+    if not isinstance(name, str):
+        raise TemplateError(f"the state machine's Name must resolve to a string, not {name!r}")
+    return name

@@ -111,8 +111,12 @@ def sam_policies(owner: str, resolver: Resolver, policies: Any) -> list[Policy]:
     """A SAM resource's ``Policies``: inline documents, SAM policy templates and managed policy names or ARNs."""
     items = policies if isinstance(policies, list) else [policies]
     result = []
-    for index, item in enumerate(items):
+    for index, written in enumerate(items):
         name = f"{owner}/Policies[{index}]"
+        # SAM keeps an item under !If as CloudFormation's Fn::If; the branch this deployment takes is the policy.
+        item = resolver.resolve(written) if isinstance(written, dict) and "Fn::If" in written else written
+        if item is None:
+            continue
         if isinstance(item, str):
             result.append(_managed(item if item.startswith("arn:") else f"arn:aws:iam::aws:policy/{item}"))
         elif isinstance(item, dict) and "Statement" in item:

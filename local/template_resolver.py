@@ -10,6 +10,7 @@ for, raises :class:`~local.runner_template.TemplateError` rather than leaving a 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -48,6 +49,13 @@ class Deployment:
     refs: Mapping[str, str]
     attributes: Mapping[str, str] = field(default_factory=dict)
     partition: str = "aws"
+
+    @property
+    def stack_id(self) -> str:
+        """``AWS::StackId``: CloudFormation's ARN of the stack, ending in a UUID it draws at creation; here one derived
+        from the stack, region and account, so that every evaluation of one deployment sees the same id."""
+        drawn = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.partition}/{self.region}/{self.account}/{self.stack_name}")
+        return f"arn:{self.partition}:cloudformation:{self.region}:{self.account}:stack/{self.stack_name}/{drawn}"
 
 
 class Resolver:
@@ -152,6 +160,7 @@ class Resolver:
             "AWS::Region": deployment.region,
             "AWS::AccountId": deployment.account,
             "AWS::StackName": deployment.stack_name,
+            "AWS::StackId": deployment.stack_id,
             "AWS::URLSuffix": "amazonaws.com",
         }
         if name in pseudo:

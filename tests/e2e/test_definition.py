@@ -24,6 +24,26 @@ LAMBDA_SERVICE_ERRORS: Final = {
 # A function out of time, or a task whose answer never came: the work does not fit, a retry would time out again.
 NEVER_RETRIED: Final = {"Sandbox.Timedout", "States.Timeout"}
 RETRYABLE: Final = {"KubecostUnavailable", "FlexeraUnavailable", "FlexeraThrottled", "StorageUnavailable"}
+# The errors Step Functions itself names (Amazon States Language, "Error names"), which a Retry or Catch may match.
+STATES_ERRORS: Final = {
+    "States.ALL",
+    "States.Timeout",
+    "States.HeartbeatTimeout",
+    "States.TaskFailed",
+    "States.Permissions",
+    "States.ResultPathMatchFailure",
+    "States.ParameterPathFailure",
+    "States.QueryEvaluationError",
+    "States.BranchFailed",
+    "States.NoChoiceMatched",
+    "States.IntrinsicFailure",
+    "States.ExceedToleratedFailureThreshold",
+    "States.ItemReaderFailed",
+    "States.ResultWriterFailed",
+}
+ERROR_CLASSES: Final = {
+    name for name, value in vars(errors).items() if isinstance(value, type) and issubclass(value, errors.ExporterError)
+}
 ARNS: Final = {
     "PlanFunction": "arn:aws:lambda:us-east-1:123456789012:function:plan",
     "ExportDayFunction": "arn:aws:lambda:us-east-1:123456789012:function:export-day",
@@ -39,25 +59,84 @@ def definition() -> dict[str, Any]:
     return body
 
 
-def _tasks(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _states(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state, those of the Maps' item processors included."""
     found: dict[str, dict[str, Any]] = {}
     for name, state in states.items():
-        if state["Type"] == "Task":
-            found[name] = state
+        found[name] = state
         if state["Type"] == "Map":
-            found.update(_tasks(state["ItemProcessor"]["States"]))
+            found.update(_states(state["ItemProcessor"]["States"]))
     return found
+
+
+def _tasks(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in _states(states).items() if state["Type"] == "Task"}
 
 
 def test_every_task_invokes_its_function_with_the_execution_id(definition: dict[str, Any]) -> None:
     # Given the substituted definition
-    tasks = _tasks(definition["States"])
+    states = definition["States"]
+    tasks = _tasks(states)
     # Then each task invokes one of the template's functions, and its payload carries the execution id
     assert {task["Parameters"]["FunctionName"] for task in tasks.values()} == set(ARNS.values())
-    map_state = definition["States"]["ExportDays"]
+    sources = states["ExportSources"]
+    source_days = sources["ItemProcessor"]["States"]["ExportSourceDays"]
+    # The day tasks pass the Map's item, which holds it: the parent execution's, also in a source's child execution
+    # (there $$.Execution.Id is the child's), handed down by ExportSources
+    item_of = {"ExportDay": states["ExportDays"]["ItemSelector"], "ExportSourceDay": source_days["ItemSelector"]}
+    assert (source_days["ItemSelector"]["executionId.$"], sources["ItemSelector"]["executionId.$"]) == (
+        "$.executionId",
+        "$$.Execution.Id",
+    )
     for name, task in tasks.items():
-        payload = task["Parameters"].get("Payload") or map_state["ItemSelector"]
-        assert payload["executionId.$"] == "$$.Execution.Id", name
+        if name in item_of:
+            assert task["Parameters"]["Payload.$"] == "$", name
+            continue
+        assert task["Parameters"]["Payload"]["executionId.$"] == "$$.Execution.Id", name
+
+
+def test_every_error_name_retried_or_caught_is_an_exporter_error_or_a_step_functions_error(
+    definition: dict[str, Any],
+) -> None:
+    # Given every Retry and Catch of every state, those of the sources' child executions included
+    named = {
+        error
+        for state in _states(definition["States"]).values()
+        for handler in (*state.get("Retry", []), *state.get("Catch", []))
+        for error in handler["ErrorEquals"]
+    }
+    # Then each name is a class of errors.py, or an error Step Functions, Lambda or its sandbox reports: a typo would
+    # never match and let the error through
+    assert named
+    assert named - ERROR_CLASSES - STATES_ERRORS - LAMBDA_SERVICE_ERRORS - NEVER_RETRIED == set()
+
+
+def test_sources_run_in_child_executions_at_most_source_concurrency_at_once(definition: dict[str, Any]) -> None:
+    # Given the Map over sources and the Map over one source's days
+    states = definition["States"]
+    sources = states["ExportSources"]
+    processor = sources["ItemProcessor"]
+    # Then each source is a standard child execution (its own 25,000-event history), 5 at once by default
+    assert processor["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert sources["MaxConcurrency"] == int(load_template(stack_name="test").parameter_defaults["SourceConcurrency"])
+    # And within one, the source's days inline, at most MaxConcurrency (8 here) at once, as a single-source run
+    source_days = processor["States"]["ExportSourceDays"]
+    assert (source_days["ItemProcessor"]["ProcessorConfig"]["Mode"], source_days["MaxConcurrency"]) == ("INLINE", 8)
+    # And no failure is tolerated: a child that fails (not a day, each is caught) fails the run
+    assert "ToleratedFailurePercentage" not in sources
+    assert "ToleratedFailureCount" not in sources
+
+
+def test_a_sources_failing_day_keeps_only_its_error_name(definition: dict[str, Any]) -> None:
+    # Given the task of a source's day
+    days = definition["States"]["ExportSources"]["ItemProcessor"]["States"]["ExportSourceDays"]["ItemProcessor"]
+    task = days["States"]["ExportSourceDay"]
+    # Then whatever the error it is caught, and the day's result is the compact SourceDayResult: day, status, name
+    (catcher,) = task["Catch"]
+    assert (catcher["ErrorEquals"], catcher["ResultPath"]) == (["States.ALL"], "$.error")
+    failed = days["States"][catcher["Next"]]
+    assert failed["Parameters"] == {"day.$": "$.day", "status": "failed", "error.$": "$.error.Error"}
+    assert task["ResultSelector"] == {"day.$": "$.Payload.day", "status.$": "$.Payload.status"}
 
 
 def test_map_concurrency_comes_from_the_substitution(definition: dict[str, Any]) -> None:
@@ -85,9 +164,11 @@ def test_only_transient_errors_are_retried(definition: dict[str, Any]) -> None:
         assert not retried & (permanent | NEVER_RETRIED | {"States.ALL"}), name
 
 
-def test_throttling_waits_at_least_the_cooloff_a_bounded_number_of_times(definition: dict[str, Any]) -> None:
-    upload = definition["States"]["Upload"]
-    retrier = next(r for r in upload["Retry"] if r["ErrorEquals"] == ["FlexeraThrottled"])
+@pytest.mark.parametrize("upload", ["Upload", "UploadSources"])
+def test_throttling_waits_at_least_the_cooloff_a_bounded_number_of_times(
+    definition: dict[str, Any], upload: str
+) -> None:
+    retrier = next(r for r in definition["States"][upload]["Retry"] if r["ErrorEquals"] == ["FlexeraThrottled"])
     assert retrier["IntervalSeconds"] >= 120
     assert "JitterStrategy" not in retrier  # full jitter could wait less than the cool-off
     assert 1 <= retrier["MaxAttempts"] <= 10
@@ -113,9 +194,10 @@ def test_a_failing_day_is_caught_into_a_small_failed_day_result(definition: dict
     assert {error for catcher in catchers[:-1] for error in catcher["ErrorEquals"]} == typed
 
 
-def test_failed_days_end_the_execution_in_fail(definition: dict[str, Any]) -> None:
+@pytest.mark.parametrize("upload", ["Upload", "UploadSources"])
+def test_failed_days_end_the_execution_in_fail(definition: dict[str, Any], upload: str) -> None:
     states = definition["States"]
-    choice = states[states["Upload"]["Next"]]
+    choice = states[states[upload]["Next"]]
     rule = choice["Choices"][0]
     assert (rule["Variable"], rule["IsPresent"]) == ("$.upload.failedDays[0]", True)
     assert states[rule["Next"]] == states["DaysFailed"]

@@ -112,3 +112,31 @@ def test_a_hard_coded_partition_in_the_definition_is_caught(template: dict[str, 
     problems = _limit_problems(old, {}, stack_name="p", partition="aws-cn")
     assert problems, "the aws partition written into the definition must be caught"
     assert all("hard-codes the aws partition" in message for message in problems)
+
+
+@pytest.mark.parametrize("partition", PARTITIONS)
+def test_a_sources_document_with_the_longest_key_and_prefix_deploys_with_the_longest_stack_name(
+    template: dict[str, Any], partition: str
+) -> None:
+    # Given the sources parameters at their longest, with a refresh window (every conditional grant present)
+    parameters = {
+        "SourcesDocumentKey": "config/" + "s" * 28 + ".json",
+        "KubecostSecretPrefix": "kubecost-flexera/" + "p" * 14 + "/",
+        "RefreshDays": "62",
+    }
+    assert [len(parameters[name]) for name in ("SourcesDocumentKey", "KubecostSecretPrefix")] == [
+        template["Parameters"][name]["MaxLength"] for name in ("SourcesDocumentKey", "KubecostSecretPrefix")
+    ]
+    # Then nothing is refused, the state machine's name (the stack id's) included
+    assert _limit_problems(template, parameters, stack_name=LONGEST_STACK_NAME, partition=partition) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SourcesDocumentKey", "exports/sources.json"), ("SourcesDocumentKey", "config/*"), ("KubecostSecretPrefix", "*")],
+)
+def test_a_sources_parameter_that_would_widen_a_grant_is_refused(
+    template: dict[str, Any], name: str, value: str
+) -> None:
+    problems = check_deployment(template, {**REQUIRED, name: value}, stack_name="sources")
+    assert [problem.message.split("=", 1)[0] for problem in problems] == [f"parameter {name}"]

@@ -2,7 +2,8 @@
 does what its name says; ``--today`` makes a run the scheduled run of that date.
 
 ``scheduler.json`` is what the schedule passes (a run for the current UTC date), ``run-today.json`` pins the date,
-``backfill.json`` exports a range, ``dry-run.json`` exports without uploading. The other files are one function's
+``backfill.json`` exports a range, ``dry-run.json`` exports without uploading; ``backfill-sources.json`` exports a
+range for some sources of a sources document only (run with ``--sources FILE``). The other files are one function's
 own event, checked by that function's tests (``tests/integration/test_plan_handler.py``,
 ``test_export_day_handler.py``, ``test_upload.py``).
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 
 import pytest
 
+from kubecost_flexera.contracts import ManualRun, parse
 from kubecost_flexera.domain.calendar import scheduled_window
 from local.run import main
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 EVENTS: Final = Path(__file__).resolve().parents[2] / "events"
 EXECUTION_INPUTS: Final = ("scheduler.json", "run-today.json", "backfill.json", "dry-run.json")
 FUNCTION_EVENTS: Final = ("plan.json", "export-day.json", "upload.json")
+SOURCES_INPUTS: Final = ("backfill-sources.json",)  # for a stack with a sources document
 FLAGS: Final = ("--allocations", "2", "--fast-retries")
 
 
@@ -49,7 +52,19 @@ def _statuses(output: str) -> dict[str, str]:
 
 def test_every_file_in_events_is_an_execution_input_or_a_function_event() -> None:
     # Given the files in events/ / Then each is known to be one or the other, so a new one gets a test here or there
-    assert sorted(path.name for path in EVENTS.glob("*.json")) == sorted((*EXECUTION_INPUTS, *FUNCTION_EVENTS))
+    assert sorted(path.name for path in EVENTS.glob("*.json")) == sorted(
+        (*EXECUTION_INPUTS, *FUNCTION_EVENTS, *SOURCES_INPUTS)
+    )
+
+
+@pytest.mark.parametrize("name", SOURCES_INPUTS)
+def test_sources_input_is_a_manual_run_of_named_sources(name: str) -> None:
+    # Given an execution input for a stack with a sources document
+    request = parse(json.loads((EVENTS / name).read_text()), ManualRun)
+    # Then it is a manual run (a backfill) restricted to sources of valid names
+    assert request.sources
+    assert request.start is not None
+    assert request.end is not None
 
 
 def _scheduler(output: str) -> None:

@@ -30,7 +30,13 @@ LAMBDA_SERVICE_ERRORS: Final = frozenset(
     }
 )
 TIMEOUTS: Final = ("Sandbox.Timedout", "States.Timeout")
-TASK_FUNCTIONS: Final = {"Plan": "PlanFunction", "ExportDay": "ExportDayFunction", "Upload": "UploadFunction"}
+TASK_FUNCTIONS: Final = {
+    "Plan": "PlanFunction",
+    "ExportDay": "ExportDayFunction",
+    "Upload": "UploadFunction",
+    "ExportSourceDay": "ExportDayFunction",  # a source's day, in the source's child execution
+    "UploadSources": "UploadFunction",
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +51,14 @@ def definition() -> dict[str, Any]:
 
 
 def tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    processor = definition["States"]["ExportDays"]["ItemProcessor"]["States"]
-    found = {name: state for name, state in {**definition["States"], **processor}.items() if state["Type"] == "Task"}
+    def every_state(states: dict[str, Any]) -> dict[str, Any]:
+        found = dict(states)
+        for state in states.values():
+            if state["Type"] == "Map":
+                found.update(every_state(state["ItemProcessor"]["States"]))
+        return found
+
+    found = {name: state for name, state in every_state(definition["States"]).items() if state["Type"] == "Task"}
     assert set(found) == set(TASK_FUNCTIONS)
     return found
 
@@ -89,6 +101,21 @@ def test_each_task_times_out_shortly_after_its_function(definition: dict[str, An
 
 
 @pytest.mark.parametrize("timeout", TIMEOUTS)
+def test_a_sources_day_that_times_out_is_a_failed_day_keeping_only_the_error_name(
+    definition: dict[str, Any], timeout: str
+) -> None:
+    # Given the task of a source's day, in the source's child execution
+    source = definition["States"]["ExportSources"]["ItemProcessor"]["States"]["ExportSourceDays"]
+    processor = source["ItemProcessor"]["States"]
+    catcher = first_catcher(processor["ExportSourceDay"], timeout)
+
+    # Then the timeout is the day's error name in a failed day: the child goes on with the source's other days
+    assert catcher is not None
+    failed = processor[catcher["Next"]]
+    assert failed["Parameters"] == {"day.$": "$.day", "status": "failed", "error.$": "$.error.Error"}
+
+
+@pytest.mark.parametrize("timeout", TIMEOUTS)
 def test_a_day_that_times_out_is_a_failed_day_keeping_only_the_error_name(
     definition: dict[str, Any], timeout: str
 ) -> None:
@@ -105,7 +132,7 @@ def test_a_day_that_times_out_is_a_failed_day_keeping_only_the_error_name(
     assert failed["Parameters"] == {"day.$": "$.day", "status": "failed", "error": {"Error.$": "$.error.Error"}}
 
 
-@pytest.mark.parametrize("task", ["Plan", "Upload"])
+@pytest.mark.parametrize("task", ["Plan", "Upload", "UploadSources"])
 @pytest.mark.parametrize("timeout", TIMEOUTS)
 def test_plan_or_upload_timing_out_fails_the_run(definition: dict[str, Any], task: str, timeout: str) -> None:
     assert first_catcher(definition["States"][task], timeout) is None

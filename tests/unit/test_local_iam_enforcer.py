@@ -13,7 +13,7 @@ from local.iam_enforcer import LocalIamError, Principal, SandboxStopped, World, 
 from local.iam_policy import Decision, Policy, Request
 from local.runner_roles import stack_roles
 from local.runner_template import load_template
-from local.template_policies import role_policies
+from local.template_policies import role_policies, sam_policies
 from local.template_resolver import Deployment, Resolver
 
 if TYPE_CHECKING:
@@ -188,3 +188,22 @@ def test_a_policy_attached_as_a_resource_of_its_own_counts_for_its_role() -> Non
     resolver = Resolver(template, Deployment("s", REGION, ACCOUNT, {}, {"Role": "s-Role"}))
     policies = role_policies(template, resolver, {"Fn::GetAtt": ["Role", "Arn"]})
     assert [policy.name for policy in policies] == ["Extra"]
+
+
+@pytest.mark.parametrize(("enabled", "expected"), [("yes", ["Machine/Policies[1]"]), ("no", [])])
+def test_a_sam_policy_under_fn_if_is_the_branch_the_deployment_takes(enabled: str, expected: list[str]) -> None:
+    # Given a state machine's SAM Policies with a statement document kept only when a condition holds
+    template = {
+        "Parameters": {"Enabled": {"Type": "String"}},
+        "Conditions": {"On": {"Fn::Equals": [{"Ref": "Enabled"}, "yes"]}},
+    }
+    statement = {"Effect": "Allow", "Action": "states:StartExecution", "Resource": "arn:sm"}
+    policies = [
+        "AWSXrayWriteOnlyAccess",
+        {"Fn::If": ["On", {"Statement": [statement]}, {"Ref": "AWS::NoValue"}]},
+    ]
+    resolver = Resolver(template, Deployment("s", REGION, ACCOUNT, {"Enabled": enabled}, {}))
+
+    # When the local runner reads them / Then the statement is a policy exactly when the condition holds
+    names = [policy.name for policy in sam_policies("Machine", resolver, policies)]
+    assert names == ["AWSXrayWriteOnlyAccess", *expected]

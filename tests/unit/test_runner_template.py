@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from local.runner_template import LAMBDA_DEFAULT_MEMORY_MB, load_template
+from local.runner_template import LAMBDA_DEFAULT_MEMORY_MB, LOCAL_PSEUDO_PARAMETERS, load_template
+from local.template_resolver import Deployment, Resolver
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,3 +62,19 @@ def test_parameter_defaults_hold_every_parameter_with_a_default_as_text(tmp_path
     defaults = load_template(path, stack_name="test").parameter_defaults
     # Then only RetentionDays is there, as CloudFormation passes parameter values: a string
     assert defaults == {"RetentionDays": "400"}
+
+
+def test_the_state_machine_is_named_as_the_roles_that_grant_on_it_name_it() -> None:
+    # Given the real template's state machine as the runner creates it, and the plan's ListExecutions grant as the
+    # runner's resolver renders it for the same stack
+    template = load_template(stack_name="kubecost-flexera-local")
+    pseudo = LOCAL_PSEUDO_PARAMETERS
+    deployment = Deployment("kubecost-flexera-local", pseudo["AWS::Region"], pseudo["AWS::AccountId"], {}, {}, {})
+    statements = template.document["Resources"]["PlanFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    (written,) = [item for item in statements["Statement"] if item.get("Action") == "states:ListExecutions"]
+    listing = Resolver(template.document, deployment).resolve(written)
+
+    # Then the grant names exactly the state machine the runner creates (kubecost-flexera-<the stack id's UUID>)
+    assert listing["Resource"].endswith(f":stateMachine:{template.state_machine.name}")
+    assert template.state_machine.name.startswith("kubecost-flexera-")
+    assert template.state_machine.name != load_template(stack_name="another").state_machine.name

@@ -24,6 +24,7 @@ EVENT_SCHEMAS: Final = {
     "dry-run.json": "execution-input",
     "run-today.json": "execution-input",
     "scheduler.json": "execution-input",
+    "backfill-sources.json": "execution-input",
     "plan.json": "plan-event",
     "export-day.json": "day-event",
     "upload.json": "upload-event",

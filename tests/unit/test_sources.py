@@ -175,6 +175,12 @@ def test_a_name_of_33_characters_is_refused_and_32_accepted() -> None:
     assert "name='" + "a" * 33 + "' is invalid" in refusal(document({"name": "a" * 33}))
 
 
+def test_the_name_of_the_bill_connects_state_prefix_is_refused() -> None:
+    # state/uploads/bill-connects/ holds the bill connects' upload states; a source of that name would share it.
+    assert "name='bill-connects' is invalid: allowed any other name" in refusal(document({"name": "bill-connects"}))
+    assert parsed(document({"name": "bill-connects-eu"})).names == ("bill-connects-eu",)
+
+
 def test_more_than_50_sources_are_refused() -> None:
     assert len(parsed(document(*({"name": f"s{n}"} for n in range(MAX_SOURCES)))).sources) == MAX_SOURCES
     message = refusal(document(*({"name": f"s{n}"} for n in range(MAX_SOURCES + 1))))

@@ -18,7 +18,7 @@ from kubecost_flexera.adapters import flexera_auth
 from kubecost_flexera.config import load_settings
 from kubecost_flexera.errors import ConfigurationError
 from local.runner_template import ROOT
-from tests.fixtures.template import CUSTOM_METRICS, Deployment
+from tests.fixtures.template import BILL_CONNECT_METRICS, CUSTOM_METRICS, SOURCE_METRICS, Deployment
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -334,17 +334,19 @@ def test_definition_function_references_name_the_matching_functions(template: di
 
 
 def test_substituted_definition_is_json_with_the_map_concurrency(translated: dict[str, Any]) -> None:
-    # Given a deployment with a concurrency of 3
-    deployment = Deployment(translated, {"MaxConcurrency": "3"})
+    # Given a deployment with a concurrency of 3 days and 4 sources
+    deployment = Deployment(translated, {"MaxConcurrency": "3", "SourceConcurrency": "4"})
     substitutions = deployment.render(deployment.properties("ExportStateMachine")["DefinitionSubstitutions"])
     text = (ROOT / "statemachine" / "export.asl.json").read_text(encoding="utf-8")
 
     # When the definition is substituted as Step Functions does
-    definition = json.loads(deployment.sub(text, substitutions))
+    states = json.loads(deployment.sub(text, substitutions))["States"]
 
-    # Then it is JSON, and the Map over days runs at most 3 days at a time
-    maps = [state for state in definition["States"].values() if state["Type"] == "Map"]
-    assert [state["MaxConcurrency"] for state in maps] == [3]
+    # Then it is JSON: the Maps over days run at most 3 days at a time (per source with several), 4 sources at once
+    sources = states["ExportSources"]
+    source_days = sources["ItemProcessor"]["States"]["ExportSourceDays"]
+    concurrency = [states["ExportDays"]["MaxConcurrency"], sources["MaxConcurrency"], source_days["MaxConcurrency"]]
+    assert concurrency == [3, 4, 3]
 
 
 def test_state_machine_logs_every_event_and_traces(translated: dict[str, Any]) -> None:
@@ -459,11 +461,20 @@ def test_alarm_email_is_subscribed_only_when_given(translated: dict[str, Any], e
     assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", email)
 
 
+def dashboard_widgets(deployment: Deployment) -> list[dict[str, Any]]:
+    widgets: list[dict[str, Any]] = json.loads(deployment.render(deployment.properties("Dashboard"))["DashboardBody"])[
+        "widgets"
+    ]
+    return widgets
+
+
 def dashboard_metrics(deployment: Deployment) -> Iterator[tuple[str, str]]:
-    body = json.loads(deployment.render(deployment.properties("Dashboard"))["DashboardBody"])
-    for widget in body["widgets"]:
+    """The metrics the dashboard names (SEARCH expressions apart)."""
+    for widget in dashboard_widgets(deployment):
         namespace = name = ""
         for row in widget["properties"]["metrics"]:
+            if isinstance(row[0], dict):
+                continue
             # CloudWatch's shorthand: "." repeats the previous row's value, "..." all the leading ones.
             if row[0] != "...":
                 namespace = namespace if row[0] == "." else row[0]
@@ -496,6 +507,54 @@ def test_custom_metrics_are_read_for_this_stack_only(translated: dict[str, Any])
     assert all(row[2:4] == ["service", deployment.stack] for row in custom_rows)
 
 
+_SEARCH: Final = re.compile(
+    r"SEARCH\('\{(?P<namespace>[^,]+),(?P<dimension>[^,]+),service\} "
+    r'MetricName="(?P<name>\w+)" service="(?P<service>[^"]+)"\', \'Sum\', 86400\)'
+)
+
+
+def searched_metrics(deployment: Deployment) -> dict[str, set[tuple[str, str]]]:
+    """Per dimension (Source, BillConnect): the (namespace, metric) its SEARCH expressions find, each checked to be
+    this stack's service and labelled with the dimension's value."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for widget in dashboard_widgets(deployment):
+        for row in widget["properties"]["metrics"]:
+            if not isinstance(row[0], dict):
+                continue
+            match = _SEARCH.fullmatch(row[0]["expression"])
+            assert match, row[0]["expression"]
+            assert match["service"] == deployment.stack
+            assert f"${{PROP('Dim.{match['dimension']}')}}" in row[0]["label"]
+            found.setdefault(match["dimension"], set()).add((match["namespace"], match["name"]))
+    return found
+
+
+def test_dashboard_shows_each_sources_days_and_each_bill_connects_months(translated: dict[str, Any]) -> None:
+    # Given the dashboard of a deployment
+    searched = searched_metrics(Deployment(translated))
+
+    # Then SEARCH expressions show, per source, its exported and failed days, rows and cost, and per bill connect its
+    # upload results, for this stack only
+    assert searched == {
+        "Source": {("KubecostFlexeraExporter", name) for name in SOURCE_METRICS},
+        "BillConnect": {("KubecostFlexeraExporter", name) for name in BILL_CONNECT_METRICS},
+    }
+
+
+def test_dashboard_widgets_do_not_overlap(translated: dict[str, Any]) -> None:
+    # Given the dashboard's widgets on CloudWatch's 24-column grid
+    cells = [
+        (widget["x"] + column, widget["y"] + line)
+        for widget in dashboard_widgets(Deployment(translated))
+        for column in range(widget["width"])
+        for line in range(widget["height"])
+    ]
+
+    # Then no two widgets share a cell, and none leaves the grid
+    assert len(cells) == len(set(cells))
+    assert all(column < 24 for column, _ in cells)  # CloudWatch's grid is 24 columns wide
+
+
 # --- outputs ---
 
 
@@ -515,6 +574,19 @@ def test_outputs_tell_how_to_store_credentials_and_run_manually(translated: dict
     assert outputs["StartExecutionCommand"].startswith("aws stepfunctions start-execution ")
     assert f"--state-machine-arn {state_machine} " in outputs["StartExecutionCommand"]
     assert outputs["StartExecutionCommand"].endswith("--input '{}'")
+
+
+def test_outputs_tell_how_to_put_the_sources_document_only_when_one_is_configured(translated: dict[str, Any]) -> None:
+    # Given a deployment with a sources document key, and one without
+    deployment = Deployment(translated, {"SourcesDocumentKey": "config/sources.json"})
+    output = translated["Outputs"]["PutSourcesDocumentCommand"]
+
+    # Then the command copies the document to that key of the exports bucket, and only exists with a key
+    command = deployment.render(output["Value"])
+    assert command.startswith("aws s3 cp sources.json ")
+    assert f" s3://{deployment.ref('ExportsBucket')}/config/sources.json " in command
+    assert deployment.condition(output["Condition"])
+    assert not Deployment(translated).condition(output["Condition"])
 
 
 # --- parameter constraints accept what the Go exporter (and config.py) accepts ---
@@ -600,3 +672,55 @@ def test_every_boolean_parameter_allows_go_parse_bool_spellings(template: dict[s
     booleans = [spec for spec in template["Parameters"].values() if "true" in spec.get("AllowedValues", [])]
     assert len(booleans) == 7
     assert all(set(spec["AllowedValues"]) == go_spellings for spec in booleans)
+
+
+# --- several clusters: what the sources parameters let through ---
+
+_SOURCES_PARAMETER_SAMPLES: Final = {
+    "SourcesDocumentKey": (
+        ["", "config/sources.json", "sources.json", "kubecost/prod-eu/sources_v2.json"],
+        [
+            "exports/sources.json",  # expired by the bucket's lifecycle, written by the export function
+            "state/sources.json",  # upload state and manifests live there
+            "config/*.json",  # a wildcard would widen the plan's GetObject grant
+            "config/sources?.json",
+            "config/${aws:username}.json",  # a policy variable
+            "/config/sources.json",
+            "config//sources.json",
+            "config/",
+            "config/sources json",
+            "c" * 41,  # over Lambda's 4 KB environment at every parameter's longest value
+        ],
+    ),
+    "KubecostSecretPrefix": (
+        ["", "kubecost-flexera/prod/", "kubecost", "team+a=b.c@d_e-"],
+        ["kubecost/*", "kubecost?", "kubecost prod/", "kubecost/${aws:username}", "k" * 33],
+    ),
+}
+
+
+@pytest.mark.parametrize("parameter", sorted(_SOURCES_PARAMETER_SAMPLES))
+def test_sources_parameters_accept_safe_keys_and_prefixes_only(template: dict[str, Any], parameter: str) -> None:
+    # Given a sources parameter and values that are fine or would widen a grant, collide or not fit
+    spec = template["Parameters"][parameter]
+    accepted, refused = _SOURCES_PARAMETER_SAMPLES[parameter]
+
+    def fits(value: str) -> bool:
+        return template_accepts(spec, value) and len(value) <= int(spec["MaxLength"])
+
+    # Then CloudFormation lets through exactly the first ones
+    assert {value: fits(value) for value in accepted + refused} == {
+        **dict.fromkeys(accepted, True),
+        **dict.fromkeys(refused, False),
+    }
+
+
+@pytest.mark.parametrize("parameter", sorted(_SOURCES_PARAMETER_SAMPLES))
+def test_every_sources_parameter_value_the_template_accepts_the_functions_accept(
+    template: dict[str, Any], parameter: str
+) -> None:
+    # Given the values the template lets through (it is stricter than config.py: no wildcard in a grant)
+    variable = variable_parameters(template)[parameter]
+    accepted, _ = _SOURCES_PARAMETER_SAMPLES[parameter]
+    # Then the functions accept each of them: a deployment never fails at run time on it
+    assert {value: config_accepts(variable, value) for value in accepted} == dict.fromkeys(accepted, True)

@@ -116,11 +116,11 @@ def test_export_day_function_reads_writes_and_deletes_only_day_files_and_manifes
     # When the export function's grants are listed
     granted = role_grants(deployment, "ExportDayFunctionRole")
 
-    # Then it has object access under exports/ and state/days/, lists only its day manifests, and reads the
-    # Kubecost secret, nothing else
+    # Then it has object access under its source's exports/ and state/days/, lists only its day manifests, and reads
+    # the Kubecost secret, nothing else
     assert granted == grants(
         {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
-        {object_arn(deployment, "exports/"), object_arn(deployment, "state/days/")},
+        {object_arn(deployment, "exports/default/"), object_arn(deployment, "state/days/default/")},
     ) | listing(deployment, "state/days/default/") | grants({"secretsmanager:GetSecretValue"}, {KUBECOST_SECRET})
 
 
@@ -131,11 +131,11 @@ def test_upload_function_reads_day_files_and_writes_only_upload_state(translated
     # When the upload function's grants are listed
     granted = role_grants(deployment, "UploadFunctionRole")
 
-    # Then it reads day files and manifests, reads and writes upload state, lists only what it reads, reads the
-    # Flexera secret only
+    # Then it reads its source's day files and manifests, reads and writes its upload state, lists only what it
+    # reads, reads the Flexera secret only
     assert granted == (
-        grants({"s3:GetObject"}, {object_arn(deployment, "exports/"), object_arn(deployment, "state/days/")})
-        | grants({"s3:GetObject", "s3:PutObject"}, {object_arn(deployment, "state/uploads/")})
+        grants({"s3:GetObject"}, {object_arn(deployment, f"{prefix}/default/") for prefix in ("exports", "state/days")})
+        | grants({"s3:GetObject", "s3:PutObject"}, {object_arn(deployment, "state/uploads/default/")})
         | listing(deployment, "exports/default/", "state/days/default/", "state/uploads/default/")
         | grants({"secretsmanager:GetSecretValue"}, {FLEXERA_SECRET})
     )

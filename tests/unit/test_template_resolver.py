@@ -4,6 +4,7 @@ apply, and the public lookups the template tests read through."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 import pytest
@@ -76,3 +77,16 @@ def test_an_unknown_reference_or_function_is_an_error_not_a_placeholder() -> Non
         resolver({}).ref("Missing")
     with pytest.raises(TemplateError, match="does not resolve Fn::FindInMap"):
         resolver({}).resolve({"Fn::FindInMap": ["Map", "Key", "Value"]})
+
+
+def test_the_stack_id_is_an_arn_ending_in_a_uuid_the_same_for_one_stack_and_another_for_another() -> None:
+    # Given the stack id of a stack, again, and of another stack
+    ids = [resolver({}).ref("AWS::StackId"), resolver({}).ref("AWS::StackId")]
+    other = Resolver({}, Deployment("other", "us-east-1", "123456789012", {}, {})).ref("AWS::StackId")
+
+    # Then it has CloudFormation's shape, is stable for one deployment, and differs between stacks
+    assert re.fullmatch(r"arn:aws:cloudformation:us-east-1:123456789012:stack/stack/[0-9a-f-]{36}", ids[0]), ids[0]
+    assert ids[0] == ids[1] != other
+    # And a name built from its UUID, as the template names the state machine, is that UUID
+    name = resolver({}).resolve({"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]})
+    assert ids[0].endswith(f"/{name}")

@@ -62,6 +62,8 @@ SECRET_VARIABLE: Final = "KUBECOST_SECRET_ARN"  # noqa: S105 -- a variable's nam
 PREFIX_VARIABLE: Final = "KUBECOST_SECRET_PREFIX"
 _SOURCE_NAME_RE: Final = re.compile(SOURCE_NAME_PATTERN)
 _NAME_TEXT: Final = "a string of 1 to 32 characters a-z, 0-9 and '-'"
+# state/uploads/<source>/ is a single source's, state/uploads/bill-connects/ the bill connects' (storage.py).
+RESERVED_NAME: Final = "bill-connects"
 _VALUE_TEXT: Final = "a string, a number or true/false, as the environment variable's text"
 _SHOWN_CHARS: Final = 80
 # A number is written in decimal form; one whose exponent is far outside a double's range is kept as written
@@ -219,6 +221,22 @@ def _sources(body: object, problems: list[str], environ: Mapping[str, str], secr
     return sources
 
 
+def _name_problem(item: dict[str, object], name: str | None, seen: Mapping[str, int]) -> str | None:
+    """What is wrong with a source's name, if anything: missing, malformed, reserved or another source's."""
+    if "name" not in item:
+        return f"missing key 'name': allowed {_NAME_TEXT}"
+    if name is None or not _SOURCE_NAME_RE.match(name):
+        return f"name={_shown(item['name'])} is invalid: allowed {_NAME_TEXT}"
+    if name == RESERVED_NAME:
+        return (
+            f"name={name!r} is invalid: allowed any other name ({RESERVED_NAME!r} holds the bill connects' upload "
+            "states in the bucket)"
+        )
+    if name in seen:
+        return f"name={name!r} is invalid: allowed a name no other source has (sources[{seen[name]}])"
+    return None
+
+
 def _source(  # noqa: PLR0917 -- one source's checks, with what they report to
     index: int,
     item: object,
@@ -236,15 +254,10 @@ def _source(  # noqa: PLR0917 -- one source's checks, with what they report to
     name = given if isinstance(given, str) and not isinstance(given, _Number) else None
     label = f"sources[{index}]" if name is None else f"sources[{index}] ({name!r})"
     found = len(problems)
-    if "name" not in item:
-        problems.append(f"{label}: missing key 'name': allowed {_NAME_TEXT}")
-    elif name is None or not _SOURCE_NAME_RE.match(name):
-        problems.append(f"{label}: name={_shown(given)} is invalid: allowed {_NAME_TEXT}")
-    elif name in seen:
-        problems.append(
-            f"{label}: name={name!r} is invalid: allowed a name no other source has (sources[{seen[name]}])"
-        )
-    else:
+    name_problem = _name_problem(item, name, seen)
+    if name_problem is not None:
+        problems.append(f"{label}: {name_problem}")
+    elif name is not None:
         seen[name] = index
     unknown = unknown_keys({key: "" for key in item if key != "name"})
     if unknown:
