@@ -70,6 +70,12 @@ INVOKE: Final = {
 }
 
 
+def _as_written(definition: dict[str, Any]) -> TemplateModel:
+    """The template as it is, with ``definition``."""
+    model = load_template(stack_name=STACK_NAME)
+    return replace(model, state_machine=replace(model.state_machine, definition_template=json.dumps(definition)))
+
+
 def _stack(definition: dict[str, Any], *, grant: bool) -> TemplateModel:
     """The template with ``definition``, and its state machine role without any ``states:StartExecution`` grant but
     the one on itself when ``grant``."""
@@ -171,6 +177,27 @@ def test_without_the_start_execution_grant_no_child_starts(
     assert "is not authorized to perform: states:StartExecution" in str(run.cause)
     assert run.children == ()
     assert run.attempts(EXPORT_DAY_FUNCTION) == 0
+
+
+@pytest.mark.parametrize(("document_key", "started"), [("config/sources.json", True), ("", False)])
+def test_the_template_lets_the_state_machine_start_its_children_only_with_a_sources_document(
+    local_workflow: LocalWorkflowFactory,
+    emulators: tuple[KubecostEmulator, FlexeraEmulator],
+    document_key: str,
+    started: bool,
+) -> None:
+    # Given the template's own grants, with or without a sources document (only with one is ExportSources reached)
+    workflow = local_workflow(
+        *emulators,
+        template=_as_written(_fan_out(INVOKE, "Work")),
+        handlers={EXPORT_DAY_FUNCTION: _echo},
+        SOURCES_DOCUMENT_KEY=document_key,
+    )
+    # When a Distributed Map starts its children
+    run = workflow.run({"items": ["a"]})
+    # Then the role may start them exactly when the stack has a sources document
+    assert run.succeeded is started, run
+    assert [child.status for child in run.children] == (["SUCCEEDED"] if started else [])
 
 
 def test_a_child_output_over_256_kib_fails_the_map_run(

@@ -7,15 +7,19 @@ import json
 import os
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
+from unittest import mock
 
 import pytest
 
+import functions.plan.app as plan_app
 from emulators.flexera import DEFAULT_BILL_CONNECT_ID, DEFAULT_REFRESH_TOKEN
+from local import runner_emulators, runner_sources
 from local.run import BUCKET, LocalSettings, LocalWorkflow, main
 from local.runner_emulators import kubecost_config
 from local.runner_lambda import Invocation
 from local.runner_report import EXPORT_DAY_FUNCTION, PLAN_FUNCTION, UPLOAD_FUNCTION, WorkflowRun, format_summary
 from local.runner_sources import LocalSources, read_sources_file
+from local.runner_template import ROOT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -218,3 +222,81 @@ def test_the_summary_of_several_sources_shows_each_source_and_each_bill_connect_
     assert ab.endswith("skipped-incomplete")
     assert "committed (1 file(s), 900 bytes, bill upload u-1)" in c
     assert "  2025-03 waits for b: 2025-03-02" in lines
+
+
+DEMO: Final = ROOT / "local" / "demo-sources.json"
+
+
+def _demo(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, list[str]]:
+    """``make demo``'s run, on three days of one month (the previous month left out) and three allocations a day."""
+    monkeypatch.setenv("INCLUDE_PREVIOUS_MONTH", "false")
+    status = main(["--today", "2025-03-03", "--allocations", "3", "--fast-retries", "--sources", str(DEMO)])
+    return status, capsys.readouterr().out.splitlines()
+
+
+def test_the_demo_exports_three_sources_and_reconciles_each_bill_connect_per_source(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # When the demo's three sources run: two Kubecost emulators in one bill connect, an OpenCost alone
+    status, lines = _demo(capsys, monkeypatch)
+    # Then each source exported its three days
+    assert status == 0, "\n".join(lines)
+    by_source = {
+        line.split()[0]: line.split() for line in lines if line.split()[:1] in (["prod-eu"], ["prod-us"], ["lab"])
+    }
+    assert {name: fields[1:6] for name, fields in by_source.items()} == {
+        "prod-eu": ["cbi-oi-kubecost-prod", "USD", "3", "3", "0"],
+        "prod-us": ["cbi-oi-kubecost-prod", "USD", "3", "3", "0"],
+        "lab": ["cbi-oi-kubecost-lab", "USD", "3", "3", "0"],
+    }
+    # And each bill connect committed its month: the merged one with both sources' files
+    uploads = {line.split()[0]: line for line in lines if line.startswith("cbi-oi-kubecost-") and "committed" in line}
+    assert "prod-eu, prod-us" in uploads["cbi-oi-kubecost-prod"]
+    assert "committed (6 file(s)" in uploads["cbi-oi-kubecost-prod"]
+    assert "committed (3 file(s)" in uploads["cbi-oi-kubecost-lab"]
+    # And every source of every committed month matches its emulator: days, rows and cost
+    reconciled = [line.split() for line in lines if line.startswith("cbi-oi-kubecost-") and line.endswith(" yes")]
+    assert sorted((fields[0], fields[2], fields[3]) for fields in reconciled) == [
+        ("cbi-oi-kubecost-lab", "lab", "3"),
+        ("cbi-oi-kubecost-prod", "prod-eu", "3"),
+        ("cbi-oi-kubecost-prod", "prod-us", "3"),
+    ]
+
+
+def test_a_source_that_does_not_reconcile_fails_the_demo(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an emulator whose days are expected to hold one allocation more than they gave
+    real = runner_emulators.expected_days
+
+    def one_more(*args: Any) -> tuple[int, float]:
+        rows, cost = real(*args)
+        return rows + 8, cost
+
+    monkeypatch.setattr(runner_sources, "expected_days", one_more)
+    # When the demo runs
+    status, lines = _demo(capsys, monkeypatch)
+    # Then the reconciliation says which source differs, and the exit status is 1 though the execution succeeded
+    assert any(line.startswith("Execution ") and line.endswith("SUCCEEDED") for line in lines)
+    assert sum("NO (expected" in line for line in lines) == 3
+    assert status == 1
+
+
+def test_a_plan_that_did_not_read_the_document_fails_the_demo(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a plan function run without the sources document's key (a stack that ignores the document)
+    real = plan_app.lambda_handler
+
+    def without_document(event: dict[str, Any], context: Any) -> Any:
+        with mock.patch.dict(os.environ, {"SOURCES_DOCUMENT_KEY": ""}):
+            return real(event, context)
+
+    monkeypatch.setattr(plan_app, "lambda_handler", without_document)
+    # When the demo runs
+    status, lines = _demo(capsys, monkeypatch)
+    # Then it fails, saying so
+    assert (
+        "The plan did not read the sources document (s3://kubecost-flexera-local-exports/config/sources.json)" in lines
+    )
+    assert status == 1
