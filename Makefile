@@ -76,8 +76,10 @@ pytest: $(STAMP)
 # The scheduled run of today (current and previous month) executed locally: moto for AWS, the real state machine
 # and handlers, both emulators with a few hundred allocations per day; then the summary and the Flexera emulator's
 # committed months reconciled with the Kubecost emulator. Retry waits advance the Flexera emulator's clock.
+# Three sources (local/demo-sources.json): two Kubecost emulators in one bill connect, an OpenCost emulator alone;
+# the run fails unless each bill connect's committed months reconcile with the emulators' totals per source.
 demo: $(STAMP)
-	$(BIN)/python -m local.run --fast-retries --allocations 300
+	$(BIN)/python -m local.run --fast-retries --allocations 300 --sources local/demo-sources.json
 
 # Right after `sam deploy`: checks the deployed stack STACK (outputs, Flexera secret), runs a dry run and reports it.
 smoke: $(STAMP)

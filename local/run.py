@@ -15,6 +15,10 @@ Flags (see ``--help``):
   ``KUBECOST_HOST`` as the deployed functions read it; ``--flexera-url`` (one base URL for every Flexera host, i.e.
   an emulator), else ``FLEXERA_ENDPOINT_URL``. Only where neither is given is the embedded emulator started
   (``emulators/kubecost/``, ``emulators/flexera/``; ``--allocations N`` sizes the Kubecost's days).
+- ``--sources FILE`` runs a stack with a sources document: FILE is put in the bucket at ``SOURCES_DOCUMENT_KEY``
+  (``config/sources.json`` unless set), each source that names no Kubecost gets an embedded emulator of its own, and
+  each bill connect's committed months are reconciled per source (``local/runner_sources.py``); the exit status is
+  1 when one differs.
 - ``--input FILE|JSON`` is the execution input, as ``start-execution --input`` takes it (``events/*.json``);
   without it ``--start``/``--end``, ``--dry-run`` and ``--force-upload`` build it as a manual run in AWS would.
 - ``--today D`` sets the clock every function reads (``calendar.use_clock``) to D, as a fake clock would for the Go
@@ -39,8 +43,10 @@ secret, so the functions read them from Secrets Manager as deployed.
 The local world is as strict as AWS where it can be (docs/local-world.md): each handler's AWS calls are judged by its
 own role in the template (``runner_roles``, ``iam_enforcer``), the state machine's role before each invoke and the
 schedule's before each execution; each function has its ``Timeout`` and Lambda's error payload (``runner_lambda``);
-every state is held to 256 KiB and ``States.ALL`` catches no terminal error (``runner_states``); a run past 25,000
-history events is refused.
+every state is held to 256 KiB and ``States.ALL`` catches no terminal error (``runner_states``); a Distributed Map's
+children are child executions as in AWS (``runner_map_run``: a failed child fails the Map run, each start needs the
+role's ``states:StartExecution``); a run with an execution, or a child execution, past 25,000 history events is
+refused.
 
 What moto 5.2.5's engine does differently from AWS, and how the runner deals with it:
 
@@ -82,6 +88,7 @@ import boto3
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
 
+from emulators.flexera import DEFAULT_BILL_CONNECT_ID
 from kubecost_flexera.adapters import retry
 from kubecost_flexera.adapters.flexera import FlexeraClient
 from kubecost_flexera.adapters.kubecost import KubecostClient
@@ -91,10 +98,18 @@ from kubecost_flexera.domain import calendar
 from kubecost_flexera.domain.records import UploadState
 from kubecost_flexera.observability import logger
 from local.iam_enforcer import Principal, enforced
-from local.runner_emulators import EmbeddedEmulators
+from local.runner_emulators import EmbeddedEmulators, earliest_day, kubecost_config
 from local.runner_lambda import InProcessLambda, Invocation, LocalFunction
+from local.runner_map_run import MapRuns
 from local.runner_report import WorkflowRun, format_summary
 from local.runner_roles import StackRoles, local_parameters, stack_roles
+from local.runner_sources import (
+    LocalSources,
+    SourcesFileError,
+    format_source_reconciliation,
+    read_sources_file,
+    sources_document_key,
+)
 from local.runner_state import BucketFolder, FolderError, check_folder
 from local.runner_states import HISTORY_EVENT_LIMIT, strict_engine
 from local.runner_template import LOCAL_PSEUDO_PARAMETERS, STATE_MACHINE_ID, TemplateModel, load_template
@@ -146,7 +161,8 @@ class LocalSettings:
     ``kubecost_secret`` is stored in a secret of its own, given as ``KubecostSecretArn``. With
     ``customer_managed_key`` both secrets are encrypted with a customer-managed KMS key and given as existing secrets
     with their key (``FlexeraSecretArn``/``FlexeraSecretKmsKeyArn``, ``KubecostSecretArn``/``KubecostSecretKmsKeyArn``),
-    as a user who brings their own secrets deploys.
+    as a user who brings their own secrets deploys. ``sources_document`` is put in the bucket at
+    ``SOURCES_DOCUMENT_KEY`` (``config/sources.json`` unless the environment sets it), as a user puts it there.
     """
 
     kubecost_url: str
@@ -160,6 +176,7 @@ class LocalSettings:
     parameters: Mapping[str, str] = field(default_factory=dict)
     kubecost_secret: Mapping[str, str] | None = None
     customer_managed_key: bool = False
+    sources_document: bytes | None = None
 
 
 class LocalWorkflow:
@@ -174,6 +191,7 @@ class LocalWorkflow:
         self.secret_arn = ""
         self.kubecost_secret_arn: str | None = None
         self.roles: StackRoles | None = None
+        self.map_runs: MapRuns | None = None
         self._records_before: dict[str, dict[str, UploadState]] = {}
 
     # --- lifecycle ---
@@ -199,6 +217,9 @@ class LocalWorkflow:
         stack.enter_context(_log_level(logger, os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO")))
         parameters = self._create_secrets()
         self.s3.create_bucket(Bucket=BUCKET)
+        if self.settings.sources_document is not None:
+            key = os.environ["SOURCES_DOCUMENT_KEY"]
+            self.s3.put_object(Bucket=BUCKET, Key=key, Body=self.settings.sources_document)
         role = self._role()
         functions = self._create_functions(role)
         self.state_machine_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.template.state_machine.name}"
@@ -221,6 +242,8 @@ class LocalWorkflow:
         stack.enter_context(self._lambda.installed())
         stack.enter_context(enforced(self.roles.world))
         stack.enter_context(strict_engine())
+        self.map_runs = MapRuns(self.roles.state_machine)
+        stack.enter_context(self.map_runs.installed())
         if self.settings.retry_sleep is not None:
             stack.enter_context(_fast_retries(self.settings.retry_sleep))
         # moto logs every failed state with its whole parse tree; the run's outcome is reported by the summary.
@@ -278,6 +301,8 @@ class LocalWorkflow:
     def _base_environment(self) -> dict[str, str]:
         environ = {name: value for name, value in LOCAL_POWERTOOLS_DEFAULTS.items() if name not in os.environ}
         environ.update(self.settings.environ)
+        if self.settings.sources_document is not None:
+            environ["SOURCES_DOCUMENT_KEY"] = sources_document_key({**os.environ, **environ})
         environ.update(
             {
                 "KUBECOST_HOST": self.settings.kubecost_url,
@@ -356,10 +381,15 @@ class LocalWorkflow:
                 raise LocalRunError(f"{execution_arn} still running after {timeout_seconds} s")
             time.sleep(POLL_SECONDS)
         events = self.history_events(execution_arn)
-        if events > HISTORY_EVENT_LIMIT:
-            raise LocalRunError(
-                f"{execution_arn} has {events} history events; AWS fails a standard execution at {HISTORY_EVENT_LIMIT}"
-            )
+        children = self.map_runs.children(execution_arn) if self.map_runs is not None else []
+        for arn, count in [
+            (execution_arn, events),
+            *((child.execution_arn, child.history_events) for child in children),
+        ]:
+            if count > HISTORY_EVENT_LIMIT:
+                raise LocalRunError(
+                    f"{arn} has {count} history events; AWS fails a standard execution at {HISTORY_EVENT_LIMIT}"
+                )
         before = self._records_before.pop(execution_arn, {})
         return WorkflowRun.from_execution(
             execution_arn,
@@ -368,9 +398,8 @@ class LocalWorkflow:
             cause=description.get("cause"),
             invocations=self.invocations(execution_arn),
             history_events=events,
-            commits={
-                record.month: record for key, record in self.upload_records().items() if before.get(key) != record
-            },
+            children=children,
+            commits={key: record for key, record in self.upload_records().items() if before.get(key) != record},
         )
 
     def history_events(self, execution_arn: str) -> int:
@@ -554,6 +583,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="one base URL for every Flexera endpoint; default: FLEXERA_ENDPOINT_URL, else the embedded emulator",
     )
     parser.add_argument(
+        "--sources",
+        type=Path,
+        help="a sources document (several Kubecost/OpenCost sources), put in the bucket at SOURCES_DOCUMENT_KEY "
+        "(default config/sources.json); a source without KUBECOST_HOST gets an embedded emulator of its own",
+    )
+    parser.add_argument(
         "--input", help="the execution input: a JSON text or a file (events/*.json); default: built from the flags"
     )
     parser.add_argument(
@@ -611,21 +646,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_kubecost_url(args.kubecost_url, os.environ)
         if args.out is not None:
             check_folder(args.out)
-    except (UsageError, FolderError) as exc:
+        document = read_sources_file(args.sources) if args.sources is not None else None
+    except (UsageError, FolderError, SourcesFileError) as exc:
         print(f"python -m local.run: error: {exc}", file=sys.stderr)
         return 2
     with ExitStack() as stack:
         if args.today is not None:
             stack.enter_context(calendar.use_clock(pinned_clock(args.today)))
-        emulators = stack.enter_context(EmbeddedEmulators.for_args(args, os.environ, request))
-        print("\n".join(emulators.describe()))
+        sources = None
+        if document is not None:
+            sources = stack.enter_context(_local_sources(args, document, request))
+        emulators = stack.enter_context(
+            EmbeddedEmulators.for_args(args, os.environ, request, sources.bill_connect_ids if sources else None)
+        )
+        print("\n".join([*emulators.describe(), *(sources.describe() if sources else [])]))
         settings = LocalSettings(
-            kubecost_url=emulators.kubecost_url,
+            kubecost_url=sources.kubecost_url if sources else emulators.kubecost_url,
             flexera_url=emulators.flexera_url,
             flexera_secret=emulators.flexera_secret,
             environ=emulators.environ,
             retry_sleep=emulators.retry_sleep if args.fast_retries else None,
             lambda_time_scale=args.lambda_time_scale,
+            sources_document=sources.document_body() if sources else None,
         )
         with LocalWorkflow(settings) as workflow:
             folder = None
@@ -637,10 +679,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(format_summary(run))
             if folder is not None:
                 print(folder.save().describe(args.out))
-        report = emulators.report(run, os.environ)
-        if report:
-            print(report)
-    return 0 if run.succeeded else 1
+        if sources is None:
+            report = emulators.report(run, os.environ)
+            if report:
+                print(report)
+            return 0 if run.succeeded else 1
+        reconciled = True
+        if run.plan is not None and "sources" not in run.plan:
+            print(f"The plan did not read the sources document (s3://{BUCKET}/{sources_document_key(os.environ)})")
+            reconciled = False
+        elif emulators.flexera is not None and run.plan is not None:
+            results = sources.reconcile(emulators.flexera, run.plan)
+            print(format_source_reconciliation(results))
+            reconciled = all(result.reconciled for result in results)
+    return 0 if run.succeeded and reconciled else 1
+
+
+def _local_sources(args: argparse.Namespace, document: Mapping[str, Any], request: object) -> LocalSources:
+    """The document's sources; the stack's Kubecost (``--kubecost-url``, else ``KUBECOST_HOST``) serves those that
+    name none, else each of them gets an embedded emulator sized by ``--allocations``."""
+    today = calendar.now().date()
+    return LocalSources(
+        document,
+        os.environ,
+        stack_kubecost_url=args.kubecost_url or os.environ.get("KUBECOST_HOST", "").strip() or None,
+        default_bill_connect_id=os.environ.get("BILL_CONNECT_ID") or DEFAULT_BILL_CONNECT_ID,
+        emulator_config=lambda merged: kubecost_config(merged, args.allocations, today, earliest_day(request)),
+    )
 
 
 if __name__ == "__main__":

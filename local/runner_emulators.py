@@ -35,14 +35,18 @@ from kubecost_flexera.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from types import TracebackType
 
+    from kubecost_flexera.config import KubecostSettings
     from local.runner_report import WorkflowRun
 
 ROWS_PER_ALLOCATION: Final = 8  # GO-CSV-2
 COST_TOLERANCE: Final = 0.01  # the Cost values are printed rounded; their sum may differ from the total by cents
-_FILE_DAY_RE: Final = re.compile(r"^kubecost-([0-9]{4}-[0-9]{2}-[0-9]{2})(?:-[0-9]+)?\.csv\.gz$")
+# A day file's name: the Go name, or with the source's name in a bill connect of several sources.
+DAY_FILE_RE: Final = re.compile(
+    r"^kubecost-(?:(?P<source>[a-z0-9-]{1,32})-)?(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})(?:-[0-9]+)?\.csv\.gz$"
+)
 _PAGING_PARAMS: Final = frozenset({"window", "offset", "limit"})
 
 
@@ -88,29 +92,40 @@ class EmbeddedEmulators:
         today: date | None = None,
         earliest_day: date | None = None,
         origins: tuple[str, str] = ("--kubecost-url", "--flexera-url"),
+        single_kubecost: bool = True,
+        bill_connect_ids: frozenset[str] = frozenset(),
     ) -> None:
-        """``origins`` names what gave each URL (a flag or a variable), for :meth:`describe`."""
+        """``origins`` names what gave each URL (a flag or a variable), for :meth:`describe`. Without
+        ``single_kubecost`` (a run with a sources document, whose sources have emulators of their own) no Kubecost is
+        started here; ``bill_connect_ids`` are the sources' bill connects, which the Flexera emulator holds too."""
         self.environ: dict[str, str] = {}
         secret = flexera_secret_from_environment(environ)
-        config = _kubecost_config(environ, allocations_per_day, today, earliest_day)
-        self.kubecost = None if kubecost_url else KubecostEmulator(config)
+        config = kubecost_config(environ, allocations_per_day, today, earliest_day)
+        self.kubecost = None if kubecost_url or not single_kubecost else KubecostEmulator(config)
         self.flexera: FlexeraEmulator | None = None
         if flexera_url is None:
             secret = secret or {"refresh_token": DEFAULT_REFRESH_TOKEN}
             self.environ["ORG_ID"] = environ.get("ORG_ID") or FlexeraEmulatorConfig.org_id
             self.environ["BILL_CONNECT_ID"] = environ.get("BILL_CONNECT_ID") or DEFAULT_BILL_CONNECT_ID
-            self.flexera = FlexeraEmulator(
-                _flexera_config(secret, self.environ["ORG_ID"], self.environ["BILL_CONNECT_ID"], fast_retries)
-            )
+            bill_connects = bill_connect_ids | {self.environ["BILL_CONNECT_ID"]}
+            self.flexera = FlexeraEmulator(_flexera_config(secret, self.environ["ORG_ID"], bill_connects, fast_retries))
         # Without credentials the secret is an empty object: a dry run needs none, an upload reports what is missing.
         self.flexera_secret: Mapping[str, str] = secret or {}
         self._kubecost_url = kubecost_url
         self._flexera_url = flexera_url
         self._origins = origins
+        self._single_kubecost = single_kubecost
 
     @classmethod
-    def for_args(cls, args: argparse.Namespace, environ: Mapping[str, str], request: object) -> EmbeddedEmulators:
-        """The flags win over the environment variables the deployed functions read; ``request`` is the input."""
+    def for_args(
+        cls,
+        args: argparse.Namespace,
+        environ: Mapping[str, str],
+        request: object,
+        source_bill_connects: frozenset[str] | None = None,
+    ) -> EmbeddedEmulators:
+        """The flags win over the environment variables the deployed functions read; ``request`` is the input;
+        ``source_bill_connects`` are the bill connects of a sources document's sources (``--sources``)."""
         return cls(
             environ,
             kubecost_url=args.kubecost_url or environ.get("KUBECOST_HOST", "").strip() or None,
@@ -118,11 +133,13 @@ class EmbeddedEmulators:
             allocations_per_day=args.allocations,
             fast_retries=args.fast_retries,
             today=calendar.now().date(),  # the date the functions see: --today's, or the real one
-            earliest_day=_earliest_day(request),
+            earliest_day=earliest_day(request),
             origins=(
                 "--kubecost-url" if args.kubecost_url else "KUBECOST_HOST",
                 "--flexera-url" if args.flexera_url else "FLEXERA_ENDPOINT_URL",
             ),
+            single_kubecost=source_bill_connects is None,
+            bill_connect_ids=source_bill_connects or frozenset(),
         )
 
     def __enter__(self) -> Self:
@@ -150,7 +167,9 @@ class EmbeddedEmulators:
     def describe(self) -> list[str]:
         """Which Kubecost and which Flexera the run talks to, and what chose them."""
         kubecost_origin, flexera_origin = self._origins
-        if self.kubecost is None:
+        if not self._single_kubecost:
+            kubecost = ""
+        elif self.kubecost is None:
             kubecost = f"Kubecost: {self.kubecost_url} ({kubecost_origin})"
         else:
             config = self.kubecost.config
@@ -161,11 +180,12 @@ class EmbeddedEmulators:
         if self.flexera is None:
             flexera = f"Flexera: {self.flexera_url} ({flexera_origin})"
         else:
+            connects = sorted(self.flexera.config.bill_connects)
             flexera = (
-                f"Flexera: {self.flexera.url} (embedded emulator, org {self.environ['ORG_ID']}, bill connect "
-                f"{self.environ['BILL_CONNECT_ID']}: nothing leaves this machine)"
+                f"Flexera: {self.flexera.url} (embedded emulator, org {self.environ['ORG_ID']}, "
+                f"bill connect{'s' if len(connects) > 1 else ''} {', '.join(connects)}: nothing leaves this machine)"
             )
-        return [kubecost, flexera]
+        return [line for line in (kubecost, flexera) if line]
 
     def retry_sleep(self, seconds: float) -> None:
         """A retry wait under ``--fast-retries``: no sleep; the embedded Flexera emulator's time moves instead."""
@@ -184,10 +204,7 @@ class EmbeddedEmulators:
             if committed is None:
                 continue
             days = sorted({_file_day(name) for name in committed.files})
-            expected = []
-            for day in days:
-                query = {k: v for k, v in parse_qsl(allocation_query(settings, day, 0)) if k not in _PAGING_PARAMS}
-                expected.append(self.kubecost.expected(day, **query))
+            expected_rows, expected_cost = expected_days(self.kubecost, settings, days)
             results.append(
                 MonthReconciliation(
                     month=month,
@@ -195,9 +212,9 @@ class EmbeddedEmulators:
                     days=len(days),
                     files=len(committed.files),
                     rows=len(committed.rows),
-                    expected_rows=ROWS_PER_ALLOCATION * sum(e.allocations for e in expected),
+                    expected_rows=expected_rows,
                     cost=committed.total_cost,
-                    expected_cost=math.fsum(e.total_cost for e in expected) * settings.multiplier,
+                    expected_cost=expected_cost,
                 )
             )
         return results
@@ -206,23 +223,39 @@ class EmbeddedEmulators:
         months = self.reconcile(run, environ)
         if self.flexera is None or self.kubecost is None:
             return ""
-        lines = ["", f"Flexera emulator, bill connect {self.environ['BILL_CONNECT_ID']}: months this run committed"]
-        if not months:
-            lines.append("  none")
-            return "\n".join(lines)
-        lines.append(
-            f"{'Month':<8} {'Bill upload':<36} {'Days':>4} {'Files':>5} {'Rows':>9} {'Cost':>14} "
-            f"{'Kubecost cost':>14}  Reconciled"
+        return format_reconciliation(
+            f"Flexera emulator, bill connect {self.environ['BILL_CONNECT_ID']}: months this run committed",
+            f"{'Month':<8} {'Bill upload':<36}",
+            [(f"{m.month:<8} {m.bill_upload_id:<36}", m) for m in months],
         )
-        lines.extend(
-            f"{m.month:<8} {m.bill_upload_id:<36} {m.days:>4} {m.files:>5} {m.rows:>9,} {m.cost:>14,.2f} "
-            f"{m.expected_cost:>14,.2f}  {'yes' if m.reconciled else f'NO (expected {m.expected_rows:,} rows)'}"
-            for m in months
-        )
+
+
+def format_reconciliation(title: str, header: str, rows: Sequence[tuple[str, MonthReconciliation]]) -> str:
+    """The reconciliation table: ``header`` names the columns that each row's label fills."""
+    lines = ["", title]
+    if not rows:
+        lines.append("  none")
         return "\n".join(lines)
+    lines.append(f"{header} {'Days':>4} {'Files':>5} {'Rows':>9} {'Cost':>14} {'Kubecost cost':>14}  Reconciled")
+    lines.extend(
+        f"{label} {m.days:>4} {m.files:>5} {m.rows:>9,} {m.cost:>14,.2f} "
+        f"{m.expected_cost:>14,.2f}  {'yes' if m.reconciled else f'NO (expected {m.expected_rows:,} rows)'}"
+        for label, m in rows
+    )
+    return "\n".join(lines)
 
 
-def _kubecost_config(
+def expected_days(kubecost: KubecostEmulator, settings: KubecostSettings, days: Sequence[date]) -> tuple[int, float]:
+    """The CSV rows and the cost (times ``MULTIPLIER``) the emulator's ``days`` hold, asked as the exporter asks."""
+    expected = []
+    for day in days:
+        query = {k: v for k, v in parse_qsl(allocation_query(settings, day, 0)) if k not in _PAGING_PARAMS}
+        expected.append(kubecost.expected(day, **query))
+    rows = ROWS_PER_ALLOCATION * sum(e.allocations for e in expected)
+    return rows, math.fsum(e.total_cost for e in expected) * settings.multiplier
+
+
+def kubecost_config(
     environ: Mapping[str, str], allocations_per_day: int, today: date | None, earliest_day: date | None
 ) -> KubecostEmulatorConfig:
     """The embedded emulator is the product the functions' settings name, at the API path they will ask for."""
@@ -239,18 +272,16 @@ def _kubecost_config(
 
 
 def _flexera_config(
-    secret: Mapping[str, str], org_id: str, bill_connect_id: str, fast_retries: bool
+    secret: Mapping[str, str], org_id: str, bill_connects: frozenset[str], fast_retries: bool
 ) -> FlexeraEmulatorConfig:
     # With real waits the emulator's clock follows real time; with --fast-retries it moves only by the waits.
-    config = FlexeraEmulatorConfig(
-        org_id=org_id, bill_connects=frozenset({bill_connect_id}), wall_clock=not fast_retries
-    )
+    config = FlexeraEmulatorConfig(org_id=org_id, bill_connects=bill_connects, wall_clock=not fast_retries)
     if "refresh_token" in secret:
         return replace(config, refresh_tokens=frozenset({secret["refresh_token"]}))
     return replace(config, clients={secret["client_id"]: secret["client_secret"]})
 
 
-def _earliest_day(request: object) -> date | None:
+def earliest_day(request: object) -> date | None:
     """The earliest of the input's ``today`` and ``start``; malformed values are left for the plan to refuse."""
     if not isinstance(request, dict):
         return None
@@ -264,7 +295,7 @@ def _earliest_day(request: object) -> date | None:
 
 
 def _file_day(name: str) -> date:
-    match = _FILE_DAY_RE.match(name)
-    if match is None:
-        raise ValueError(f"{name} is not a day file name")
-    return date.fromisoformat(match.group(1))
+    match = DAY_FILE_RE.match(name)
+    if match is None or match.group("source") is not None:
+        raise ValueError(f"{name} is not a day file name of a single source")
+    return date.fromisoformat(match.group("day"))

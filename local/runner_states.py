@@ -95,17 +95,22 @@ def _checked_input(original: Any) -> Any:
                 f"The state '{self.name}' received an input with a size exceeding the maximum number of bytes "
                 "service limit."
             )
-            raise FailureEventException(
-                failure_event=FailureEvent(
-                    env=env,
-                    error_name=StatesErrorName(typ=_DATA_LIMIT),
-                    event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(  # type: ignore[typeddict-item] # moto's TypedDict: every key optional in use
-                        executionFailedEventDetails=ExecutionFailedEventDetails(
-                            error=_DATA_LIMIT.to_name(), cause=cause
-                        )
-                    ),
-                )
-            )
+            raise failure(env, _DATA_LIMIT, cause, HistoryEventType.TaskFailed)
 
     return eval_state_input
+
+
+def failure(
+    env: Environment, error: StatesErrorNameType, cause: str, event_type: HistoryEventType
+) -> FailureEventException:
+    """The engine's own failure with one of Step Functions' ``States.*`` errors, as moto raises it."""
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=error),
+            event_type=event_type,
+            event_details=EventDetails(  # type: ignore[typeddict-item] # moto's TypedDict: every key optional in use
+                executionFailedEventDetails=ExecutionFailedEventDetails(error=error.to_name(), cause=cause)
+            ),
+        )
+    )
