@@ -37,7 +37,7 @@ from kubecost_flexera.domain.bill_connects import BillConnectResult, upload_bill
 from kubecost_flexera.domain.calendar import utc_today
 from kubecost_flexera.domain.plan import BillConnectRun
 from kubecost_flexera.domain.upload import MonthResult, MonthUploader, raise_for_failures
-from kubecost_flexera.errors import ConfigurationError, InvalidRequest
+from kubecost_flexera.errors import ConfigurationError
 from kubecost_flexera.observability import add_metric_by, logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -109,7 +109,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 def upload_sources(request: SourcesUploadEvent, deadline: Deadline) -> dict[str, Any]:
     """One bill upload per bill connect and month, with every member source's days."""
-    check_bill_connects(request)
     flexera = load_flexera(os.environ)
     bucket = load_storage(os.environ).bucket
     check_creatable(flexera, [connect.bill_connect_id for connect in request.bill_connects])
@@ -140,34 +139,6 @@ def upload_sources(request: SourcesUploadEvent, deadline: Deadline) -> dict[str,
     logger.info("Upload finished", **output)
     raise_for_failures(months)
     return output
-
-
-def check_bill_connects(request: SourcesUploadEvent) -> None:
-    """The bill connects are the plan's: each once, each member once, each run source in its bill connect."""
-    problems = []
-    seen: set[str] = set()
-    members: dict[str, str] = {}
-    for index, connect in enumerate(request.bill_connects):
-        if connect.bill_connect_id in seen:
-            problems.append(f"billConnects[{index}]: bill connect {connect.bill_connect_id!r} is listed twice")
-        seen.add(connect.bill_connect_id)
-        if not connect.sources:
-            problems.append(f"billConnects[{index}]: bill connect {connect.bill_connect_id!r} lists no source")
-        for source in connect.sources:
-            if source in members:
-                problems.append(
-                    f"billConnects[{index}]: source {source!r} is also a member of {members[source]!r}: a source "
-                    "has one bill connect"
-                )
-            members[source] = connect.bill_connect_id
-    for index, plan in enumerate(request.sources):
-        if members.get(plan.name) != plan.bill_connect_id:
-            problems.append(
-                f"sources[{index}]: source {plan.name!r} names bill connect {plan.bill_connect_id!r}, whose "
-                "billConnects entry must list it"
-            )
-    if problems:
-        raise InvalidRequest(f"{len(problems)} problem(s) in the upload event: " + "; ".join(problems))
 
 
 def check_creatable(flexera: FlexeraSettings, bill_connect_ids: Sequence[str]) -> None:

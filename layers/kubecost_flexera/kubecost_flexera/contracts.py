@@ -525,6 +525,37 @@ class SourcesUploadEvent(Contract):
             raise PydanticCustomError(_RULE, "{wrong}", {"wrong": "; ".join(wrong)})
         return self
 
+    @model_validator(mode="after")
+    def _bill_connects_of_the_sources(self) -> SourcesUploadEvent:
+        """The bill connects are the plan's: each once, each member once, each run source in its bill connect."""
+        problems = []
+        members: dict[str, str] = {}
+        for index, connect in enumerate(self.bill_connects):
+            if any(other.bill_connect_id == connect.bill_connect_id for other in self.bill_connects[:index]):
+                problems.append(f"billConnects[{index}]: bill connect {connect.bill_connect_id!r} is listed twice")
+            if not connect.sources:
+                problems.append(f"billConnects[{index}]: bill connect {connect.bill_connect_id!r} lists no source")
+            for source in connect.sources:
+                if source in members:
+                    problems.append(
+                        f"billConnects[{index}]: source {source!r} is also a member of {members[source]!r}: a "
+                        "source has one bill connect"
+                    )
+                members[source] = connect.bill_connect_id
+        problems.extend(
+            f"sources[{index}]: source {plan.name!r} names bill connect {plan.bill_connect_id!r}, whose billConnects "
+            "entry must list it"
+            for index, plan in enumerate(self.sources)
+            if members.get(plan.name) != plan.bill_connect_id
+        )
+        if problems:
+            raise PydanticCustomError(
+                _RULE,
+                "{count} problem(s) in the bill connects: {problems}",
+                {"count": len(problems), "problems": "; ".join(problems)},
+            )
+        return self
+
 
 class FailedSourceDay(Contract):
     """A day of a source whose export failed for good."""
