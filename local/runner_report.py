@@ -21,8 +21,10 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING, Any
+
+from kubecost_flexera.domain import calendar
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -387,14 +389,7 @@ def _sources_summary(run: WorkflowRun) -> list[str]:
 
 def day_ranges(days: Sequence[str]) -> str:
     """``2025-06-01 .. 2025-06-30, 2025-07-03``: ascending ISO days as runs of consecutive days."""
-    parsed = [date.fromisoformat(day) for day in days]
-    runs: list[list[date]] = []
-    for day in parsed:
-        if runs and day - runs[-1][-1] == timedelta(days=1):
-            runs[-1].append(day)
-        else:
-            runs.append([day])
-    return ", ".join(f"{run[0]} .. {run[-1]}" if len(run) > 1 else f"{run[0]}" for run in runs)
+    return calendar.day_ranges(map(date.fromisoformat, days), joiner=" .. ")
 
 
 def _upload_text(outcome: MonthOutcome | None) -> str:

@@ -25,7 +25,8 @@ from kubecost_flexera.adapters.flexera import FlexeraClient
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.config import BILL_CONNECT_PREFIX, FlexeraSettings, load_flexera, load_storage
 from kubecost_flexera.contracts import (
-    FailedSourceDay,
+    MAX_FAILED_RANGES,
+    FailedSourceDays,
     SourcesUploadEvent,
     SourcesUploadOutput,
     UploadEvent,
@@ -33,7 +34,7 @@ from kubecost_flexera.contracts import (
     parse,
 )
 from kubecost_flexera.domain import calendar
-from kubecost_flexera.domain.bill_connects import BillConnectResult, upload_bill_connects
+from kubecost_flexera.domain.bill_connects import BillConnectResult, failed_days, upload_bill_connects
 from kubecost_flexera.domain.calendar import utc_today
 from kubecost_flexera.domain.plan import BillConnectRun
 from kubecost_flexera.domain.upload import MonthResult, MonthUploader, raise_for_failures
@@ -113,16 +114,11 @@ def upload_sources(request: SourcesUploadEvent, deadline: Deadline) -> dict[str,
     bucket = load_storage(os.environ).bucket
     check_creatable(flexera, [connect.bill_connect_id for connect in request.bill_connects])
     client = cache(partial(FlexeraClient.from_settings, flexera, deadline))  # one token for every bill connect
-    failed_days = [
-        FailedSourceDay.of({"source": result.source, "day": day.day, "error": day.error})
-        for result in request.source_results
-        for day in result.day_results
-        if day.status == "failed"
-    ]
-    if failed_days:
+    failed = failed_days(request.source_results)
+    if failed:
         logger.warning(
             "Days failed to export; their last good export is uploaded",
-            failed_days=[f"{day.source} {day.day.isoformat()}" for day in failed_days],
+            failed_days=[f"{source} {calendar.day_ranges(days)} ({error})" for (source, error), days in failed.items()],
         )
     results = upload_bill_connects(
         [BillConnectRun(connect.bill_connect_id, connect.sources) for connect in request.bill_connects],
@@ -133,9 +129,15 @@ def upload_sources(request: SourcesUploadEvent, deadline: Deadline) -> dict[str,
         options=request.options,
     )
     months = [month for bill_connect in results for month in bill_connect.months]
-    record_metrics(months, len(failed_days))
+    record_metrics(months, sum(len(days) for days in failed.values()))
     record_source_metrics(results, request)
-    output = SourcesUploadOutput.of({"bill_connects": results, "failed_days": failed_days}).model_dump(mode="json")
+    described = [
+        FailedSourceDays.of(
+            {"source": source, "error": error, "days": calendar.day_ranges(days, most=MAX_FAILED_RANGES)}
+        )
+        for (source, error), days in failed.items()
+    ]
+    output = SourcesUploadOutput.of({"bill_connects": results, "failed_days": described}).model_dump(mode="json")
     logger.info("Upload finished", **output)
     raise_for_failures(months)
     return output

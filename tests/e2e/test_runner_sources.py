@@ -182,7 +182,7 @@ def test_the_summary_of_several_sources_shows_each_source_and_each_bill_connect_
              "months": [{**month, "status": "committed", "files": 1, "bytes": 900, "billUploadId": "u-1",
                          "missingBySource": {}}]},
         ],
-        "failedDays": [{"source": "b", "day": "2025-03-02", "error": "KubecostUnavailable"}],
+        "failedDays": [{"source": "b", "error": "KubecostUnavailable", "days": "2025-03-02"}],
     }  # fmt: skip
     failed_export = Invocation(
         EXPORT_DAY_FUNCTION,

@@ -156,8 +156,14 @@ def test_a_source_down_and_one_refusing_its_credentials_fail_only_their_own_days
     world.assert_committed(SHARED, MONTH, {"alpha": DAYS, "beta": DAYS, "gamma": DAYS})
     # And the execution fails after the upload, naming each source and day that failed
     assert (run.status, run.error) == ("FAILED", "ExportFailed")
-    assert run.failed_days() == expected_failed
-    assert run.failed_days_in_cause() == {(source, day) for source, day, _ in expected_failed}
+    assert (
+        run.failed_days()
+        == run.failed_days_in_cause()
+        == {
+            ("beta", "KubecostUnavailable", "2025-03-01..2025-03-03"),
+            ("gamma", "KubecostRejected", "2025-03-01..2025-03-03"),
+        }
+    )
 
     # When beta is back and gamma's secret holds the right token again
     world.restart_kubecost("beta")
@@ -192,7 +198,7 @@ def test_an_ended_month_is_blocked_by_the_source_that_misses_a_day_and_a_run_of_
     # When it runs
     run = world.run()
     # Then February, ended and missing beta's day, is not uploaded, and the report says which source blocks it
-    assert run.failed_days() == {("beta", missing.isoformat(), "KubecostRejected")}
+    assert run.failed_days() == {("beta", "KubecostRejected", missing.isoformat())}
     outcome = run.month(SHARED, "2025-02")
     assert outcome["status"] == "skipped-incomplete"
     assert outcome["missingBySource"] == {"beta": [missing.isoformat()]}

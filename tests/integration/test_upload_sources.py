@@ -221,10 +221,40 @@ def test_a_shared_bill_connect_whose_member_failed_a_day_uploads_that_days_last_
     us = {name: body for name, body in shared.files.items() if "-us-" in name}
     assert us == contents(s3, [us_first, us_last_good], by_source=True)
     # And the failed day is reported with its source and error, in the output and in the metrics per source
-    assert result["failedDays"] == [{"source": "us", "day": "2025-08-02", "error": "KubecostUnavailable"}]
+    assert result["failedDays"] == [{"source": "us", "error": "KubecostUnavailable", "days": "2025-08-02"}]
     documents = emf_documents(capsys.readouterr().out)
     assert metric_by(documents, "FailedDays", "Source") == {"eu": 0, "us": 1, "apac": 0}
     assert metric_by(documents, "FailedDays", None) == {None: 1}
+
+
+def test_failed_days_are_reported_per_source_and_error_as_a_few_ranges_and_the_log_line_lists_them_all(
+    env: dict[str, Storage],
+    emu: FlexeraEmulator,
+    lambda_context: FakeLambdaContext,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a run of July whose every day of us failed, every other day unavailable and the others refused, and
+    # apac's 1st to 10th unavailable
+    failed = {
+        "us": {day: "KubecostUnavailable" if day.day % 2 else "KubecostRejected" for day in JULY},
+        "apac": dict.fromkeys(JULY[:10], "KubecostUnavailable"),
+    }
+    capsys.readouterr()
+    # When the upload runs
+    result = lambda_handler(sources_event(JULY, months=("2025-07",), failed=failed), lambda_context)
+    # Then each source and error has one entry, its days as at most three ranges and the others counted
+    assert result["failedDays"] == [
+        {"source": "us", "error": "KubecostUnavailable", "days": "2025-07-01, 2025-07-03, 2025-07-05 and 13 more days"},
+        {"source": "us", "error": "KubecostRejected", "days": "2025-07-02, 2025-07-04, 2025-07-06 and 12 more days"},
+        {"source": "apac", "error": "KubecostUnavailable", "days": "2025-07-01..2025-07-10"},
+    ]
+    # And the log line lists every failed day, and the metrics count them
+    warning = next(record for record in caplog.records if record.getMessage().startswith("Days failed to export"))
+    logged = warning.__dict__["failed_days"]
+    assert logged[0] == "us " + ", ".join(str(day) for day in JULY[::2]) + " (KubecostUnavailable)"
+    assert logged[2] == "apac 2025-07-01..2025-07-10 (KubecostUnavailable)"
+    assert metric_by(emf_documents(capsys.readouterr().out), "FailedDays", None) == {None: 41}
 
 
 def test_an_ended_month_is_complete_only_when_every_member_has_every_day(

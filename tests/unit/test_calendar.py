@@ -14,6 +14,7 @@ from kubecost_flexera.domain.calendar import (
     MAX_BACKFILL_DAYS,
     Window,
     backfill_window,
+    day_ranges,
     scheduled_window,
     utc_today,
 )
@@ -234,3 +235,16 @@ def test_a_block_that_ends_before_an_inner_one_does_not_leave_its_clock_behind()
     # And when the inner one ends, the real clock is back
     stack.close()
     assert calendar.now().year == datetime.now(UTC).year
+
+
+def test_day_ranges_are_runs_of_consecutive_days_and_past_the_most_the_rest_is_counted() -> None:
+    july = [date(2025, 7, day) for day in (*range(1, 11), 12, 14, 15, 20, 22, 23, 24, 31)]
+    assert day_ranges(july) == "2025-07-01..2025-07-10, 2025-07-12, 2025-07-14..2025-07-15, 2025-07-20, " + (
+        "2025-07-22..2025-07-24, 2025-07-31"
+    )
+    assert day_ranges(july, most=3) == "2025-07-01..2025-07-10, 2025-07-12, 2025-07-14..2025-07-15 and 5 more days"
+    assert day_ranges(july[:-1], most=5) == "2025-07-01..2025-07-10, 2025-07-12, 2025-07-14..2025-07-15, " + (
+        "2025-07-20, 2025-07-22..2025-07-24"
+    )
+    assert day_ranges([date(2025, 7, 1), date(2025, 7, 3)], most=1) == "2025-07-01 and 1 more day"
+    assert day_ranges([date(2025, 6, 30), date(2025, 7, 1)], joiner=" .. ") == "2025-06-30 .. 2025-07-01"

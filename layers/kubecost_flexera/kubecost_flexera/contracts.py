@@ -557,12 +557,22 @@ class SourcesUploadEvent(Contract):
         return self
 
 
-class FailedSourceDay(Contract):
-    """A day of a source whose export failed for good."""
+MAX_FAILED_RANGES: Final = 3
+"""The ranges of days a :class:`FailedSourceDays` lists; the other days are counted (the upload's log has all)."""
+
+
+class FailedSourceDays(Contract):
+    """A source's days whose export failed for good with one error, as ranges (``calendar.day_ranges``, at most
+    :data:`MAX_FAILED_RANGES`): a few bytes per source in the execution's state, whatever its days."""
 
     source: SourceName
-    day: Day
     error: ErrorName | None = None
+    days: str = Field(
+        min_length=10,
+        max_length=100,
+        description="the failed days as ranges, the days past the ranges listed counted ('and 12 more days')",
+        examples=["2025-07-01..2025-07-31, 2025-08-03 and 12 more days"],
+    )
 
 
 class SourcesMonthOutcome(MonthOutcome):
@@ -584,7 +594,7 @@ class SourcesUploadOutput(Contract):
     """The upload function's result with a sources document; ``failedDays`` makes the execution fail after it."""
 
     bill_connects: tuple[BillConnectOutcome, ...] = Field(alias="billConnects", strict=False)
-    failed_days: tuple[FailedSourceDay, ...] = Field(alias="failedDays", strict=False)
+    failed_days: tuple[FailedSourceDays, ...] = Field(alias="failedDays", strict=False)
 
 
 # --- Parsing an event: every problem in one InvalidRequest ---

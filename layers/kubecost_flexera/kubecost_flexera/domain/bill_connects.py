@@ -19,12 +19,12 @@ from kubecost_flexera.domain.upload import MonthResult, MonthUploader, UploadSco
 from kubecost_flexera.observability import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from datetime import date, datetime
 
     from kubecost_flexera.adapters.flexera import FlexeraClient
     from kubecost_flexera.adapters.storage import Storage
-    from kubecost_flexera.contracts import RunOptions
+    from kubecost_flexera.contracts import RunOptions, SourceResult
     from kubecost_flexera.domain.plan import BillConnectRun
 
 
@@ -65,3 +65,14 @@ def upload_bill_connects(
             logger.remove_keys(["bill_connect_id"])
         results.append(BillConnectResult(members.bill_connect_id, members.sources, outcome))
     return results
+
+
+def failed_days(source_results: Iterable[SourceResult]) -> dict[tuple[str, str | None], list[date]]:
+    """Each source's failed days (ascending) by error name, sources in the run's order: the upload reports them as
+    ranges, one entry per source and error."""
+    failed: dict[tuple[str, str | None], list[date]] = {}
+    for result in source_results:
+        for day in sorted(result.day_results, key=lambda day: day.day):
+            if day.status == "failed":
+                failed.setdefault((result.source, day.error), []).append(day.day)
+    return failed

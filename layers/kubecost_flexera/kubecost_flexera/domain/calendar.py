@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Final
 from kubecost_flexera.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     Clock = Callable[[], datetime]
 
@@ -147,3 +147,18 @@ def backfill_window(start: date, end: date, *, today: date) -> Window:
 
 def _date_range(first: date, last: date) -> tuple[date, ...]:
     return tuple(first + timedelta(days=offset) for offset in range((last - first).days + 1))
+
+
+def day_ranges(days: Iterable[date], *, most: int | None = None, joiner: str = "..") -> str:
+    """``2025-06-01..2025-06-30, 2025-07-03``: ascending days as runs of consecutive days; past ``most`` runs the
+    other days are counted (``and 12 more days``), so that any set of days is described in a bounded text."""
+    runs: list[list[date]] = []
+    for day in days:
+        if runs and day - runs[-1][-1] == _ONE_DAY:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    shown = runs if most is None else runs[:most]
+    text = ", ".join(f"{run[0]}{joiner}{run[-1]}" if len(run) > 1 else f"{run[0]}" for run in shown)
+    more = sum(len(run) for run in runs[len(shown) :])
+    return f"{text} and {more} more day{'s' if more > 1 else ''}" if more else text
