@@ -222,7 +222,7 @@ def test_a_missing_document_is_a_configuration_error_naming_the_variable_and_the
     )
 
 
-def test_a_document_over_64_kib_is_refused_for_its_size(
+def test_a_document_over_32_kib_is_refused_for_its_size(
     stack: Callable[[list[dict[str, Any]]], None], lambda_context: FakeLambdaContext, bucket: str
 ) -> None:
     # Given a document of 1 MiB (a wrong file copied to the key)
@@ -231,7 +231,7 @@ def test_a_document_over_64_kib_is_refused_for_its_size(
     with pytest.raises(ConfigurationError) as caught:
         lambda_handler(plan_event(), lambda_context)
     assert str(caught.value) == (
-        f"Invalid sources document s3://{bucket}/{DOCUMENT_KEY}: larger than 65536 bytes (64 KiB): allowed at most that"
+        f"Invalid sources document s3://{bucket}/{DOCUMENT_KEY}: larger than 32768 bytes (32 KiB): allowed at most that"
     )
 
 

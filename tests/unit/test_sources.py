@@ -149,7 +149,7 @@ def test_every_problem_of_every_source_is_listed_in_one_error() -> None:
         (b"{", "not JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
         (b"\xff{}", "not JSON ('utf-8' codec can't decode byte 0xff in position 0)"),
         (b'{"sources": [{"name": "a", "MULTIPLIER": NaN}]}', "not JSON (NaN is not a JSON number)"),
-        (b"[" * 30_000 + b"]" * 30_000, "not JSON (nested too deeply)"),
+        (b"[" * 16_000 + b"]" * 16_000, "not JSON (nested too deeply)"),
         (b"[]", 'the document must be a JSON object {"sources": [...]}'),
         (b"{}", "sources=null is invalid: allowed a list of 1 to 50 source objects"),
         (b'{"sources": []}', "sources=[] is invalid: allowed a list of 1 to 50 source objects"),
@@ -187,11 +187,11 @@ def test_more_than_50_sources_are_refused() -> None:
     assert message.endswith("1 problem: sources has 51 sources: allowed at most 50")
 
 
-def test_a_document_over_64_kib_is_refused() -> None:
+def test_a_document_over_32_kib_is_refused() -> None:
     padding = " " * (MAX_DOCUMENT_BYTES - len(document({"name": "a"})))
     assert parsed(document({"name": "a"}) + padding.encode()).names == ("a",)
     assert refusal(document({"name": "a"}) + padding.encode() + b" ") == (
-        f"Invalid sources document {WHERE}: larger than 65536 bytes (64 KiB): allowed at most that"
+        f"Invalid sources document {WHERE}: larger than 32768 bytes (32 KiB): allowed at most that"
     )
 
 

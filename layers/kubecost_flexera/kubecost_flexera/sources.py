@@ -56,7 +56,10 @@ SOURCE_KEYS: Final = (
     "BILL_CONNECT_ID",
 )
 MAX_SOURCES: Final = 50
-MAX_DOCUMENT_BYTES: Final = 64 * 1024
+# The run's state holds every source's settings (the document, once): 32 KiB of it leaves the rest of Step Functions'
+# 256 KiB to the source-days (domain/plan.py's MAX_RUN_SOURCE_DAYS); a source's settings are a few hundred bytes, so
+# 50 sources fit in it easily.
+MAX_DOCUMENT_BYTES: Final = 32 * 1024
 DOCUMENT_VARIABLE: Final = "SOURCES_DOCUMENT_KEY"
 SECRET_VARIABLE: Final = "KUBECOST_SECRET_ARN"  # noqa: S105 -- a variable's name, not a secret
 PREFIX_VARIABLE: Final = "KUBECOST_SECRET_PREFIX"
@@ -157,7 +160,10 @@ def parse_document(
     """
     heading = f"Invalid sources document {where}"
     if len(data) > MAX_DOCUMENT_BYTES:
-        raise ConfigurationError(f"{heading}: larger than {MAX_DOCUMENT_BYTES} bytes (64 KiB): allowed at most that")
+        raise ConfigurationError(
+            f"{heading}: larger than {MAX_DOCUMENT_BYTES} bytes ({MAX_DOCUMENT_BYTES // 1024} KiB): allowed at most "
+            "that"
+        )
     problems: list[str] = []
 
     def unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
