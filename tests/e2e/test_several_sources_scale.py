@@ -8,7 +8,7 @@ with a history of its own (one source, at most the 366 days a run may have). The
 ``MAX_RUN_SOURCE_DAYS`` source-days; the bound is set from the figures measured here, so that the parent's largest
 state stays under 256 KiB with room to spare at worst: every day failed with the longest error name the definition
 can catch, 32-character source names, one bill connect per source with the longest id Flexera allows, the largest
-sources document allowed (64 KiB), the days of each source spread over two months of 31 days with nothing exported
+sources document allowed (32 KiB), the days of each source spread over two months of 31 days with nothing exported
 before (the most missing days the upload can report).
 
 The states' sizes are counted as moto's engine counts them (``to_json_str``, its quota check), a little more than

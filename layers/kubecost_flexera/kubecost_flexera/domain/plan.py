@@ -86,10 +86,11 @@ def refuse_concurrent(running_execution_ids: Iterable[str], own_execution_id: st
 # --- Several sources (a sources document, ``sources.py``) ---
 
 # The parent execution's state holds the plan (each source's days and settings), every source's compact day results
-# and the failed days; this bound keeps its largest state under 80% of Step Functions' 256 KiB at worst: measured by
-# tests/e2e/test_several_sources_scale.py as about 82 KB plus 215 bytes per source-day (every day failed, the longest
-# names, one bill connect per source, a 64 KiB document), so 594 source-days would fit.
-MAX_RUN_SOURCE_DAYS: Final = 550
+# and the failed days (a few ranges per source); this bound keeps its largest state under 80% of Step Functions'
+# 256 KiB at worst: measured by tests/e2e/test_several_sources_scale.py as about 55 KB plus 113 bytes per source-day
+# (every day failed, the longest names, one bill connect per source, a 32 KiB document, 50 sources), so 1,368
+# source-days would fit; 1,300 lets a daily run of 20 sources with the previous month (1,240) through.
+MAX_RUN_SOURCE_DAYS: Final = 1300
 
 
 def choose_sources(document: SourcesDocument | None, requested: tuple[str, ...] | None) -> tuple[Source, ...] | None:
