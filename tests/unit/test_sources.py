@@ -71,7 +71,8 @@ def test_a_source_sets_some_variables_and_takes_the_others_from_the_stack() -> N
         False,
     )
     assert eu.bill_connect_id == "cbi-oi-kubecost-eu"
-    assert eu.kubecost.secret_arn == STACK_SECRET
+    assert eu.kubecost.secret_arn is None  # another Kubecost: not the stack's credentials
+    assert us.kubecost.secret_arn == STACK_SECRET
     assert (us.settings, us.kubecost.base_url, us.kubecost.page_size, us.bill_connect_id) == (
         {},
         "http://kubecost.internal:9090",
@@ -87,6 +88,7 @@ def test_a_source_reads_exactly_as_a_single_source_stack_with_the_merged_environ
     (parsed_source,) = parsed(document(source)).sources
     merged = {**ENVIRON, **{k: v for k, v in source.items() if k != "name"}, "ORG_ID": "1", "BUCKET_NAME": "bkt"}
     merged["FLEXERA_SECRET_ARN"] = STACK_SECRET
+    del merged["KUBECOST_SECRET_ARN"]  # the stack's credentials stay with the stack's host
     assert parsed_source.kubecost == load_settings(merged).kubecost
 
 
@@ -232,6 +234,23 @@ def test_a_secret_outside_the_prefix_is_refused_naming_the_source_the_arn_the_pr
         f"KUBECOST_SECRET_ARN ({STACK_SECRET}) or a secret whose name starts with "
         f"KUBECOST_SECRET_PREFIX={PREFIX!r} (the stack's parameter KubecostSecretPrefix)"
     )
+
+
+def test_a_source_of_another_kubecost_gets_neither_the_stacks_credentials_nor_its_ca_bundle() -> None:
+    # Given a stack whose Kubecost has a secret and a CA bundle
+    environ = {**ENVIRON, "KUBECOST_CA_BUNDLE": "/opt/stack-ca.pem"}
+    dev, same, own = parsed(
+        document(
+            {"name": "dev", "KUBECOST_HOST": "https://kubecost.dev:9090"},
+            {"name": "same"},
+            {"name": "own", "KUBECOST_HOST": "https://kubecost.eu:9090", "KUBECOST_SECRET_ARN": STACK_SECRET},
+        ),
+        environ,
+    ).sources
+    # Then a source naming another host sends the stack's token nowhere, unless it names the secret itself
+    assert (dev.kubecost.secret_arn, dev.kubecost.ca_bundle) == (None, None)
+    assert (same.kubecost.secret_arn, same.kubecost.ca_bundle) == (STACK_SECRET, "/opt/stack-ca.pem")
+    assert (own.kubecost.secret_arn, own.kubecost.ca_bundle) == (STACK_SECRET, None)
 
 
 def test_without_a_prefix_only_the_stacks_secret_may_be_named() -> None:

@@ -269,16 +269,20 @@ def test_state_machine_starts_watches_and_stops_its_own_child_executions_with_a_
     deployment = with_document(translated)
     role = state_machine_role(deployment)
     own = deployment.ref("ExportStateMachine")
-    execution = own.replace(":stateMachine:", ":execution:") + ":0f6e1c8a-run"
+    # A Distributed Map's child: execution:<state machine>/<Map run label>:<id>
+    child = own.replace(":stateMachine:", ":execution:") + "/ExportSources:0f6e1c8a-9b1d-4e2f-8a3c-5d6e7f8a9b0c"
+    top_level = own.replace(":stateMachine:", ":execution:") + ":0f6e1c8a-run"
 
-    # Then it may start executions of itself and describe and stop them (AWS's policy for a Distributed Map)
+    # Then it may start executions of itself and describe and stop its children (AWS's policy for a Distributed Map)
     assert allowed(deployment, role, "states:StartExecution", own)
-    assert allowed(deployment, role, "states:DescribeExecution", execution)
-    assert allowed(deployment, role, "states:StopExecution", execution)
+    assert allowed(deployment, role, "states:DescribeExecution", child)
+    assert allowed(deployment, role, "states:StopExecution", child)
+    # But not stop a top-level execution of itself (a run is stopped by a person, never by the workflow)
+    assert not allowed(deployment, role, "states:StopExecution", top_level)
     # But not of another state machine, nor stop or describe the state machine itself
     other = own.rsplit(":", 1)[0] + ":other"
     assert not allowed(deployment, role, "states:StartExecution", other)
-    other_execution = other.replace(":stateMachine:", ":execution:") + ":0f6e1c8a-run"
+    other_execution = other.replace(":stateMachine:", ":execution:") + "/ExportSources:0f6e1c8a-run"
     assert not allowed(deployment, role, "states:StopExecution", other_execution)
     assert not allowed(deployment, role, "states:DescribeExecution", other_execution)
     assert not allowed(deployment, role, "states:DeleteStateMachine", own)

@@ -112,9 +112,18 @@ def _number(text: str) -> _Number:
     return _Number(format(value, "f"))
 
 
+# What belongs to the stack's Kubecost: a source that names another Kubecost does not inherit them.
+HOST_BOUND_KEYS: Final = ("KUBECOST_SECRET_ARN", "KUBECOST_CA_BUNDLE")
+
+
 def source_environment(environ: Mapping[str, str], settings: Mapping[str, str]) -> Mapping[str, str]:
-    """The mapping a source is read from: what it sets over the stack's environment."""
-    return ChainMap(dict(settings), dict(environ))
+    """The mapping a source is read from: what it sets over the stack's environment. A source that sets its own
+    ``KUBECOST_HOST`` gets neither the stack's Kubecost credentials nor its CA bundle unless it names them itself:
+    the stack's token must never be sent to another cluster's Kubecost."""
+    own = dict(settings)
+    if "KUBECOST_HOST" in own:
+        own = dict.fromkeys(HOST_BOUND_KEYS, "") | own
+    return ChainMap(own, dict(environ))
 
 
 def day_environment(environ: Mapping[str, str], settings: Mapping[str, str]) -> Mapping[str, str]:
