@@ -41,6 +41,7 @@ from kubecost_flexera.domain.plan import (
     keeps_days,
     refuse_concurrent,
     refuse_oversized,
+    refuse_oversized_schedule,
 )
 from kubecost_flexera.domain.refresh import DaySelection, choose_days
 from kubecost_flexera.errors import ConfigurationError
@@ -129,6 +130,8 @@ def _plan_sources(  # noqa: PLR0917 -- the handler's values, passed on once
     s3: S3Client,
     deadline: Deadline,
 ) -> dict[str, Any]:
+    if request.start is None:
+        refuse_oversized_schedule(len(sources), include_previous_month=settings.plan.include_previous_month)
     credentials = _source_credentials(sources)
     selections = {
         source.name: choose_days(window, settings.plan, Storage(s3, settings.storage.bucket, source.name))

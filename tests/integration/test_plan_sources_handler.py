@@ -201,6 +201,21 @@ def test_a_bad_request_is_refused_before_kubecost_is_asked(
     assert (eu.requests, us.requests) == ([], [])
 
 
+def test_a_document_too_large_for_the_schedule_is_refused_on_a_mid_month_scheduled_run(
+    stack: Callable[[list[dict[str, Any]]], None],
+    kubecosts: Callable[..., KubecostEmulator],
+    lambda_context: FakeLambdaContext,
+) -> None:
+    # Given more sources than a month-end scheduled window lets through
+    kubecost = kubecosts()
+    stack([{"name": f"s{n}", "KUBECOST_HOST": kubecost.url} for n in range(MAX_RUN_SOURCE_DAYS // 62 + 1)])
+    # When a scheduled run plans on a day whose window alone would fit (the 2nd: 31 + 2 days each)
+    # Then it is refused at once, not at the month's end, and no Kubecost is asked anything
+    with pytest.raises(ConfigurationError, match="a scheduled run exports up to 62 days of each"):
+        lambda_handler(plan_event(today="2025-08-02"), lambda_context)
+    assert kubecost.requests == []
+
+
 def test_sources_without_a_document_are_refused(
     stack: Callable[[list[dict[str, Any]]], None], lambda_context: FakeLambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:

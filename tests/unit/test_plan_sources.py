@@ -17,8 +17,9 @@ from kubecost_flexera.domain.plan import (
     bill_connects,
     choose_sources,
     refuse_oversized,
+    refuse_oversized_schedule,
 )
-from kubecost_flexera.errors import InvalidRequest
+from kubecost_flexera.errors import ConfigurationError, InvalidRequest
 from kubecost_flexera.sources import SourcesDocument, parse_document
 
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:export"
@@ -142,3 +143,20 @@ def test_the_sources_plan_output_has_each_sources_days_currency_and_settings() -
         {"billConnectId": "cbi-oi-kubecost-shared", "sources": ["eu", "apac"]},
         {"billConnectId": "cbi-oi-kubecost-1", "sources": ["us"]},
     ]
+
+
+def test_a_document_whose_schedule_could_exceed_the_bound_on_some_day_is_refused_on_every_scheduled_run() -> None:
+    # Given the longest scheduled window (two months of 31 days, or one without the previous month)
+    refuse_oversized_schedule(MAX_RUN_SOURCE_DAYS // 62, include_previous_month=True)
+    refuse_oversized_schedule(MAX_RUN_SOURCE_DAYS // 31, include_previous_month=False)
+    # Then one source more is refused, naming the allowed count, even on a day whose window would fit
+    with pytest.raises(ConfigurationError) as caught:
+        refuse_oversized_schedule(MAX_RUN_SOURCE_DAYS // 62 + 1, include_previous_month=True)
+    assert str(caught.value) == (
+        f"The sources document has {MAX_RUN_SOURCE_DAYS // 62 + 1} sources; a scheduled run exports up to 62 days of "
+        f"each (INCLUDE_PREVIOUS_MONTH=true) and holds at most {MAX_RUN_SOURCE_DAYS} source-days "
+        f"(MAX_RUN_SOURCE_DAYS): allowed at most {MAX_RUN_SOURCE_DAYS // 62} sources ({MAX_RUN_SOURCE_DAYS // 31} "
+        "with INCLUDE_PREVIOUS_MONTH=false); split the clusters over stacks by bill connect"
+    )
+    with pytest.raises(ConfigurationError, match=r"allowed at most \d+ sources; split"):
+        refuse_oversized_schedule(MAX_RUN_SOURCE_DAYS // 31 + 1, include_previous_month=False)

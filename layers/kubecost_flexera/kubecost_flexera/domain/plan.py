@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from kubecost_flexera.domain.calendar import Window, backfill_window, scheduled_window
-from kubecost_flexera.errors import ConcurrentExecution, InvalidRequest
+from kubecost_flexera.errors import ConcurrentExecution, ConfigurationError, InvalidRequest
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -165,6 +165,29 @@ def bill_connects(document: SourcesDocument, sources: Iterable[Source]) -> tuple
     """The bill connects of ``sources``, in the order they first appear, each with all its member sources."""
     ids = dict.fromkeys(source.bill_connect_id for source in sources)
     return tuple(BillConnectRun(bill_connect_id, document.members(bill_connect_id)) for bill_connect_id in ids)
+
+
+LONGEST_MONTH_DAYS: Final = 31
+
+
+def refuse_oversized_schedule(sources: int, *, include_previous_month: bool, limit: int = MAX_RUN_SOURCE_DAYS) -> None:
+    """Raises ``ConfigurationError`` when a scheduled run of ``sources`` could exceed ``limit`` on some day.
+
+    A scheduled window is up to two months of 31 days (one without the previous month), and every source exports all
+    of it on its first run, whatever ``REFRESH_DAYS``; a document that fits mid-month would otherwise be refused at
+    the month's end, weeks after it was put. So the document is judged against its longest window on every
+    scheduled run, and refused on the first one.
+    """
+    longest = LONGEST_MONTH_DAYS * (2 if include_previous_month else 1)
+    if sources * longest <= limit:
+        return
+    raise ConfigurationError(
+        f"The sources document has {sources} sources; a scheduled run exports up to {longest} days of each "
+        f"(INCLUDE_PREVIOUS_MONTH={'true' if include_previous_month else 'false'}) and holds at most {limit} "
+        f"source-days (MAX_RUN_SOURCE_DAYS): allowed at most {limit // longest} sources"
+        + ("" if not include_previous_month else f" ({limit // LONGEST_MONTH_DAYS} with INCLUDE_PREVIOUS_MONTH=false)")
+        + "; split the clusters over stacks by bill connect"
+    )
 
 
 def refuse_oversized(days_by_source: Mapping[str, int], *, limit: int = MAX_RUN_SOURCE_DAYS) -> None:
