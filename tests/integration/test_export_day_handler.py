@@ -14,13 +14,15 @@ from emulators.kubecost import KubecostAuth, KubecostEmulator, KubecostFault
 from functions.export_day.app import lambda_handler
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.errors import MAX_DAY_ERROR_MESSAGE_BYTES, ConfigurationError, InvalidRequest, KubecostRejected
-from kubecost_flexera.observability import logger, metrics
+from kubecost_flexera.observability import logger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
     from tests.fixtures.logs import LogCapture
+
+pytestmark = pytest.mark.usefixtures("fresh_metrics")
 
 SAMPLE_EVENT = Path(__file__).resolve().parents[2] / "events" / "export-day.json"
 TODAY = date(2025, 7, 20)
@@ -30,13 +32,6 @@ def sample_event(**changes: Any) -> dict[str, Any]:
     event: dict[str, Any] = json.loads(SAMPLE_EVENT.read_text())
     event.update(changes)
     return event
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[None]:
-    metrics.clear_metrics()
-    yield
-    metrics.clear_metrics()
 
 
 @pytest.fixture

@@ -14,10 +14,9 @@ from emulators.kubecost import KubecostAuth
 from functions.export_day.app import lambda_handler
 from kubecost_flexera.adapters.storage import Storage
 from kubecost_flexera.errors import ConfigurationError, InvalidRequest
-from kubecost_flexera.observability import metrics
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from mypy_boto3_s3 import S3Client
 
@@ -25,19 +24,15 @@ if TYPE_CHECKING:
     from kubecost_flexera.domain.records import DayManifest
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
 
-pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
+    pytest.mark.usefixtures("fresh_metrics"),
+]
 
 TODAY = date(2025, 7, 20)
 DAY = date(2025, 7, 15)
 UNREACHABLE = "http://127.0.0.1:9"  # the stack's Kubecost: nothing listens, so a day read from it would fail
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:ExportStateMachine-AbCdEf123456:run"
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[None]:
-    metrics.clear_metrics()
-    yield
-    metrics.clear_metrics()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from kubecost_flexera.contracts import MonthOutcome, RunOptions
 from kubecost_flexera.domain.calendar import use_clock
 from kubecost_flexera.domain.upload import MAX_FILE_BYTES, MonthUploader
 from kubecost_flexera.errors import ConfigurationError, FlexeraThrottled, InvalidRequest, UploadFailed
-from kubecost_flexera.observability import logger, metrics
+from kubecost_flexera.observability import logger
 from tests.fixtures.day_exports import AUGUST, JULY, sample_event, write_day, write_days
 from tests.fixtures.day_exports import UPLOAD_TODAY as TODAY
 from tests.fixtures.flexera import flexera_settings
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from kubecost_flexera.domain.upload import MonthResult
     from tests.fixtures.aws import FakeLambdaContext, MakeSecret
     from tests.fixtures.flexera import FlexeraEmulatorFactory
+
+pytestmark = pytest.mark.usefixtures("fresh_metrics")
 
 CONNECT = "cbi-oi-kubecost-1"
 
@@ -532,10 +534,3 @@ def test_secrets_never_appear_in_logs_or_errors(  # noqa: PLR0917 -- pytest pass
     for text in texts:
         for secret in SECRETS:
             assert secret not in text
-
-
-@pytest.fixture(autouse=True)
-def clear_metrics() -> Iterator[None]:
-    metrics.clear_metrics()
-    yield
-    metrics.clear_metrics()
