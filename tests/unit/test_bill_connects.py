@@ -144,7 +144,7 @@ def test_a_file_over_the_size_limit_is_named_with_its_source() -> None:
     content = july(storages)
     big = PartInfo("k", "kubecost-us-2025-07-01.csv.gz", MAX_FILE_BYTES + 1, '"e"', 1)
     with pytest.raises(LimitExceeded, match=r"^bill connect cbi-oi-kubecost-shared, 2025-07: kubecost-us-2025-07-01"):
-        check_limits(MonthContent("2025-07", (content.parts[0], big), (), bill_connect_id=SHARED))
+        check_limits(MonthContent("2025-07", (content.parts[0], big), bill_connect_id=SHARED))
 
 
 # --- completeness ---

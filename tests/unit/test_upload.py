@@ -62,9 +62,9 @@ def test_malformed_month_is_rejected(month: str) -> None:
 def test_fingerprint_ignores_order_but_not_etags() -> None:
     # Given the same parts in another order, and one part with a new ETag
     a, b = part("kubecost-2025-07-01.csv.gz"), part("kubecost-2025-07-02.csv.gz")
-    same = MonthContent("2025-07", (a, b), ())
-    reordered = MonthContent("2025-07", (b, a), ())
-    changed = MonthContent("2025-07", (a, part("kubecost-2025-07-02.csv.gz", etag='"e2"')), ())
+    same = MonthContent("2025-07", (a, b))
+    reordered = MonthContent("2025-07", (b, a))
+    changed = MonthContent("2025-07", (a, part("kubecost-2025-07-02.csv.gz", etag='"e2"')))
     # Then order does not matter and a new ETag does
     assert same.fingerprint == reordered.fingerprint
     assert same.fingerprint != changed.fingerprint
@@ -72,20 +72,20 @@ def test_fingerprint_ignores_order_but_not_etags() -> None:
 
 def test_fingerprint_ignores_the_export_key_of_identical_bytes() -> None:
     # Given a day exported again with the same bytes (same ETag) under a new export key
-    before = MonthContent("2025-07", (part("kubecost-2025-07-01.csv.gz", export_id="x1"),), ())
-    after = MonthContent("2025-07", (part("kubecost-2025-07-01.csv.gz", export_id="x2"),), ())
+    before = MonthContent("2025-07", (part("kubecost-2025-07-01.csv.gz", export_id="x1"),))
+    after = MonthContent("2025-07", (part("kubecost-2025-07-01.csv.gz", export_id="x2"),))
     # Then the month is unchanged
     assert before.fingerprint == after.fingerprint
 
 
 def test_fingerprint_changes_when_a_part_disappears() -> None:
     a, b = part("kubecost-2025-07-01.csv.gz"), part("kubecost-2025-07-01-2.csv.gz")
-    assert MonthContent("2025-07", (a, b), ()).fingerprint != MonthContent("2025-07", (a,), ()).fingerprint
+    assert MonthContent("2025-07", (a, b)).fingerprint != MonthContent("2025-07", (a,)).fingerprint
 
 
 def test_more_files_than_flexera_accepts_are_refused() -> None:
     # Given a month of 501 parts
-    content = MonthContent("2025-07", tuple(part(f"f{i}.csv.gz") for i in range(MAX_FILES_PER_UPLOAD + 1)), ())
+    content = MonthContent("2025-07", tuple(part(f"f{i}.csv.gz") for i in range(MAX_FILES_PER_UPLOAD + 1)))
     # When the limits are checked / Then LimitExceeded says how many and what to change
     with pytest.raises(LimitExceeded, match=r"501 files.*at most 500.*MAX_FILE_ROWS"):
         check_limits(content)
@@ -94,7 +94,7 @@ def test_more_files_than_flexera_accepts_are_refused() -> None:
 def test_file_over_1000_mb_is_refused_by_name() -> None:
     # Given one part one byte over the limit
     big = part("kubecost-2025-07-03.csv.gz", size=MAX_FILE_BYTES + 1)
-    content = MonthContent("2025-07", (part("kubecost-2025-07-01.csv.gz"), big), ())
+    content = MonthContent("2025-07", (part("kubecost-2025-07-01.csv.gz"), big))
     # Then LimitExceeded names that file
     with pytest.raises(LimitExceeded, match=r"kubecost-2025-07-03\.csv\.gz exceed.*1000 MB"):
         check_limits(content)
@@ -102,7 +102,7 @@ def test_file_over_1000_mb_is_refused_by_name() -> None:
 
 def test_month_at_the_limits_is_accepted() -> None:
     parts = tuple(part(f"f{i}.csv.gz", size=MAX_FILE_BYTES) for i in range(MAX_FILES_PER_UPLOAD))
-    check_limits(MonthContent("2025-07", parts, ()))
+    check_limits(MonthContent("2025-07", parts))
 
 
 def test_no_failed_month_raises_nothing() -> None:

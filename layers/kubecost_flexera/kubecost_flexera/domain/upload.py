@@ -67,14 +67,13 @@ MAX_FILES_PER_UPLOAD: Final = 500
 class MonthContent:
     """What the day manifests of a month name, in upload order (source, day, then part).
 
-    ``missing_days`` are the days some member source has no export of; ``missing_by_source`` says which source
-    misses which. ``currencies`` and ``files_by_source`` are per member source; ``bill_connect_id`` is set in a
+    ``missing_by_source`` says which member source misses which days (``missing_days``: any of them);
+    ``currencies`` and ``files_by_source`` are per member source; ``bill_connect_id`` is set in a
     sources document's upload (None: a single-source stack).
     """
 
     month: str
     parts: tuple[PartInfo, ...]
-    missing_days: tuple[date, ...]
     missing_by_source: Mapping[str, tuple[date, ...]] = field(default_factory=dict)
     currencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     files_by_source: Mapping[str, int] = field(default_factory=dict)
@@ -84,6 +83,11 @@ class MonthContent:
     def where(self) -> str:
         """The month as messages name it: with its bill connect in a sources document's upload."""
         return self.month if self.bill_connect_id is None else f"bill connect {self.bill_connect_id}, {self.month}"
+
+    @cached_property
+    def missing_days(self) -> tuple[date, ...]:
+        """The days some member source has no export of."""
+        return tuple(sorted({day for days in self.missing_by_source.values() for day in days}))
 
     @cached_property
     def bytes(self) -> int:
@@ -167,7 +171,6 @@ class UploadScope:
         return MonthContent(
             month,
             tuple(parts),
-            tuple(sorted({day for days_missing in missing.values() for day in days_missing})),
             missing_by_source={source: tuple(days_missing) for source, days_missing in missing.items()},
             currencies=currencies,
             files_by_source=files,
