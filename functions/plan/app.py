@@ -93,24 +93,38 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     credentials = kubecost.load_credentials(settings.kubecost.secret_arn)
     with kubecost.KubecostClient(settings.kubecost, credentials, deadline=deadline) as client:
         currency = client.currency()
-    storage = Storage(s3, settings.storage.bucket, settings.storage.source)
-    selection = choose_days(window, settings.plan, storage) if keeps_days(request) else DaySelection.every_day(window)
+    selection = _selection(window, request, settings, Storage(s3, settings.storage.bucket, settings.storage.source))
     plan = Plan(window=window, currency=currency, options=RunOptions.of(request), kept_days=selection.kept)
-    metrics.add_metric(name="PlannedDays", unit=MetricUnit.Count, value=len(selection.refreshed))
+    _planned(
+        window,
+        request,
+        len(selection.refreshed),
+        kept_days=len(selection.kept),
+        refreshed=[day.isoformat() for day in selection.refreshed],
+        currency=currency,
+    )
+    return PlanOutput.of(plan).model_dump(mode="json")
+
+
+def _selection(window: Window, request: ManualRun, settings: Settings, storage: Storage) -> DaySelection:
+    """The days of the window to export again: all of them, unless the refresh window keeps some."""
+    return choose_days(window, settings.plan, storage) if keeps_days(request) else DaySelection.every_day(window)
+
+
+def _planned(window: Window, request: ManualRun, planned_days: int, **details: Any) -> None:
+    """The plan's metric and log line, with what the run's kind adds."""
+    metrics.add_metric(name="PlannedDays", unit=MetricUnit.Count, value=planned_days)
     logger.info(
         "Planned the run",
         today=window.today.isoformat(),
         first_day=window.days[0].isoformat(),
         last_day=window.days[-1].isoformat(),
-        days=len(selection.refreshed),
-        kept_days=len(selection.kept),
-        refreshed=[day.isoformat() for day in selection.refreshed],
+        days=planned_days,
         months=list(window.months),
-        currency=currency,
         dry_run=request.dry_run,
         force_upload=request.force_upload,
+        **details,
     )
-    return PlanOutput.of(plan).model_dump(mode="json")
 
 
 def _document(s3: S3Client, settings: Settings) -> SourcesDocument | None:
@@ -134,9 +148,7 @@ def _plan_sources(  # noqa: PLR0917 -- the handler's values, passed on once
         refuse_oversized_schedule(len(sources), include_previous_month=settings.plan.include_previous_month)
     credentials = _source_credentials(sources)
     selections = {
-        source.name: choose_days(window, settings.plan, Storage(s3, settings.storage.bucket, source.name))
-        if keeps_days(request)
-        else DaySelection.every_day(window)
+        source.name: _selection(window, request, settings, Storage(s3, settings.storage.bucket, source.name))
         for source in sources
     }
     refuse_oversized({name: len(selection.refreshed) for name, selection in selections.items()})
@@ -153,19 +165,14 @@ def _plan_sources(  # noqa: PLR0917 -- the handler's values, passed on once
         for source, currency in zip(sources, currencies, strict=True)
     )
     plan = SourcesPlan(window, RunOptions.of(request), runs, bill_connects(document, sources))
-    metrics.add_metric(name="PlannedDays", unit=MetricUnit.Count, value=sum(len(run.days) for run in runs))
-    logger.info(
-        "Planned the run",
-        today=window.today.isoformat(),
-        first_day=window.days[0].isoformat(),
-        last_day=window.days[-1].isoformat(),
-        months=list(window.months),
+    _planned(
+        window,
+        request,
+        sum(len(run.days) for run in runs),
         sources={
             run.name: {"days": len(run.days), "kept_days": len(run.kept_days), "currency": run.currency} for run in runs
         },
         bill_connects={connect.bill_connect_id: list(connect.sources) for connect in plan.bill_connects},
-        dry_run=request.dry_run,
-        force_upload=request.force_upload,
     )
     return SourcesPlanOutput.of(plan).model_dump(mode="json")
 
