@@ -28,10 +28,7 @@ from contextlib import ExitStack
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
-import requests
-
-from benchmarks.support import child_env, free_port, server, status_bytes
-from emulators.kubecost import day_window
+from benchmarks.support import child_env, day_exporter, free_port, server, status_bytes, warm_kubecost
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,20 +57,7 @@ def _run_child(size: int, kubecost_url: str, s3_url: str, profile: bool) -> dict
 
 def child(size: int, kubecost_url: str, s3_url: str, profile: bool) -> None:
     """One export in this process; prints its measurements as JSON on the last line of stdout."""
-    import boto3  # noqa: PLC0415 - imported in the child only, the parent stays small
-
-    from kubecost_flexera.adapters.kubecost import KubecostClient  # noqa: PLC0415
-    from kubecost_flexera.adapters.storage import Storage  # noqa: PLC0415
-    from kubecost_flexera.config import load_kubecost  # noqa: PLC0415
-    from kubecost_flexera.contracts import DayEvent  # noqa: PLC0415
-    from kubecost_flexera.domain.export import export_day  # noqa: PLC0415
-
-    settings = load_kubecost({"KUBECOST_HOST": kubecost_url, "PAGE_SIZE": "500"})
-    s3 = boto3.client("s3", endpoint_url=s3_url)
-    s3.create_bucket(Bucket=f"{BUCKET}-{size}")
-    storage = Storage(s3, f"{BUCKET}-{size}", "default")
-    request = DayEvent(day=DAY, currency="USD")
-    with KubecostClient(settings) as client:
+    with day_exporter(kubecost_url, s3_url, f"{BUCKET}-{size}") as (export, _):
         profiler = None
         if profile:
             import cProfile  # noqa: PLC0415
@@ -81,7 +65,7 @@ def child(size: int, kubecost_url: str, s3_url: str, profile: bool) -> None:
             profiler = cProfile.Profile(time.process_time)  # CPU time: waiting for the emulators is not ours
             profiler.enable()
         cpu, wall = time.process_time(), time.perf_counter()
-        result = export_day(request, client=client, storage=storage, settings=settings)
+        result = export(DAY)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         if profiler is not None:
             import pstats  # noqa: PLC0415
@@ -125,9 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             url = f"http://127.0.0.1:{port}"
             emulator = ["-m", "emulators.kubecost", "--port", str(port), "--allocations", str(size)]
             with server([*emulator, "--today", TODAY.isoformat()], url):
-                # The expected figures of the exporter's default query fill the emulator's cache for that query.
-                warm = {"window": day_window(DAY)}
-                requests.get(f"{url}/__emulator__/expected", params=warm, timeout=600).raise_for_status()
+                warm_kubecost(url, DAY)
                 results.append({"size": size, **_run_child(size, url, s3_url, args.profile == size)})
     return _report(results)
 

@@ -44,10 +44,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import requests
-
-from benchmarks.support import child_env, free_port, server
-from emulators.kubecost import day_window
+from benchmarks.support import child_env, day_exporter, free_port, server, warm_kubecost
 from kubecost_flexera.domain.cbi_csv import split_rows
 
 if TYPE_CHECKING:
@@ -100,29 +97,14 @@ def run_ours(kubecost_url: str, s3_url: str, days: Sequence[date], round_: int, 
 
 def child(kubecost_url: str, s3_url: str, days: str, bucket: str, csv_dir: str) -> None:
     """Exports the days in this process; prints rows and CPU as JSON, then writes each day's CSV (untimed)."""
-    import boto3  # noqa: PLC0415 - the child's imports only
-
-    from kubecost_flexera.adapters.kubecost import KubecostClient  # noqa: PLC0415
-    from kubecost_flexera.adapters.storage import Storage  # noqa: PLC0415
-    from kubecost_flexera.config import load_kubecost  # noqa: PLC0415
-    from kubecost_flexera.contracts import DayEvent  # noqa: PLC0415
-    from kubecost_flexera.domain.export import export_day  # noqa: PLC0415
-
-    settings = load_kubecost({"KUBECOST_HOST": kubecost_url, "PAGE_SIZE": "500"})
-    s3 = boto3.client("s3", endpoint_url=s3_url)
-    s3.create_bucket(Bucket=bucket)
-    storage = Storage(s3, bucket, "default")
-    rows = 0
-    with KubecostClient(settings) as client:
+    exported = [date.fromisoformat(day) for day in days.split(",")]
+    with day_exporter(kubecost_url, s3_url, bucket) as (export, storage):
         cpu = time.process_time()
-        for day in map(date.fromisoformat, days.split(",")):
-            rows += export_day(
-                DayEvent(day=day, currency="USD"), client=client, storage=storage, settings=settings
-            ).rows
+        rows = sum(export(day).rows for day in exported)
         cpu = time.process_time() - cpu
     out = Path(csv_dir)
     out.mkdir(parents=True)
-    for day in map(date.fromisoformat, days.split(",")):
+    for day in exported:
         manifest = storage.read_day_manifest(day)
         if manifest is None:
             continue
@@ -155,10 +137,8 @@ def compare_files(go: dict[str, Path], ours: dict[str, Path]) -> list[str]:
         our_lines = split_rows(_csv(ours[day].read_bytes()))
         if go_lines[:1] != our_lines[:1]:
             problems.append(f"{day}: the headers differ")
-        only_go, only_ours = (
-            Counter(go_lines[1:]) - Counter(our_lines[1:]),
-            Counter(our_lines[1:]) - Counter(go_lines[1:]),
-        )
+        go_rows, our_rows = Counter(go_lines[1:]), Counter(our_lines[1:])
+        only_go, only_ours = go_rows - our_rows, our_rows - go_rows
         if only_go or only_ours:
             example = next(iter(only_go or only_ours)).decode("utf-8", "replace")[:300]
             problems.append(
@@ -217,8 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.enter_context(server(emulator, kubecost_url))
         stack.enter_context(server(["-m", "moto.server", "-p", str(s3_port)], s3_url))
         for day in days:  # each day's answer computed before the clock starts
-            warm = {"window": day_window(day)}
-            requests.get(f"{kubecost_url}/__emulator__/expected", params=warm, timeout=600).raise_for_status()
+            warm_kubecost(kubecost_url, day)
         go, ours = [], []
         for round_ in range(args.rounds):
             go.append(run_go(binary, kubecost_port, out_dir))

@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING, Final
 
 import requests
 
+from emulators.kubecost import day_window
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
+    from datetime import date
+
+    from kubecost_flexera.adapters.storage import Storage
+    from kubecost_flexera.domain.export import ExportResult
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 ENV: Final = {
@@ -74,3 +80,36 @@ def status_bytes(field: str) -> int:
     with open("/proc/self/status") as status:
         line = next(line for line in status if line.startswith(f"{field}:"))
     return int(line.split()[1]) * 1024
+
+
+def warm_kubecost(url: str, day: date) -> None:
+    """Has the Kubecost emulator at ``url`` compute ``day`` before a clock starts: its ``expected`` route fills its
+    cache for the exporter's default query."""
+    requests.get(f"{url}/__emulator__/expected", params={"window": day_window(day)}, timeout=600).raise_for_status()
+
+
+@contextmanager
+def day_exporter(
+    kubecost_url: str, s3_url: str, bucket: str
+) -> Iterator[tuple[Callable[[date], ExportResult], Storage]]:
+    """The day export as the benchmarks measure it (``PAGE_SIZE`` 500, other settings default, into a new bucket of
+    ``moto.server``): a function exporting one day in USD, and the storage it writes. Imports happen here, in the
+    measured child, so that the parent stays small."""
+    import boto3  # noqa: PLC0415
+
+    from kubecost_flexera.adapters.kubecost import KubecostClient  # noqa: PLC0415
+    from kubecost_flexera.adapters.storage import Storage  # noqa: PLC0415
+    from kubecost_flexera.config import load_kubecost  # noqa: PLC0415
+    from kubecost_flexera.contracts import DayEvent  # noqa: PLC0415
+    from kubecost_flexera.domain.export import export_day  # noqa: PLC0415
+
+    settings = load_kubecost({"KUBECOST_HOST": kubecost_url, "PAGE_SIZE": "500"})
+    s3 = boto3.client("s3", endpoint_url=s3_url)
+    s3.create_bucket(Bucket=bucket)
+    storage = Storage(s3, bucket, "default")
+    with KubecostClient(settings) as client:
+
+        def export(day: date) -> ExportResult:
+            return export_day(DayEvent(day=day, currency="USD"), client=client, storage=storage, settings=settings)
+
+        yield export, storage
