@@ -44,18 +44,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     deadline = invocation_deadline(context.get_remaining_time_in_millis())
     with messages_bounded(MAX_DAY_ERROR_MESSAGE_BYTES):
         try:
-            result, source = _export(event, deadline)
+            result = _export(event, deadline)
         except ExporterError as exc:
             logger.error("Day failed", error_type=type(exc).__name__, error=str(exc))
             raise
     _record_metrics(result)
-    if source is not None:
-        _record_source_metrics(source, result)
     return DayExported.of(result).model_dump(mode="json")
 
 
-def _export(event: dict[str, Any], deadline: Deadline) -> tuple[ExportResult, str | None]:
-    """The day exported, and the name of its document source (None for a single-source stack's day)."""
+def _export(event: dict[str, Any], deadline: Deadline) -> ExportResult:
+    """The day exported; a document source's day also recorded in its source's metrics."""
     request = parse(event, DayEvent)
     logger.append_keys(day=request.day.isoformat())
     storage_settings = load_storage(os.environ)
@@ -70,7 +68,9 @@ def _export(event: dict[str, Any], deadline: Deadline) -> tuple[ExportResult, st
     credentials = load_credentials(settings.secret_arn)
     with KubecostClient(settings, credentials, deadline=deadline) as client:
         result = export_day(request, client=client, storage=storage, settings=settings)
-    return result, None if request.source is None else source_name
+    if request.source is not None:
+        _record_source_metrics(source_name, result)
+    return result
 
 
 def _record_metrics(result: ExportResult) -> None:

@@ -85,6 +85,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     s3 = boto3.client("s3")
     document = _document(s3, settings)
     sources = choose_sources(document, request.sources)
+    if sources is not None and request.start is None:  # before any call: the document alone decides
+        refuse_oversized_schedule(len(sources), include_previous_month=settings.plan.include_previous_month)
     refuse_concurrent(running_executions(plan_event.state_machine_arn), plan_event.execution_id)
     if not request.dry_run:
         flexera_auth.load_credentials(settings.flexera.secret_arn)
@@ -144,8 +146,6 @@ def _plan_sources(  # noqa: PLR0917 -- the handler's values, passed on once
     s3: S3Client,
     deadline: Deadline,
 ) -> dict[str, Any]:
-    if request.start is None:
-        refuse_oversized_schedule(len(sources), include_previous_month=settings.plan.include_previous_month)
     credentials = _source_credentials(sources)
     selections = {
         source.name: _selection(window, request, settings, Storage(s3, settings.storage.bucket, source.name))

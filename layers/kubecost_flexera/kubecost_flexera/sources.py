@@ -28,7 +28,7 @@ from kubecost_flexera.contracts import SOURCE_NAME_PATTERN
 from kubecost_flexera.errors import ConfigurationError, InvalidRequest
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from kubecost_flexera.adapters.storage import Storage
     from kubecost_flexera.config import KubecostSettings
@@ -151,9 +151,9 @@ def read_document(
     return parse_document(data, where=where, environ=environ, secret_prefix=secret_prefix)
 
 
-def unknown_keys(settings: Mapping[str, str]) -> list[str]:
-    """The keys of ``settings`` that no source may set, sorted."""
-    return sorted(key for key in settings if key not in SOURCE_KEYS)
+def unknown_keys(keys: Iterable[str]) -> list[str]:
+    """The ``keys`` that no source may set, sorted."""
+    return sorted(key for key in keys if key not in SOURCE_KEYS)
 
 
 def allowed_keys() -> str:
@@ -274,12 +274,13 @@ def _source(  # noqa: PLR0917 -- one source's checks, with what they report to
         problems.append(f"{label}: {name_problem}")
     elif name is not None:
         seen[name] = index
-    unknown = unknown_keys({key: "" for key in item if key != "name"})
+    unknown = unknown_keys(key for key in item if key != "name")
     if unknown:
         problems.append(f"{label}: unknown key(s) {', '.join(map(repr, unknown))}: allowed {allowed_keys()}")
     settings: dict[str, str] = {}
+    skipped = {"name", *unknown}
     for key, value in item.items():
-        if key == "name" or key in unknown:
+        if key in skipped:
             continue
         text = _text(value)
         if text is None:
