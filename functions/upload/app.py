@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from kubecost_flexera.adapters.deadline import invocation_deadline
 from kubecost_flexera.adapters.flexera import FlexeraClient
 from kubecost_flexera.adapters.storage import Storage
-from kubecost_flexera.config import BILL_CONNECT_PREFIX, FlexeraSettings, load_flexera, load_storage
+from kubecost_flexera.config import FlexeraSettings, bill_connect_id_problem, load_flexera, load_storage
 from kubecost_flexera.contracts import (
     MAX_FAILED_RANGES,
     FailedSourceDays,
@@ -42,7 +42,7 @@ from kubecost_flexera.errors import ConfigurationError
 from kubecost_flexera.observability import add_metric_by, logger, metrics, tracer
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -65,9 +65,9 @@ def record_metrics(results: Sequence[MonthResult], failed_days: int) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=sum(r.status == status for r in results))
 
 
-def record_source_metrics(results: Sequence[BillConnectResult], request: SourcesUploadEvent) -> None:
+def record_source_metrics(results: Sequence[BillConnectResult], failed_by_source: Mapping[str, int]) -> None:
     """Besides the aggregates: each bill connect's month results (dimension ``BillConnect``, one metric per month)
-    and each run source's failed days (dimension ``Source``)."""
+    and each run source's failed days (dimension ``Source``, 0 included)."""
     for bill_connect in results:
         by_bill_connect = partial(add_metric_by, dimension="BillConnect", dimension_value=bill_connect.bill_connect_id)
         for month in bill_connect.months:
@@ -76,9 +76,8 @@ def record_source_metrics(results: Sequence[BillConnectResult], request: Sources
             if month.status == "committed":
                 by_bill_connect("FilesUploaded", MetricUnit.Count, month.files, month=month.month)
                 by_bill_connect("BytesUploaded", MetricUnit.Bytes, month.bytes, month=month.month)
-    for result in request.source_results:
-        failed = sum(day.status == "failed" for day in result.day_results)
-        add_metric_by("FailedDays", MetricUnit.Count, failed, "Source", result.source)
+    for source, failed in failed_by_source.items():
+        add_metric_by("FailedDays", MetricUnit.Count, failed, "Source", source)
 
 
 @logger.inject_lambda_context(correlation_id_path="executionId")
@@ -129,8 +128,11 @@ def upload_sources(request: SourcesUploadEvent, deadline: Deadline) -> dict[str,
         options=request.options,
     )
     months = [month for bill_connect in results for month in bill_connect.months]
-    record_metrics(months, sum(len(days) for days in failed.values()))
-    record_source_metrics(results, request)
+    failed_by_source = dict.fromkeys((result.source for result in request.source_results), 0)
+    for (source, _), days in failed.items():
+        failed_by_source[source] += len(days)
+    record_metrics(months, sum(failed_by_source.values()))
+    record_source_metrics(results, failed_by_source)
     described = [
         FailedSourceDays.of(
             {"source": source, "error": error, "days": calendar.day_ranges(days, most=MAX_FAILED_RANGES)}
@@ -144,13 +146,9 @@ def upload_sources(request: SourcesUploadEvent, deadline: Deadline) -> dict[str,
 
 
 def check_creatable(flexera: FlexeraSettings, bill_connect_ids: Sequence[str]) -> None:
-    """``CREATE_BILL_CONNECT_IF_NOT_EXIST``'s prefix rule holds for every bill connect of a sources document."""
-    if not flexera.create_bill_connect:
-        return
-    refused = [repr(name) for name in bill_connect_ids if not name.startswith(BILL_CONNECT_PREFIX)]
+    """``CREATE_BILL_CONNECT_IF_NOT_EXIST``'s prefix rule (``config``'s) for every bill connect of the event: the plan
+    checked the document's, but an event may be written by hand."""
+    problems = [bill_connect_id_problem(name, create=flexera.create_bill_connect) for name in bill_connect_ids]
+    refused = [problem for problem in problems if problem is not None]
     if refused:
-        raise ConfigurationError(
-            f"BILL_CONNECT_ID {', '.join(refused)} (of the sources document) is invalid: with "
-            f"CREATE_BILL_CONNECT_IF_NOT_EXIST=true every bill connect id must start with {BILL_CONNECT_PREFIX!r}, "
-            f"e.g. {BILL_CONNECT_PREFIX}-prod"
-        )
+        raise ConfigurationError("Invalid bill connects of the sources document: " + "; ".join(refused))

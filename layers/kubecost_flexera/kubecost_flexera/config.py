@@ -368,15 +368,22 @@ def _read_kubecost(env: _Env) -> KubecostSettings:
     )
 
 
+def bill_connect_id_problem(bill_connect_id: str, *, create: bool) -> str | None:
+    """Why ``bill_connect_id`` may not be used: Flexera creates only bill connects of the ``cbi-oi-kubecost`` type."""
+    if create and not bill_connect_id.startswith(BILL_CONNECT_PREFIX):
+        return (
+            f"BILL_CONNECT_ID={bill_connect_id!r} is invalid: with CREATE_BILL_CONNECT_IF_NOT_EXIST=true it must "
+            f"start with {BILL_CONNECT_PREFIX!r}, e.g. cbi-oi-kubecost-1"
+        )
+    return None
+
+
 def _read_bill_connect_id(env: _Env, *, create: bool) -> str:
     bill_connect_id = env.raw("BILL_CONNECT_ID")
     if not bill_connect_id:
         env.problems.append("BILL_CONNECT_ID is required: the Flexera bill connect id, e.g. cbi-oi-kubecost-1")
-    elif create and not bill_connect_id.startswith(BILL_CONNECT_PREFIX):
-        env.problems.append(
-            f"BILL_CONNECT_ID={bill_connect_id!r} is invalid: with CREATE_BILL_CONNECT_IF_NOT_EXIST=true it must "
-            f"start with {BILL_CONNECT_PREFIX!r}, e.g. cbi-oi-kubecost-1"
-        )
+    elif (problem := bill_connect_id_problem(bill_connect_id, create=create)) is not None:
+        env.problems.append(problem)
     return bill_connect_id
 
 

@@ -198,16 +198,13 @@ class UploadScope:
 
 def check_limits(content: MonthContent) -> None:
     if len(content.parts) > MAX_FILES_PER_UPLOAD:
-        if content.bill_connect_id is None:
-            raise LimitExceeded(
-                f"{content.month} has {len(content.parts)} files; Flexera accepts at most {MAX_FILES_PER_UPLOAD} "
-                "per bill upload: raise MAX_FILE_ROWS so days have fewer parts"
-            )
-        counts = ", ".join(f"{source} {count}" for source, count in content.files_by_source.items())
+        counts, hint = "", ""
+        if content.bill_connect_id is not None:  # several sources: which holds how many, and a way out
+            counts = " (" + ", ".join(f"{source} {count}" for source, count in content.files_by_source.items()) + ")"
+            hint = ", or give some of these sources another BILL_CONNECT_ID"
         raise LimitExceeded(
-            f"{content.where} has {len(content.parts)} files ({counts}); Flexera accepts at most "
-            f"{MAX_FILES_PER_UPLOAD} per bill upload: raise MAX_FILE_ROWS so days have fewer parts, or give some of "
-            "these sources another BILL_CONNECT_ID"
+            f"{content.where} has {len(content.parts)} files{counts}; Flexera accepts at most {MAX_FILES_PER_UPLOAD} "
+            f"per bill upload: raise MAX_FILE_ROWS so days have fewer parts{hint}"
         )
     too_big = [part.file_name for part in content.parts if part.size > MAX_FILE_BYTES]
     if too_big:
