@@ -175,7 +175,7 @@ def _authorize(
     for request in _requests(world, principal, service, model.name, params):
         decision = principal.decide(request, resource_policies)
         if decision is not Decision.ALLOWED:
-            return _denied(model, _denial_message(principal, request, decision), service)
+            return _denied(model, denial_message(principal, request, decision), service)
     if service == "s3" and model.name in ("GetObject", "HeadObject"):
         return _missing_key_rule(world, principal, model, params, resource_policies)
     if service == "secretsmanager" and model.name == "GetSecretValue":
@@ -359,7 +359,8 @@ class _Raw:
         yield self._body
 
 
-def _denial_message(principal: Principal, request: Request, decision: Decision) -> str:
+def denial_message(principal: Principal, request: Request, decision: Decision) -> str:
+    """The message AWS gives ``principal`` for a refused ``request`` (every local refusal words it alike)."""
     why = (
         "with an explicit deny in a policy"
         if decision is Decision.EXPLICIT_DENY

@@ -60,7 +60,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.core.exceptions import JsonRESTError
 
 from kubecost_flexera.errors import ExporterError
-from local.iam_enforcer import Principal, SandboxStopped, acting_as, current
+from local.iam_enforcer import Principal, SandboxStopped, acting_as, current, denial_message
 from local.iam_policy import Decision, Request
 
 if TYPE_CHECKING:
@@ -193,12 +193,9 @@ class InProcessLambda:
 
     def _authorize(self, function: LocalFunction) -> None:
         request = Request("lambda:InvokeFunction", function.arn, self._invoker.arn)
-        if self._invoker.decide(request) is not Decision.ALLOWED:
-            raise JsonRESTError(
-                "AccessDeniedException",
-                f"User: {self._invoker.arn} is not authorized to perform: lambda:InvokeFunction on resource: "
-                f"{function.arn} because no identity-based policy allows the lambda:InvokeFunction action",
-            )
+        decision = self._invoker.decide(request)
+        if decision is not Decision.ALLOWED:
+            raise JsonRESTError("AccessDeniedException", denial_message(self._invoker, request, decision))
 
     def _run(
         self, function: LocalFunction, event: dict[str, Any], context: LocalContext, role: Principal, outcome: _Outcome

@@ -47,6 +47,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, Progr
 from moto.stepfunctions.parser.asl.eval.states import ItemData, MapData
 from moto.stepfunctions.parser.quotas import is_within_size_quota
 
+from local.iam_enforcer import denial_message
 from local.iam_policy import Decision, Request
 from local.runner_states import failure
 
@@ -199,12 +200,8 @@ class MapRuns:
     def _start_denied(self, state_machine_arn: str) -> str | None:
         """IAM's refusal of the child's ``StartExecution`` by the state machine's role, or None when allowed."""
         request = Request("states:StartExecution", state_machine_arn, self._role.arn)
-        if self._role.decide(request) is Decision.ALLOWED:
-            return None
-        return (
-            f"User: {self._role.arn} is not authorized to perform: states:StartExecution on resource: "
-            f"{state_machine_arn} because no identity-based policy allows the states:StartExecution action"
-        )
+        decision = self._role.decide(request)
+        return None if decision is Decision.ALLOWED else denial_message(self._role, request, decision)
 
     def _count_failure(self, worker: DistributedItemProcessorWorker, record: MapRunRecord) -> tuple[bool, bool]:
         """(whether this failure exceeds the run's threshold, whether the run had already failed before it)."""

@@ -17,8 +17,6 @@ document is judged once, by the plan). A bill connect with several members names
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import zlib
@@ -209,7 +207,7 @@ class LocalSources:
                             files=len(files),
                             rows=sum(committed.rows_per_file.get(name, 0) for name, _ in files),
                             expected_rows=expected_rows,
-                            cost=math.fsum(_file_cost(committed.files[name]) for name, _ in files),
+                            cost=math.fsum(committed.cost_per_file.get(name, 0.0) for name, _ in files),
                             expected_cost=expected_cost,
                         )
                     )
@@ -238,7 +236,3 @@ def _file_source_day(name: str, members: Sequence[str]) -> tuple[str, date]:
     if source is None or source not in members:
         raise ValueError(f"{name} names no member source of its bill connect ({', '.join(members)})")
     return source, day
-
-
-def _file_cost(data: bytes) -> float:
-    return math.fsum(float(row["Cost"]) for row in csv.DictReader(io.StringIO(data.decode())) if row.get("Cost"))

@@ -183,6 +183,7 @@ class CommittedMonth:
     files: dict[str, bytes]  # name -> decompressed bytes, by name
     rows: list[dict[str, str]]  # every CSV data row of the files without errors, files by name, keyed by header
     rows_per_file: dict[str, int]
+    cost_per_file: dict[str, float]  # the sum of the Cost column of each file's rows (0 for a rejected file)
     errors: dict[str, str]  # name -> why Flexera's processing would reject the file
 
     @property
@@ -258,6 +259,7 @@ class CommittedFiles:
         files: dict[str, bytes] = {}
         rows: list[dict[str, str]] = []
         rows_per_file: dict[str, int] = {}
+        cost_per_file: dict[str, float] = {}
         errors: dict[str, str] = {}
         for name in sorted(self.contents):
             data, file_rows, error = _process(name, self.contents[name])
@@ -266,7 +268,16 @@ class CommittedFiles:
             if error is not None:
                 errors[name] = error
             rows_per_file[name] = len(file_rows)
+            cost_per_file[name] = math.fsum(float(row["Cost"]) for row in file_rows if "Cost" in row)
             rows.extend(file_rows)
         return CommittedMonth(
-            bill_connect_id, month, self.bill_upload_id, self.committed_at, files, rows, rows_per_file, errors
+            bill_connect_id,
+            month,
+            self.bill_upload_id,
+            self.committed_at,
+            files,
+            rows,
+            rows_per_file,
+            cost_per_file,
+            errors,
         )
