@@ -149,19 +149,18 @@ def compare_files(go: dict[str, Path], ours: dict[str, Path]) -> list[str]:
 
 def report(go: Sequence[dict[str, Any]], ours: Sequence[dict[str, Any]]) -> float:
     """Prints each round and the ratios; returns the ratio of the medians."""
-    for number, (g, o) in enumerate(zip(go, ours, strict=True)):
-        print(
-            f"round {number}: Go {g['rows']:,} rows, {g['cpu']:.2f} CPU s ({g['rows'] / g['cpu']:,.0f}/s, wall "
-            f"{g['wall']:.1f} s) | ours {o['rows']:,} rows, {o['cpu']:.2f} CPU s ({o['rows'] / o['cpu']:,.0f}/s, "
-            f"wall {o['wall']:.1f} s) | ratio {(o['rows'] / o['cpu']) / (g['rows'] / g['cpu']):.2f}"
-        )
     go_rates = [r["rows"] / r["cpu"] for r in go]
     our_rates = [r["rows"] / r["cpu"] for r in ours]
-    ratio = float(statistics.median(our_rates) / statistics.median(go_rates))
+    for number, (g, o, g_rate, o_rate) in enumerate(zip(go, ours, go_rates, our_rates, strict=True)):
+        print(
+            f"round {number}: Go {g['rows']:,} rows, {g['cpu']:.2f} CPU s ({g_rate:,.0f}/s, wall {g['wall']:.1f} s) | "
+            f"ours {o['rows']:,} rows, {o['cpu']:.2f} CPU s ({o_rate:,.0f}/s, wall {o['wall']:.1f} s) | "
+            f"ratio {o_rate / g_rate:.2f}"
+        )
+    go_median, our_median = statistics.median(go_rates), statistics.median(our_rates)
+    ratio = float(our_median / go_median)
     pairs = ", ".join(f"{o / g:.2f}" for o, g in zip(our_rates, go_rates, strict=True))
-    print(
-        f"rows per CPU-second, median: Go {statistics.median(go_rates):,.0f}, ours {statistics.median(our_rates):,.0f}"
-    )
+    print(f"rows per CPU-second, median: Go {go_median:,.0f}, ours {our_median:,.0f}")
     print(f"ratio per round: {pairs}; ratio of the medians {ratio:.2f} (target >= {RATIO_TARGET})")
     return ratio
 
