@@ -331,7 +331,7 @@ def format_summary(run: WorkflowRun) -> str:
     )
     for month in plan["months"]:
         days = by_month.get(month, [])
-        counts = {status: sum(1 for d in days if d.status == status) for status in ("written", "empty", "failed")}
+        counts = _status_counts(days)
         cost = math.fsum(d.cost for d in days)
         kept_in_month = sum(1 for day in kept if day.startswith(month))
         lines.append(
@@ -343,6 +343,11 @@ def format_summary(run: WorkflowRun) -> str:
     if run.upload_error is not None:
         lines.append(f"Upload failed: {run.upload_error}")
     return "\n".join(lines)
+
+
+def _status_counts(days: Sequence[DayOutcome]) -> dict[str, int]:
+    """How many of ``days`` were written, empty and failed: the summaries' columns."""
+    return {status: sum(1 for day in days if day.status == status) for status in ("written", "empty", "failed")}
 
 
 def _sources_summary(run: WorkflowRun) -> list[str]:
@@ -357,9 +362,7 @@ def _sources_summary(run: WorkflowRun) -> list[str]:
         f"{'Kept':>4} {'Rows':>9} {'Cost':>14}",
     ]
     for source in run.sources:
-        counts = {
-            status: sum(1 for d in source.days if d.status == status) for status in ("written", "empty", "failed")
-        }
+        counts = _status_counts(source.days)
         lines.append(
             f"{source.name:<32} {source.bill_connect_id:<32} {source.currency:<8} {len(source.days):>4} "
             f"{counts['written']:>7} {counts['empty']:>5} {counts['failed']:>6} {len(source.kept):>4} "
