@@ -88,7 +88,6 @@ import boto3
 from moto import mock_aws
 from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
 
-from emulators.flexera import DEFAULT_BILL_CONNECT_ID
 from kubecost_flexera.adapters import retry
 from kubecost_flexera.adapters.flexera import FlexeraClient
 from kubecost_flexera.adapters.kubecost import KubecostClient
@@ -98,7 +97,13 @@ from kubecost_flexera.domain import calendar
 from kubecost_flexera.domain.records import UploadState
 from kubecost_flexera.observability import logger
 from local.iam_enforcer import Principal, enforced
-from local.runner_emulators import EmbeddedEmulators, earliest_day, kubecost_config
+from local.runner_emulators import (
+    EmbeddedEmulators,
+    default_bill_connect_id,
+    earliest_day,
+    kubecost_config,
+    stack_kubecost_url,
+)
 from local.runner_lambda import InProcessLambda, Invocation, LocalFunction
 from local.runner_map_run import MapRuns
 from local.runner_report import WorkflowRun, format_summary
@@ -702,8 +707,8 @@ def _local_sources(args: argparse.Namespace, document: Mapping[str, Any], reques
     return LocalSources(
         document,
         os.environ,
-        stack_kubecost_url=args.kubecost_url or os.environ.get("KUBECOST_HOST", "").strip() or None,
-        default_bill_connect_id=os.environ.get("BILL_CONNECT_ID") or DEFAULT_BILL_CONNECT_ID,
+        stack_kubecost_url=stack_kubecost_url(args, os.environ),
+        default_bill_connect_id=default_bill_connect_id(os.environ),
         emulator_config=lambda merged: kubecost_config(merged, args.allocations, today, earliest_day(request)),
     )
 

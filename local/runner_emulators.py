@@ -78,6 +78,16 @@ class MonthReconciliation:
         return self.rows == self.expected_rows and abs(self.cost - self.expected_cost) <= COST_TOLERANCE
 
 
+def stack_kubecost_url(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """The stack's Kubecost: ``--kubecost-url``, else ``KUBECOST_HOST``; None for an embedded emulator."""
+    return args.kubecost_url or environ.get("KUBECOST_HOST", "").strip() or None
+
+
+def default_bill_connect_id(environ: Mapping[str, str]) -> str:
+    """The stack's bill connect: ``BILL_CONNECT_ID``, else the embedded Flexera emulator's."""
+    return environ.get("BILL_CONNECT_ID") or DEFAULT_BILL_CONNECT_ID
+
+
 class EmbeddedEmulators:
     """Starts the emulators for the endpoints not given, and supplies the run's URLs, credentials and settings."""
 
@@ -106,7 +116,7 @@ class EmbeddedEmulators:
         if flexera_url is None:
             secret = secret or {"refresh_token": DEFAULT_REFRESH_TOKEN}
             self.environ["ORG_ID"] = environ.get("ORG_ID") or FlexeraEmulatorConfig.org_id
-            self.environ["BILL_CONNECT_ID"] = environ.get("BILL_CONNECT_ID") or DEFAULT_BILL_CONNECT_ID
+            self.environ["BILL_CONNECT_ID"] = default_bill_connect_id(environ)
             bill_connects = bill_connect_ids | {self.environ["BILL_CONNECT_ID"]}
             self.flexera = FlexeraEmulator(_flexera_config(secret, self.environ["ORG_ID"], bill_connects, fast_retries))
         # Without credentials the secret is an empty object: a dry run needs none, an upload reports what is missing.
@@ -128,7 +138,7 @@ class EmbeddedEmulators:
         ``source_bill_connects`` are the bill connects of a sources document's sources (``--sources``)."""
         return cls(
             environ,
-            kubecost_url=args.kubecost_url or environ.get("KUBECOST_HOST", "").strip() or None,
+            kubecost_url=stack_kubecost_url(args, environ),
             flexera_url=args.flexera_url or environ.get("FLEXERA_ENDPOINT_URL", "").strip() or None,
             allocations_per_day=args.allocations,
             fast_retries=args.fast_retries,
