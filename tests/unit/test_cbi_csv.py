@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import date
 from typing import Any
@@ -9,15 +10,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from kubecost_flexera.domain.allocation import Allocation, Properties
+from kubecost_flexera.domain.allocation import Allocation
 from kubecost_flexera.domain.cbi_csv import (
     HEADER_BYTES,
     ITEMS_PER_BLOCK,
     ROWS_PER_ITEM,
     Block,
     RowFormatter,
-    format_number,
-    labels_json,
     quote_field,
     split_rows,
 )
@@ -83,10 +82,6 @@ def allocation(item: dict[str, Any]) -> Allocation:
     return msgspec.convert(item, Allocation)
 
 
-def properties_of(properties: dict[str, Any]) -> Properties:
-    return msgspec.convert(properties, Properties)
-
-
 def formatter(
     *, multiplier: float = 1.0, override_pod_labels: bool = True, day: date = date(2023, 10, 15)
 ) -> RowFormatter:
@@ -105,6 +100,12 @@ def lines_of(item: dict[str, Any], **options: Any) -> list[bytes]:
     lines = split_rows(block_of(item, **options).data)
     assert len(lines) == ROWS_PER_ITEM
     return lines
+
+
+def labels_of(properties: dict[str, Any], *, override_pod_labels: bool = True) -> str:
+    """The Labels column of the rows of an item with these properties, unquoted: the JSON text."""
+    line = lines_of({"name": "a", "properties": properties}, override_pod_labels=override_pod_labels)[0]
+    return next(csv.reader([line.decode()]))[15]
 
 
 def text_rows(item: dict[str, Any], **options: Any) -> list[list[str]]:
@@ -229,7 +230,10 @@ def test_invoice_year_month_comes_from_the_exported_day() -> None:
     ],
 )
 def test_numbers_are_formatted_like_go_format_float(value: float, expected: str) -> None:
-    assert format_number(value) == expected
+    # Given the value as a cost without adjustment (sharedCost) and as a usage amount (minutes)
+    rows = text_rows({"name": "a", "sharedCost": value, "minutes": value})
+    # Then both print as Go's FormatFloat(value, 'f', 5, 64)
+    assert (rows[5][1], rows[5][5]) == (expected, expected)
 
 
 @pytest.mark.parametrize(
@@ -260,35 +264,50 @@ def test_labels_escape_html_characters_and_line_separators_like_go() -> None:
     # Given labels with <, >, &, U+2028, U+2029 and non-ASCII text
     properties = {"labels": {"k": "<a&b>", "sep": "x\u2028y\u2029z", "name": "café 日本"}}
     # When they are serialised
-    text = labels_json(properties_of(properties), override_pod_labels=True)
+    text = labels_of(properties)
     # Then Go's escapes are used and non-ASCII stays raw UTF-8
     assert text == '{"k":"\\u003ca\\u0026b\\u003e","name":"café 日本","sep":"x\\u2028y\\u2029z"}'
 
 
 def test_labels_are_sorted_compact_json_with_go_escapes_for_quotes_and_controls() -> None:
     properties = {"labels": {"b": "2", "a": 'q"\\\n\x01'}}
-    text = labels_json(properties_of(properties), override_pod_labels=True)
+    text = labels_of(properties)
     assert text == '{"a":"q\\"\\\\\\n\\u0001","b":"2"}'
     assert json.loads(text) == properties["labels"]
 
 
+def test_labels_escape_every_control_character_as_go_does_and_leave_other_text_raw() -> None:
+    # Given a label holding every C0 control, DEL, U+2027 (next to the escaped U+2028) and a character beyond the BMP
+    value = "".join(map(chr, range(0x20))) + "\x7f\u2027\U0001f642"
+    # When it is serialised
+    text = labels_of({"labels": {"k": value}})
+    # Then the controls are escaped as Go's json.Marshal escapes them, and the rest is raw UTF-8
+    assert text == (
+        '{"k":"\\u0000\\u0001\\u0002\\u0003\\u0004\\u0005\\u0006\\u0007\\b\\t\\n\\u000b\\f\\r\\u000e\\u000f'
+        "\\u0010\\u0011\\u0012\\u0013\\u0014\\u0015\\u0016\\u0017\\u0018\\u0019\\u001a\\u001b\\u001c\\u001d\\u001e\\u001f"
+        '\x7f\u2027\U0001f642"}'
+    )
+    assert json.loads(text) == {"k": value}
+
+
 def test_namespace_label_overrides_pod_label_by_default() -> None:
     properties = {"labels": {"team": "pod"}, "namespaceLabels": {"team": "ns", "env": "prod"}}
-    assert labels_json(properties_of(properties), override_pod_labels=True) == '{"env":"prod","team":"ns"}'
+    assert labels_of(properties) == '{"env":"prod","team":"ns"}'
 
 
 def test_pod_label_wins_without_override() -> None:
     properties = {"labels": {"team": "pod"}, "namespaceLabels": {"team": "ns", "env": "prod"}}
-    assert labels_json(properties_of(properties), override_pod_labels=False) == '{"env":"prod","team":"pod"}'
+    assert labels_of(properties, override_pod_labels=False) == '{"env":"prod","team":"pod"}'
 
 
 def test_kc_labels_overwrite_labels_of_the_same_name() -> None:
     properties = {"namespace": "real", "labels": {"kc-namespace": "fake"}}
-    assert labels_json(properties_of(properties), override_pod_labels=True) == '{"kc-namespace":"real"}'
+    assert labels_of(properties) == '{"kc-namespace":"real"}'
 
 
 def test_no_labels_give_an_empty_object() -> None:
-    assert labels_json(properties_of({}), override_pod_labels=True) == "{}"
+    # The one Labels field written without quotes
+    assert lines_of({"name": "a"})[0].decode().split(",")[15] == "{}"
 
 
 def test_lone_surrogate_becomes_replacement_character_as_go_decodes_it() -> None:
@@ -360,9 +379,9 @@ def test_split_rows_refuses_a_block_ending_inside_a_line() -> None:
 
 def test_a_null_label_value_is_an_empty_string_as_go_decodes_it() -> None:
     # Given a label whose value is JSON null (Go decodes a null map element as the zero value "")
-    properties = properties_of({"labels": {"app": None, "b": "x"}, "namespaceLabels": {"c": None}})
+    properties = {"labels": {"app": None, "b": "x"}, "namespaceLabels": {"c": None}}
     # When the labels are serialised, then the value is an empty string
-    assert labels_json(properties, override_pod_labels=True) == '{"app":"","b":"x","c":""}'
+    assert labels_of(properties) == '{"app":"","b":"x","c":""}'
 
 
 def test_blocks_hold_every_item_in_order_and_the_cost_of_their_printed_values() -> None:
@@ -396,3 +415,11 @@ def test_a_non_finite_cost_makes_its_block_cost_non_finite_and_leaves_the_other_
 
 def test_an_empty_list_of_items_gives_no_block() -> None:
     assert list(formatter().blocks([])) == []
+
+
+def test_an_item_field_of_the_wrong_type_is_refused_by_name() -> None:
+    # Given an item whose name is not text (the decoder never makes one; a caller's bug could)
+    item = msgspec.structs.replace(allocation({"name": "a"}), name=5)
+    # When it is formatted, then the error names the field
+    with pytest.raises(TypeError, match="the name must be a str or None"):
+        list(formatter().blocks([item]))
