@@ -113,4 +113,4 @@ schemas: $(SETUP)
 	$(BIN)/python -m local.schemas
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache node_modules
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache node_modules $(NATIVE)

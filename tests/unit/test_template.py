@@ -234,6 +234,9 @@ def test_shared_layer_is_built_by_its_makefile_for_arm64_python_313(template: di
     for option in ("--platform manylinux2014_aarch64", "--python-version 3.13", "--only-binary=:all:"):
         assert option in makefile
     assert (content / "requirements.txt").is_file()
+    # And compiles the row formatter for arm64 into the package, in place of any build for this machine
+    assert "native/build.py --arch aarch64" in makefile
+    assert "python/kubecost_flexera/domain/_cbi_rows.abi3.so" in makefile
 
 
 # --- bucket ---

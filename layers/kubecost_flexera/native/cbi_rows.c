@@ -609,8 +609,14 @@ static PyObject *format_items(PyObject *module, PyObject *args) {
     }
     Py_ssize_t count = PyList_Size(items);
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *item = PyList_GetItem(items, i); /* borrowed, and the list is ours to hold */
-        if (item == NULL || put_item(&out, &prefix, &shared, &day, item, printed_costs) < 0) {
+        PyObject *item = PyList_GetItem(items, i); /* borrowed: held while Python code (getattr) may run */
+        if (item == NULL) {
+            goto done;
+        }
+        Py_INCREF(item);
+        int rc = put_item(&out, &prefix, &shared, &day, item, printed_costs);
+        Py_DECREF(item);
+        if (rc < 0) {
             goto done;
         }
     }
@@ -631,7 +637,7 @@ done:
 PyDoc_STRVAR(quote_field_doc,
              "quote_field(field, /)\n"
              "--\n\n"
-             "The field as Go's encoding/csv writes it: quoted only where Go quotes.");
+             "The field as Go's encoding/csv writes it: quoted only where Go quotes (a lone surrogate as U+FFFD).");
 
 static PyObject *quote_field(PyObject *module, PyObject *field) {
     (void)module;

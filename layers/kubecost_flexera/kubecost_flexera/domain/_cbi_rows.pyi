@@ -13,4 +13,5 @@ def format_items(
     """The UTF-8 CSV lines of ``items`` (8 per item) and the value of each printed cost, in order."""
 
 def quote_field(field: str, /) -> str:
-    """The field as Go's ``encoding/csv`` writes it: quoted only where Go quotes."""
+    """The field as Go's ``encoding/csv`` writes it: quoted only where Go quotes (a lone surrogate as U+FFFD, as the
+    rows write it)."""
