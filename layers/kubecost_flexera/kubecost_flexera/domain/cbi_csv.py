@@ -78,7 +78,7 @@ _USAGE_COLUMNS: Final = (
 
 
 # Go decodes a JSON string escape of a lone UTF-16 surrogate as U+FFFD; Python keeps the surrogate, which UTF-8
-# cannot encode. This error handler makes the bytes what Go would write.
+# cannot encode. This error handler makes the bytes what Go would write; the compiled module encodes with it by name.
 ENCODING_ERRORS: Final = "cbi-go-replace"
 
 
