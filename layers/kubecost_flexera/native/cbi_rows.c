@@ -294,6 +294,7 @@ static int put_labels(Buffer *b, PyObject *pod_labels, PyObject *namespace_label
         rc = buffer_put(b, "{}", 2);
         goto done;
     }
+    /* The names sorted, then each value looked up: sorting (name, value) pairs would cost twice the comparisons. */
     keys = PyDict_Keys(merged);
     if (keys == NULL || PyList_Sort(keys) < 0 || buffer_put(b, "\"{", 2) < 0) {
         goto done;
@@ -411,6 +412,7 @@ static void release_fields(PyObject **fields, int count) {
     }
 }
 
+/* What every row of the day shares: UTF-8 from bytes objects the caller holds for the call. */
 typedef struct {
     Text usage[USAGE_PIECES]; /* per row: ",{currency},{aggregation},{UsageType}," and ",{UsageUnit}" */
     Text invoice_month;
@@ -546,35 +548,16 @@ done:
     return rc;
 }
 
-static void release_day(Day *day) {
-    for (int i = 0; i < USAGE_PIECES; i++) {
-        text_release(&day->usage[i]);
-    }
-    text_release(&day->invoice_month);
-}
-
-static int day_of(PyObject *usage_columns, PyObject *invoice_month, double multiplier, int override_pod_labels,
-                  Day *day) {
-    memset(day, 0, sizeof *day);
-    day->multiplier = multiplier;
-    day->override_pod_labels = override_pod_labels;
+static int day_of(PyObject *usage_columns, Day *day) {
     if (!PyTuple_Check(usage_columns) || PyTuple_Size(usage_columns) != USAGE_PIECES) {
-        PyErr_Format(PyExc_ValueError, "usage_columns must be a tuple of %d str", USAGE_PIECES);
+        PyErr_Format(PyExc_TypeError, "usage_columns must be a tuple of %d bytes", USAGE_PIECES);
         return -1;
     }
     for (int i = 0; i < USAGE_PIECES; i++) {
-        PyObject *piece = PyTuple_GetItem(usage_columns, i); /* borrowed */
-        if (piece == NULL || piece == Py_None || text_of(piece, &day->usage[i], "a usage column") < 0) {
-            if (piece == Py_None) {
-                PyErr_SetString(PyExc_TypeError, "a usage column must be a str");
-            }
-            release_day(day);
+        Text *piece = &day->usage[i];
+        if (PyBytes_AsStringAndSize(PyTuple_GetItem(usage_columns, i), (char **)&piece->s, &piece->n) < 0) {
             return -1;
         }
-    }
-    if (text_of(invoice_month, &day->invoice_month, "invoice_month") < 0) {
-        release_day(day);
-        return -1;
     }
     return 0;
 }
@@ -586,19 +569,11 @@ PyDoc_STRVAR(format_items_doc,
 
 static PyObject *format_items(PyObject *module, PyObject *args) {
     (void)module;
-    PyObject *items, *usage_columns, *invoice_month;
-    double multiplier;
-    int override_pod_labels;
-    if (!PyArg_ParseTuple(args, "OOUdp:format_items", &items, &usage_columns, &invoice_month, &multiplier,
-                          &override_pod_labels)) {
-        return NULL;
-    }
-    if (!PyList_Check(items)) {
-        PyErr_SetString(PyExc_TypeError, "items must be a list");
-        return NULL;
-    }
-    Day day;
-    if (day_of(usage_columns, invoice_month, multiplier, override_pod_labels, &day) < 0) {
+    PyObject *items, *usage_columns;
+    Day day = {.invoice_month.owner = NULL};
+    if (!PyArg_ParseTuple(args, "O!Oy#dp:format_items", &PyList_Type, &items, &usage_columns, &day.invoice_month.s,
+                          &day.invoice_month.n, &day.multiplier, &day.override_pod_labels) ||
+        day_of(usage_columns, &day) < 0) {
         return NULL;
     }
     Buffer out = {0}, prefix = {0}, shared = {0};
@@ -630,7 +605,6 @@ done:
     buffer_free(&out);
     buffer_free(&prefix);
     buffer_free(&shared);
-    release_day(&day);
     return result;
 }
 

@@ -4,8 +4,8 @@ from kubecost_flexera.domain.allocation import Allocation
 
 def format_items(
     items: list[Allocation],
-    usage_columns: tuple[str, ...],
-    invoice_month: str,
+    usage_columns: tuple[bytes, ...],
+    invoice_month: bytes,
     multiplier: float,
     override_pod_labels: bool,
     /,

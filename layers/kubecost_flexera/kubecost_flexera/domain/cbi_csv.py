@@ -128,11 +128,11 @@ class RowFormatter:
     ) -> None:
         middle = f",{quote_field(currency)},{quote_field(aggregation)},"
         # What lies between the Cost and the UsageAmount of each row, and between the UsageAmount and the shared
-        # columns: the currency, aggregation and usage columns.
+        # columns: the currency, aggregation and usage columns. Encoded once for the day.
         self._usage_columns = tuple(
-            piece for usage_type, unit in _USAGE_COLUMNS for piece in (f"{middle}{usage_type},", f",{unit}")
+            piece.encode() for usage_type, unit in _USAGE_COLUMNS for piece in (f"{middle}{usage_type},", f",{unit}")
         )
-        self._invoice_month = f"{day:%Y%m}"
+        self._invoice_month = f"{day:%Y%m}".encode()
         self._multiplier = multiplier
         self._override_pod_labels = override_pod_labels
 
