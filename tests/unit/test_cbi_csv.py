@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import random
+import struct
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
@@ -20,6 +23,9 @@ from kubecost_flexera.domain.cbi_csv import (
     quote_field,
     split_rows,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Verbatim: SRC-GO-ROWS (the Go test's expected rows, GO-CSV-7).
 # The bytes are kept here, so the test needs nothing outside the repository.
@@ -224,6 +230,14 @@ def test_invoice_year_month_comes_from_the_exported_day() -> None:
         (1e21, "1000000000000000000000.00000"),  # fixed notation, never an exponent
         (123456789012345678.0, "123456789012345680.00000"),
         (4053048627.2, "4053048627.20000"),
+        (0.015625, "0.01562"),  # 1/64 is an exact tie at the fifth decimal: rounded half to even, as Go does
+        (0.046875, "0.04688"),  # 3/64: the tie goes up to the even digit
+        (-0.015625, "-0.01562"),
+        (5e-324, "0.00000"),  # the smallest subnormal
+        (-5e-324, "-0.00000"),
+        (2.0**53 - 1, "9007199254740991.00000"),  # the last value below 2^53
+        (2.0**53, "9007199254740992.00000"),
+        (90071992547.40993, "90071992547.40993"),  # its digits, as an integer, pass 2^53
         (float("inf"), "+Inf"),
         (float("-inf"), "-Inf"),
         (float("nan"), "NaN"),
@@ -234,6 +248,59 @@ def test_numbers_are_formatted_like_go_format_float(value: float, expected: str)
     rows = text_rows({"name": "a", "sharedCost": value, "minutes": value})
     # Then both print as Go's FormatFloat(value, 'f', 5, 64)
     assert (rows[5][1], rows[5][5]) == (expected, expected)
+
+
+def _number_corpus(count: int) -> list[float]:
+    """Doubles of every kind: random bit patterns, dyadic fractions (exact ties), the neighbourhood of 2^53 and of
+    2^53 / 10^5 (where the digits stop fitting a double), uniform costs and amounts over 24 orders of magnitude."""
+    rng = random.Random(2026)
+    makers: list[Callable[[], float]] = [
+        lambda: struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0],
+        lambda: rng.randrange(1 << 40) / (1 << rng.randrange(60)),
+        lambda: rng.choice([2.0**53, 2.0**52, 2.0**53 / 1e5, 2.0**36]) * (1 + rng.uniform(-1e-9, 1e-9)),
+        lambda: float(rng.randrange(2**52, 2**54)),
+        lambda: rng.uniform(0, 1e6),
+        lambda: 10 ** rng.uniform(-12, 12),
+    ]
+    return [rng.choice([-1, 1]) * rng.choice(makers)() for _ in range(count)]
+
+
+def _go_text(value: float) -> str:
+    """Go's FormatFloat(value, 'f', 5, 64): CPython's '%.5f' rounds the same exact binary value the same way."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:.5f}"
+
+
+def test_every_kind_of_number_prints_as_go_does_and_the_block_cost_is_the_sum_of_the_printed_costs() -> None:
+    # Given items whose costs and amounts are doubles of every kind (see _number_corpus)
+    numbers = _number_corpus(8 * 14 * ITEMS_PER_BLOCK)
+    cost_fields = ("cpuCost", "gpuCost", "ramCost", "pvCost", "networkCost", "sharedCost", "externalCost")
+    amount_fields = ("cpuCoreHours", "gpuHours", "ramByteHours", "pvByteHours", "networkTransferBytes", "minutes")
+    fields = (*cost_fields, "loadBalancerCost", *amount_fields)
+    items: list[dict[str, Any]] = [
+        {"name": f"i{n}", **dict(zip(fields, numbers[14 * n : 14 * n + 14], strict=True))}
+        for n in range(len(numbers) // 14)
+    ]
+    # When they are formatted
+    blocks = list(formatter().blocks([allocation(item) for item in items]))
+    # Then every Cost and UsageAmount is Go's text of the value (a cost plus its 0 adjustment: -0.0 becomes 0.0,
+    # except for sharedCost and externalCost, which have no adjustment)
+    rows = [line.decode().split(",") for block in blocks for line in split_rows(block.data)]
+    for n, item in enumerate(items):
+        costs = [item[name] if name in ("sharedCost", "externalCost") else item[name] + 0.0 for name in fields[:8]]
+        amounts = [item[name] for name in amount_fields] + [item["minutes"]] * 2
+        item_rows = rows[ROWS_PER_ITEM * n : ROWS_PER_ITEM * (n + 1)]
+        assert [row[1] for row in item_rows] == [_go_text(cost) for cost in costs], item
+        assert [row[5] for row in item_rows] == [_go_text(amount) for amount in amounts], item
+    # And each block's cost is exactly the sum, in order, of the values its Cost texts read back as
+    start = 0
+    for block in blocks:
+        printed = [float(row[1]) for row in rows[start : start + block.items * ROWS_PER_ITEM]]
+        start += block.items * ROWS_PER_ITEM
+        assert block.cost == sum(printed) or (math.isnan(block.cost) and math.isnan(sum(printed)))
 
 
 @pytest.mark.parametrize(

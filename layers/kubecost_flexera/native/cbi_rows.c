@@ -14,6 +14,7 @@
 #include <Python.h>
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #define ROWS_PER_ITEM 8
@@ -182,6 +183,16 @@ done:
 
 static const char HEX[] = "0123456789abcdef";
 
+/* The bytes put_json_string does not copy as they are: controls, '"', '\\', '<', '>', '&' and 0xE2 (which starts
+ * U+2028 and U+2029). */
+static const unsigned char JSON_SPECIAL[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+    [0x08] = 1, [0x09] = 1, [0x0A] = 1, [0x0B] = 1, [0x0C] = 1, [0x0D] = 1, [0x0E] = 1, [0x0F] = 1,
+    [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+    [0x18] = 1, [0x19] = 1, [0x1A] = 1, [0x1B] = 1, [0x1C] = 1, [0x1D] = 1, [0x1E] = 1, [0x1F] = 1,
+    ['"'] = 1, ['\\'] = 1, ['<'] = 1, ['>'] = 1, ['&'] = 1, [0xE2] = 1,
+};
+
 /* A JSON string as Go writes it (short escapes for \b \f \n \r \t, \u00XX for other controls, HTML-safe < > &,
  * U+2028 and U+2029 escaped, other text raw UTF-8), each quote character doubled for the CSV field. */
 static int put_json_string(Buffer *b, const Text *t) {
@@ -194,11 +205,16 @@ static int put_json_string(Buffer *b, const Text *t) {
     *out++ = '"';
     *out++ = '"';
     for (Py_ssize_t i = 0; i < t->n; i++) {
-        unsigned char c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' && c != 0xE2) {
-            *out++ = (char)c;
-            continue;
+        Py_ssize_t plain = i;
+        while (plain < t->n && !JSON_SPECIAL[s[plain]]) {
+            plain++;
         }
+        memcpy(out, s + i, (size_t)(plain - i)); /* the run of bytes written as they are */
+        out += plain - i;
+        if ((i = plain) == t->n) {
+            break;
+        }
+        unsigned char c = s[i];
         const char *escape = NULL;
         switch (c) {
         case '"': escape = "\\\"\""; break; /* \" with the quote doubled */
@@ -323,15 +339,72 @@ done:
 /* Numbers: Go's strconv.FormatFloat(x, 'f', 5, 64), which, like CPython's '%.5f', rounds the exact binary value. */
 
 #define NUMBER_CHARS 360 /* the widest is -DBL_MAX: 309 digits, a point and 5 decimals */
+#define DECIMALS_SCALE 100000u
+#define EXACT_LIMIT 9007199254740992.0 /* 2^53: below it a double is an integer m < 2^53 times 2^-shift, shift >= 0 */
 
-static int format_number(double value, char *out) {
+/* |value| < 2^53 in integer arithmetic: value * 10^5 = m * 10^5 * 2^-shift exactly, rounded half to even as Go's
+ * decimal rounding and CPython's dtoa both do; q is that rounded product, below 2^70. */
+static void format_exact(double value, char *out, unsigned __int128 *rounded) {
+    int exponent;
+    double fraction = frexp(fabs(value), &exponent); /* [0.5, 1) * 2^exponent, or 0 */
+    uint64_t m = (uint64_t)ldexp(fraction, 53);
+    int shift = 53 - exponent;
+    unsigned __int128 q = (unsigned __int128)m * DECIMALS_SCALE;
+    if (shift >= 72) { /* q < 2^70 is then below half a unit */
+        q = 0;
+    } else if (shift > 0) {
+        unsigned __int128 unit = (unsigned __int128)1 << shift;
+        unsigned __int128 rest = q & (unit - 1);
+        q >>= shift;
+        if (rest > unit / 2 || (rest == unit / 2 && (q & 1))) {
+            q++;
+        }
+    }
+    *rounded = q;
+    char digits[24];
+    int n = 0;
+    uint64_t whole = (uint64_t)(q / DECIMALS_SCALE);
+    unsigned decimals = (unsigned)(q % DECIMALS_SCALE);
+    do {
+        digits[n++] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole > 0);
+    if (signbit(value)) {
+        *out++ = '-';
+    }
+    while (n > 0) {
+        *out++ = digits[--n];
+    }
+    *out++ = '.';
+    for (int i = 4; i >= 0; i--) {
+        out[i] = (char)('0' + decimals % 10);
+        decimals /= 10;
+    }
+    out[5] = '\0';
+}
+
+/* The text of value and the value that text reads back as (what a reader of the file adds up). */
+static int format_number(double value, char *out, double *printed) {
     if (isnan(value)) {
         memcpy(out, "NaN", 4);
+        *printed = value;
         return 0;
     }
     if (isinf(value)) {
         memcpy(out, value > 0 ? "+Inf" : "-Inf", 5);
+        *printed = value;
         return 0;
+    }
+    if (fabs(value) < EXACT_LIMIT) {
+        unsigned __int128 q;
+        format_exact(value, out, &q);
+        if (q < ((unsigned __int128)1 << 53)) { /* q and 10^5 exact doubles: IEEE division rounds as strtod does */
+            double magnitude = (double)q / (double)DECIMALS_SCALE;
+            *printed = signbit(value) ? -magnitude : magnitude;
+            return 0;
+        }
+        *printed = PyOS_string_to_double(out, NULL, NULL);
+        return (*printed == -1.0 && PyErr_Occurred()) ? -1 : 0;
     }
     char *text = PyOS_double_to_string(value, 'f', 5, 0, NULL);
     if (text == NULL) {
@@ -345,7 +418,8 @@ static int format_number(double value, char *out) {
     }
     memcpy(out, text, n + 1);
     PyMem_Free(text);
-    return 0;
+    *printed = PyOS_string_to_double(out, NULL, NULL);
+    return (*printed == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
 
 /* A number field of the item; None (missing, or null: Kubecost's NaN) is 0, as Go decodes it. */
@@ -510,12 +584,8 @@ static int put_item(Buffer *out, Buffer *prefix, Buffer *shared, const Day *day,
         goto done;
     }
     for (int i = 0; i < N_COSTS; i++) {
-        if (format_number(costs[i], cost_text[i]) < 0) {
-            goto done;
-        }
-        /* The printed value, read back: what a reader of the file adds up. */
-        double printed = isfinite(costs[i]) ? PyOS_string_to_double(cost_text[i], NULL, NULL) : costs[i];
-        if (printed == -1.0 && PyErr_Occurred()) {
+        double printed;
+        if (format_number(costs[i], cost_text[i], &printed) < 0) {
             goto done;
         }
         PyObject *number = PyFloat_FromDouble(printed);
@@ -526,7 +596,8 @@ static int put_item(Buffer *out, Buffer *prefix, Buffer *shared, const Day *day,
         Py_DECREF(number);
     }
     for (int i = 0; i < N_AMOUNTS; i++) {
-        if (format_number(amounts[i], amount_text[i]) < 0) {
+        double printed;
+        if (format_number(amounts[i], amount_text[i], &printed) < 0) {
             goto done;
         }
     }
@@ -583,6 +654,11 @@ static PyObject *format_items(PyObject *module, PyObject *args) {
         goto done;
     }
     Py_ssize_t count = PyList_Size(items);
+    /* Room for as many bytes per item as the last call wrote: no copy on growth when the items are alike. */
+    static Py_ssize_t bytes_per_item = 0;
+    if (buffer_reserve(&out, bytes_per_item * count + 1) < 0) {
+        goto done;
+    }
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *item = PyList_GetItem(items, i); /* borrowed: held while Python code (getattr) may run */
         if (item == NULL) {
@@ -595,7 +671,10 @@ static PyObject *format_items(PyObject *module, PyObject *args) {
             goto done;
         }
     }
-    PyObject *data = PyBytes_FromStringAndSize(out.data ? out.data : "", out.len);
+    if (count > 0) {
+        bytes_per_item = out.len / count + 1;
+    }
+    PyObject *data = PyBytes_FromStringAndSize(out.data, out.len);
     if (data != NULL) {
         result = PyTuple_Pack(2, data, printed_costs);
         Py_DECREF(data);
