@@ -672,7 +672,8 @@ static PyObject *format_items(PyObject *module, PyObject *args) {
         }
     }
     if (count > 0) {
-        bytes_per_item = out.len / count + 1;
+        Py_ssize_t per_item = out.len / count + 1;
+        bytes_per_item = per_item < 16384 ? per_item : 16384; /* one huge item must not make the next call huge */
     }
     PyObject *data = PyBytes_FromStringAndSize(out.data, out.len);
     if (data != NULL) {
