@@ -274,12 +274,21 @@ def _go_text(value: float) -> str:
     return f"{value:.5f}"
 
 
-def test_every_kind_of_number_prints_as_go_does_and_the_block_cost_is_the_sum_of_the_printed_costs() -> None:
+def test_every_kind_of_number_prints_as_go_does_and_each_cost_counts_as_its_printed_value() -> None:
     # Given items whose costs and amounts are doubles of every kind (see _number_corpus)
     numbers = _number_corpus(8 * 14 * ITEMS_PER_BLOCK)
-    cost_fields = ("cpuCost", "gpuCost", "ramCost", "pvCost", "networkCost", "sharedCost", "externalCost")
+    cost_fields = [
+        "cpuCost",
+        "gpuCost",
+        "ramCost",
+        "pvCost",
+        "networkCost",
+        "sharedCost",
+        "externalCost",
+        "loadBalancerCost",
+    ]
     amount_fields = ("cpuCoreHours", "gpuHours", "ramByteHours", "pvByteHours", "networkTransferBytes", "minutes")
-    fields = (*cost_fields, "loadBalancerCost", *amount_fields)
+    fields = (*cost_fields, *amount_fields)
     items: list[dict[str, Any]] = [
         {"name": f"i{n}", **dict(zip(fields, numbers[14 * n : 14 * n + 14], strict=True))}
         for n in range(len(numbers) // 14)
@@ -290,7 +299,7 @@ def test_every_kind_of_number_prints_as_go_does_and_the_block_cost_is_the_sum_of
     # except for sharedCost and externalCost, which have no adjustment)
     rows = [line.decode().split(",") for block in blocks for line in split_rows(block.data)]
     for n, item in enumerate(items):
-        costs = [item[name] if name in ("sharedCost", "externalCost") else item[name] + 0.0 for name in fields[:8]]
+        costs = [item[name] if name in ("sharedCost", "externalCost") else item[name] + 0.0 for name in cost_fields]
         amounts = [item[name] for name in amount_fields] + [item["minutes"]] * 2
         item_rows = rows[ROWS_PER_ITEM * n : ROWS_PER_ITEM * (n + 1)]
         assert [row[1] for row in item_rows] == [_go_text(cost) for cost in costs], item

@@ -344,7 +344,7 @@ done:
 
 /* |value| < 2^53 in integer arithmetic: value * 10^5 = m * 10^5 * 2^-shift exactly, rounded half to even as Go's
  * decimal rounding and CPython's dtoa both do; q is that rounded product, below 2^70. */
-static void format_exact(double value, char *out, unsigned __int128 *rounded) {
+static unsigned __int128 format_exact(double value, char *out) {
     int exponent;
     double fraction = frexp(fabs(value), &exponent); /* [0.5, 1) * 2^exponent, or 0 */
     uint64_t m = (uint64_t)ldexp(fraction, 53);
@@ -360,7 +360,6 @@ static void format_exact(double value, char *out, unsigned __int128 *rounded) {
             q++;
         }
     }
-    *rounded = q;
     char digits[24];
     int n = 0;
     uint64_t whole = (uint64_t)(q / DECIMALS_SCALE);
@@ -381,43 +380,44 @@ static void format_exact(double value, char *out, unsigned __int128 *rounded) {
         decimals /= 10;
     }
     out[5] = '\0';
+    return q;
 }
 
-/* The text of value and the value that text reads back as (what a reader of the file adds up). */
+/* The text of value and, unless printed is NULL, the value that text reads back as (what a reader of the file adds
+ * up). */
 static int format_number(double value, char *out, double *printed) {
-    if (isnan(value)) {
-        memcpy(out, "NaN", 4);
-        *printed = value;
-        return 0;
-    }
-    if (isinf(value)) {
-        memcpy(out, value > 0 ? "+Inf" : "-Inf", 5);
-        *printed = value;
+    if (!isfinite(value)) {
+        strcpy(out, isnan(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf");
+        if (printed != NULL) {
+            *printed = value;
+        }
         return 0;
     }
     if (fabs(value) < EXACT_LIMIT) {
-        unsigned __int128 q;
-        format_exact(value, out, &q);
-        if (q < ((unsigned __int128)1 << 53)) { /* q and 10^5 exact doubles: IEEE division rounds as strtod does */
+        unsigned __int128 q = format_exact(value, out);
+        if (printed != NULL && q < ((unsigned __int128)1 << 53)) {
+            /* q and 10^5 exact doubles: IEEE division rounds as reading the text back does */
             double magnitude = (double)q / (double)DECIMALS_SCALE;
             *printed = signbit(value) ? -magnitude : magnitude;
             return 0;
         }
-        *printed = PyOS_string_to_double(out, NULL, NULL);
-        return (*printed == -1.0 && PyErr_Occurred()) ? -1 : 0;
-    }
-    char *text = PyOS_double_to_string(value, 'f', 5, 0, NULL);
-    if (text == NULL) {
-        return -1;
-    }
-    size_t n = strlen(text);
-    if (n >= NUMBER_CHARS) {
+    } else {
+        char *text = PyOS_double_to_string(value, 'f', 5, 0, NULL);
+        if (text == NULL) {
+            return -1;
+        }
+        size_t n = strlen(text);
+        if (n >= NUMBER_CHARS) {
+            PyMem_Free(text);
+            PyErr_SetString(PyExc_OverflowError, "a number is too long to format");
+            return -1;
+        }
+        memcpy(out, text, n + 1);
         PyMem_Free(text);
-        PyErr_SetString(PyExc_OverflowError, "a number is too long to format");
-        return -1;
     }
-    memcpy(out, text, n + 1);
-    PyMem_Free(text);
+    if (printed == NULL) {
+        return 0;
+    }
     *printed = PyOS_string_to_double(out, NULL, NULL);
     return (*printed == -1.0 && PyErr_Occurred()) ? -1 : 0;
 }
@@ -596,8 +596,7 @@ static int put_item(Buffer *out, Buffer *prefix, Buffer *shared, const Day *day,
         Py_DECREF(number);
     }
     for (int i = 0; i < N_AMOUNTS; i++) {
-        double printed;
-        if (format_number(amounts[i], amount_text[i], &printed) < 0) {
+        if (format_number(amounts[i], amount_text[i], NULL) < 0) {
             goto done;
         }
     }
@@ -633,6 +632,8 @@ static int day_of(PyObject *usage_columns, Day *day) {
     return 0;
 }
 
+#define HINT_BYTES_PER_ITEM 16384 /* twice an emulator item's 8 rows */
+
 PyDoc_STRVAR(format_items_doc,
              "format_items(items, usage_columns, invoice_month, multiplier, override_pod_labels, /)\n"
              "--\n\n"
@@ -654,7 +655,8 @@ static PyObject *format_items(PyObject *module, PyObject *args) {
         goto done;
     }
     Py_ssize_t count = PyList_Size(items);
-    /* Room for as many bytes per item as the last call wrote: no copy on growth when the items are alike. */
+    /* Room for as many bytes per item as the last call wrote (at most HINT_BYTES_PER_ITEM, so that one huge item
+     * does not make the next call huge): no copy on growth when the items are alike. */
     static Py_ssize_t bytes_per_item = 0;
     if (buffer_reserve(&out, bytes_per_item * count + 1) < 0) {
         goto done;
@@ -673,7 +675,7 @@ static PyObject *format_items(PyObject *module, PyObject *args) {
     }
     if (count > 0) {
         Py_ssize_t per_item = out.len / count + 1;
-        bytes_per_item = per_item < 16384 ? per_item : 16384; /* one huge item must not make the next call huge */
+        bytes_per_item = per_item < HINT_BYTES_PER_ITEM ? per_item : HINT_BYTES_PER_ITEM;
     }
     PyObject *data = PyBytes_FromStringAndSize(out.data, out.len);
     if (data != NULL) {
