@@ -24,10 +24,12 @@ import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from requests.utils import requote_uri
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -176,6 +178,44 @@ class _DeadlineAdapter(HTTPAdapter):
         return _use_deadline_connections(super().proxy_manager_for(*args, **kwargs))
 
 
+_Errors = tuple[tuple[type[Exception], type[requests.RequestException]], ...]
+# The requests error for a urllib3 error, the first that matches: as HTTPAdapter.send raises it while the request is
+# sent and the answer's head read, and as Response.iter_content raises it while the body is read. Anything else (a
+# socket error) is a ConnectionError.
+_SENDING_ERRORS: Final[_Errors] = (
+    (urllib3.exceptions.SSLError, requests.exceptions.SSLError),
+    (urllib3.exceptions.NewConnectionError, requests.ConnectionError),  # a ConnectTimeoutError, yet no timeout
+    (urllib3.exceptions.ConnectTimeoutError, requests.ConnectTimeout),
+    (urllib3.exceptions.TimeoutError, requests.ReadTimeout),
+    (urllib3.exceptions.ProxyError, requests.exceptions.ProxyError),
+)
+_READING_ERRORS: Final[_Errors] = (
+    (urllib3.exceptions.SSLError, requests.exceptions.SSLError),
+    (urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError),
+    (urllib3.exceptions.DecodeError, requests.exceptions.ContentDecodingError),
+)
+
+
+def _requests_error(exc: Exception, errors: _Errors) -> requests.RequestException:
+    error = next((theirs for ours, theirs in errors if isinstance(exc, ours)), requests.ConnectionError)
+    return error(exc)
+
+
+@dataclass(frozen=True)
+class _Route:
+    """What ``requests`` works out for every request to one URL path, worked out once (:meth:`HttpTransport._route`):
+    the adapter, the prepared request (its headers and URL), the settings from the environment, and whether the
+    request line names the whole URL (a plain HTTP proxy) or only the path and query."""
+
+    adapter: HTTPAdapter
+    prepared: requests.PreparedRequest
+    verify: Any
+    proxies: dict[str, str]
+    cert: Any
+    absolute: bool
+    path: str
+
+
 class HttpTransport:
     """A ``requests`` session whose every request ends within ``request_timeout_seconds`` and by ``deadline``."""
 
@@ -188,6 +228,7 @@ class HttpTransport:
         adapter = _DeadlineAdapter()
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
+        self._routes: dict[str, _Route | None] = {}
 
     @contextmanager
     def _limited(self) -> Iterator[dict[str, Any]]:
@@ -208,7 +249,78 @@ class HttpTransport:
             return self.session.request(method, url, **kwargs, **limits)
 
     def get_body(self, url: str) -> tuple[int, bytes]:
-        """Status and body of a GET, the body read in one piece (requests' default 10 KiB chunks cost CPU)."""
+        """Status and body of a GET, as ``session.get`` would send and read it, for less CPU.
+
+        ``requests`` works out every request from scratch: the proxy and CA settings from the environment, the
+        headers, the URL parsed and re-encoded character by character, three times. On a day's hundred pages that is
+        about half the client's HTTP time (``docs/design-decisions.md``). Here that is done once per URL path, by
+        ``requests`` itself (:meth:`_route`), and each GET goes straight to the connection pool that ``requests``
+        would have used. Its errors are the ``requests`` ones its callers handle. A redirect, or a URL that
+        ``requests`` would rewrite, takes the ``session.get`` path, which follows or rewrites it.
+        """
+        path_url, _, query = url.partition("?")
+        if path_url not in self._routes:
+            self._routes[path_url] = self._route(url)
+        route = self._routes[path_url]
+        # Only the query changes between the requests to one path: the session path takes one requests would rewrite.
+        if route is None or "#" in query or requote_uri(query) != query:
+            return self._session_get_body(url)
+        with self._limited() as limits:
+            status, body = self._pool_get_body(route, url, query, limits["timeout"])
+        return self._session_get_body(url) if body is None else (status, body)
+
+    def _route(self, url: str) -> _Route | None:
+        """How ``session.get(url)`` reaches ``url``'s path, as ``requests`` works it out; None if ``requests`` would
+        send another URL than ``url`` (a host to IDNA-encode, characters to quote): those keep the session path."""
+        session = self.session
+        prepared = session.prepare_request(requests.Request("GET", url))
+        if prepared.url != url:
+            return None
+        settings = session.merge_environment_settings(prepared.url, {}, None, None, None)
+        adapter = session.get_adapter(prepared.url)
+        if not isinstance(adapter, HTTPAdapter):
+            return None
+        proxies, path = dict(settings["proxies"]), prepared.path_url.partition("?")[0]
+        absolute = adapter.request_url(prepared, proxies) != prepared.path_url
+        return _Route(adapter, prepared, settings["verify"], proxies, settings["cert"], absolute, path)
+
+    @staticmethod
+    def _pool_get_body(route: _Route, url: str, query: str, timeout: tuple[float, float]) -> tuple[int, bytes | None]:
+        """What ``HTTPAdapter.send`` does for a GET, then the whole body; None as the body of a redirect. Errors are
+        those ``requests`` raises (:data:`_SENDING_ERRORS`, :data:`_READING_ERRORS`)."""
+        adapter, prepared = route.adapter, route.prepared
+        # Per request, as requests does: a pool manager may have closed a pool it no longer keeps.
+        pool = cast(
+            "HTTPConnectionPool",
+            adapter.get_connection_with_tls_context(prepared, route.verify, route.proxies, route.cert),
+        )
+        adapter.cert_verify(pool, prepared.url, route.verify, route.cert)  # type: ignore[no-untyped-call]
+        target = url if route.absolute else f"{route.path}?{query}" if query else route.path
+        try:
+            response = pool.urlopen(
+                "GET",
+                target,
+                headers=prepared.headers,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=False,
+                decode_content=False,
+                retries=False,
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _requests_error(exc, _SENDING_ERRORS) from exc
+        try:
+            if response.get_redirect_location():
+                return response.status, None
+            return response.status, response.read(decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _requests_error(exc, _READING_ERRORS) from exc
+        finally:
+            response.release_conn()
+
+    def _session_get_body(self, url: str) -> tuple[int, bytes]:
+        """The GET through ``session.get``, the body read in one piece (requests' default 10 KiB chunks cost CPU)."""
         with self._limited() as limits, self.session.get(url, stream=True, **limits) as response:
             return response.status_code, b"".join(response.iter_content(chunk_size=None))
 

@@ -65,6 +65,14 @@ IDLE_MARKER: Final = "_idle_"  # the Go exporter's isIdleRecord: covers __idle__
 MAX_PAGES: Final = 10_000  # 5 million items at the default page size: far beyond any real day
 ARN_VARIABLE: Final = "KUBECOST_SECRET_ARN"
 _BODY_EXCERPT: Final = 300
+# What a failed connection or a broken answer raises: retried (a compressed body that does not decompress included,
+# such as a proxy mangling it), never passed on untyped.
+_BROKEN_ANSWER: Final = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 
 
 def join_url(base_url: str, *elements: str) -> str:
@@ -398,7 +406,7 @@ class KubecostClient:
             started = time.monotonic()
             try:
                 answer = self._get(url)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            except _BROKEN_ANSWER as exc:
                 raise Transient(f"{type(exc).__name__}: {exc} (after {time.monotonic() - started:.1f} s)") from exc
             if answer.status >= 500:
                 raise Transient(f"HTTP {answer.status}: {answer.excerpt()}")
