@@ -34,6 +34,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
+    target: str = ""  # the request line's target as sent: a path and query, or a whole URL (to a proxy)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """The last value of a query parameter (as Go's ``url.Values.Get`` returns the first; ours never repeat)."""
@@ -55,6 +56,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     delay_seconds: float = 0.0  # sleep before answering (slow proxy, latency)
     drop_connection: bool = False  # close the socket without any answer
+    body_delay_seconds: float = 0.0  # sleep between the head and the body (a body in a later packet)
 
     @classmethod
     def json(
@@ -188,6 +190,7 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 query=parse_qs(split.query, keep_blank_values=True),
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
+                target=self.path,
             )
             server.record(request)
             response = server.dispatch(request)
@@ -203,6 +206,9 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             for name, value in response.headers.items():
                 self.send_header(name, value)
             self.end_headers()
+            if response.body_delay_seconds:
+                self.wfile.flush()
+                time.sleep(response.body_delay_seconds)
             if self.command != "HEAD":
                 self.wfile.write(response.body)
 

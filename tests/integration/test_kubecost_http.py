@@ -10,19 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import ipaddress
+import select
+import socket
 import socketserver
 import ssl
 import threading
+from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from emulators.http_server import EmulatorServer, Request, Response
+from kubecost_flexera.adapters.deadline import NO_DEADLINE, HttpTransport
 from kubecost_flexera.adapters.kubecost import KubecostClient, KubecostCredentials
 from kubecost_flexera.config import load_kubecost
 from kubecost_flexera.errors import KubecostUnavailable
@@ -48,8 +53,12 @@ def _kubecost(answer: Callable[[Request], Response], tls: ssl.SSLContext | None 
     return server
 
 
-def _names(host: str, credentials: KubecostCredentials | None = None, **environ: str) -> list[str | None]:
+def _names(
+    host: str, credentials: KubecostCredentials | None = None, *, timeout: float | None = None, **environ: str
+) -> list[str | None]:
     settings = load_kubecost({"KUBECOST_HOST": host, "PAGE_SIZE": "2", **environ})
+    if timeout is not None:
+        settings = replace(settings, request_timeout_seconds=timeout)
     with KubecostClient(settings, credentials, sleep=lambda _seconds: None) as client:
         return [item.name for item in client.allocations(DAY)]
 
@@ -81,6 +90,18 @@ def test_every_page_carries_the_headers_requests_would_send(kubecost: EmulatorSe
         assert "gzip" in (request.header("accept-encoding") or "")
         assert (request.header("user-agent") or "").startswith("python-requests/")
         assert request.header("host") == kubecost.url.removeprefix("http://")
+        assert request.target.startswith("/model/allocation?accumulate=true&")
+
+
+def test_cookies_kubecost_sets_are_not_sent_back() -> None:
+    # Given a Kubecost (or a load balancer: sticky sessions) that sets a cookie with every answer
+    def with_cookie(request: Request) -> Response:
+        return replace(_page(request), headers={"Set-Cookie": "AWSALB=sticky; Path=/"})
+
+    # When the day is fetched / Then no page carries it, as Go's client (no cookie jar) sends none
+    with _kubecost(with_cookie) as server:
+        assert _names(server.url) == NAMES
+    assert [request.header("cookie") for request in server.requests] == [None, None, None]
 
 
 def test_a_gzip_answer_is_read_decompressed() -> None:
@@ -116,6 +137,25 @@ def test_http_proxy_from_the_environment_carries_every_request(monkeypatch: pyte
     # Then every request went through the proxy, naming the Kubecost host
     assert len(proxy.requests) == 3
     assert {request.header("host") for request in proxy.requests} == {"kubecost.invalid:9090"}
+    assert all(r.target.startswith("http://kubecost.invalid:9090/model/allocation?") for r in proxy.requests)
+
+
+def test_a_proxy_that_cannot_be_reached_is_a_proxy_error_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given HTTP_PROXY naming a port where nothing listens
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    # When the day is fetched / Then each attempt fails as requests' ProxyError, and the day is unavailable
+    with pytest.raises(KubecostUnavailable, match=r"failed 4 times; last: ProxyError"):
+        _names("http://kubecost.invalid:9090")
+
+
+def test_an_answer_slower_than_the_request_timeout_is_a_read_timeout_retried() -> None:
+    # Given a Kubecost that answers after 1 s, and a request timeout of 0.3 s
+    def slow(request: Request) -> Response:
+        return replace(_page(request), delay_seconds=1.0)
+
+    # When the day is fetched / Then each attempt ends as requests' ReadTimeout, and the day is unavailable
+    with _kubecost(slow) as server, pytest.raises(KubecostUnavailable, match=r"failed 4 times; last: ReadTimeout"):
+        _names(server.url, timeout=0.3)
 
 
 def test_no_proxy_sends_the_requests_directly(kubecost: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -127,16 +167,43 @@ def test_no_proxy_sends_the_requests_directly(kubecost: EmulatorServer, monkeypa
     assert len(kubecost.requests) == 3
 
 
-def test_a_redirect_to_another_host_is_followed(kubecost: EmulatorServer) -> None:
-    # Given an ingress that redirects every page to the Kubecost service on another host, query kept
+def test_a_redirect_to_another_host_is_followed_once_learnt_on_every_page(kubecost: EmulatorServer) -> None:
+    # Given an ingress that redirects every page to the Kubecost service, with a cookie and an HTML body as nginx
+    # writes one
     def redirect(request: Request) -> Response:
-        query = "&".join(f"{name}={values[-1]}" for name, values in request.query.items())
-        return Response(302, headers={"Location": f"{kubecost.url}{request.path}?{query}"})
+        html = b"<html><head><title>302 Found</title></head><body>302 Found</body></html>"
+        location = {"Location": f"{kubecost.url}{request.target}", "Set-Cookie": "ingress=sticky; Path=/"}
+        return Response(302, html, "text/html", location, body_delay_seconds=0.02)  # the body in its own packet
 
-    # When the day is fetched from the ingress / Then the pages are those of the service
+    # When the day is fetched from the ingress
     with _kubecost(redirect) as ingress:
         assert _names(ingress.url) == NAMES
+    # Then the service gave the pages, and the ingress was asked once a page, the first page twice (once to learn
+    # that it redirects): no attempt failed on a connection left with the redirect's body in it
     assert [r.arg("offset") for r in kubecost.requests] == ["0", "2", "4"]
+    assert [r.arg("offset") for r in ingress.requests] == ["0", "0", "2", "4"]
+    # And no later request sent the ingress's cookie back, as Go's client (no cookie jar) sends none
+    assert [r.header("cookie") for r in ingress.requests] == [None] * 4
+
+
+@pytest.mark.parametrize(
+    "path_and_query",
+    [
+        "/model/allocation?window=a|b&x=%41%7e",  # characters requests quotes, escapes of unreserved ones it unquotes
+        "/model/allocation#part?offset=2",  # a fragment: never sent
+        "/model/allocation?offset=2",
+    ],
+)
+def test_the_request_line_is_the_one_requests_sends(kubecost: EmulatorServer, path_and_query: str) -> None:
+    # Given a URL and what requests itself sends for it
+    url = f"{kubecost.url}{path_and_query}"
+    requests.get(url, timeout=10).raise_for_status()
+    # When the transport gets it, twice (the second on the path's route)
+    transport = HttpTransport(10, NO_DEADLINE)
+    assert [transport.get_body(url)[0] for _ in range(2)] == [200, 200]
+    # Then Kubecost saw the same request line each time
+    first, *others = (request.target for request in kubecost.requests)
+    assert others == [first, first]
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +247,52 @@ def test_https_with_kubecost_ca_bundle_is_verified_against_it(
     # Given a Kubecost whose certificate a private CA signed, and KUBECOST_CA_BUNDLE naming that CA
     # When the day is fetched / Then it comes over TLS
     assert _names(https_kubecost.url, KUBECOST_CA_BUNDLE=str(tls_server_files[0])) == NAMES
+
+
+class _ConnectProxy(socketserver.StreamRequestHandler):
+    """An HTTPS proxy: answers ``CONNECT host:port``, then relays the bytes both ways. Records each request head."""
+
+    heads: ClassVar[list[list[str]]]
+
+    def handle(self) -> None:
+        head = []
+        while (line := self.rfile.readline()) not in (b"\r\n", b""):
+            head.append(line.decode().strip())
+        self.heads.append(head)
+        host, port = head[0].split()[1].rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as upstream:
+            self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self.wfile.flush()
+            sockets = [self.connection, upstream]
+            while ready := select.select(sockets, [], [], 5)[0]:
+                for side in ready:
+                    data = side.recv(65536)
+                    if not data:
+                        return
+                    (upstream if side is self.connection else self.connection).sendall(data)
+
+
+def test_https_through_an_https_proxy_tunnel(
+    https_kubecost: EmulatorServer, tls_server_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given HTTPS_PROXY naming a proxy that tunnels (CONNECT), with credentials in its URL
+    class Proxy(_ConnectProxy):
+        heads: ClassVar[list[list[str]]] = []
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Proxy) as proxy:
+        proxy.daemon_threads = True
+        threading.Thread(target=proxy.serve_forever, args=(0.05,), daemon=True).start()
+        monkeypatch.setenv("HTTPS_PROXY", f"http://finops:s3cret@127.0.0.1:{proxy.server_address[1]}")
+        # When the day is fetched from a Kubecost over TLS
+        assert _names(https_kubecost.url, KUBECOST_CA_BUNDLE=str(tls_server_files[0])) == NAMES
+        proxy.shutdown()
+    # Then the pages went through one tunnel to Kubecost, the proxy authenticated, and Kubecost saw paths only
+    target = https_kubecost.url.removeprefix("https://")
+    ((connect, *headers),) = Proxy.heads
+    assert connect.startswith(f"CONNECT {target} HTTP/1.")
+    assert "Proxy-Authorization: Basic Zmlub3BzOnMzY3JldA==" in headers
+    assert [r.target.partition("?")[0] for r in https_kubecost.requests] == ["/model/allocation"] * 3
+    assert [r.header("proxy-authorization") for r in https_kubecost.requests] == [None] * 3
 
 
 def test_requests_ca_bundle_from_the_environment_is_honoured(

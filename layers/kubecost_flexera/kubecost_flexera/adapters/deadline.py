@@ -24,6 +24,7 @@ import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import requests
@@ -228,6 +229,8 @@ class HttpTransport:
         adapter = _DeadlineAdapter()
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
+        # No cookie jar, as Go's http.Client has none: what a server sets is never sent back, on either path.
+        self.session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self._routes: dict[str, _Route | None] = {}
 
     @contextmanager
@@ -253,21 +256,24 @@ class HttpTransport:
 
         ``requests`` works out every request from scratch: the proxy and CA settings from the environment, the
         headers, the URL parsed and re-encoded character by character, three times. On a day's hundred pages that is
-        about half the client's HTTP time (``docs/design-decisions.md``). Here that is done once per URL path, by
-        ``requests`` itself (:meth:`_route`), and each GET goes straight to the connection pool that ``requests``
-        would have used. Its errors are the ``requests`` ones its callers handle. A redirect, or a URL that
-        ``requests`` would rewrite, takes the ``session.get`` path, which follows or rewrites it.
+        about half the client's HTTP time (``docs/design-decisions.md``). Here ``requests`` works out the route once
+        per URL path (:meth:`_route`), and each GET goes straight to the connection pool that ``requests`` would have
+        used. Its errors are the ``requests`` ones its callers handle. A URL ``requests`` would rewrite takes the
+        ``session.get`` path, and so does a path that answered a redirect, from that answer on: ``session.get`` asks
+        again and follows it, within the same time limit.
         """
         path_url, _, query = url.partition("?")
         if path_url not in self._routes:
             self._routes[path_url] = self._route(url)
         route = self._routes[path_url]
-        # Only the query changes between the requests to one path: the session path takes one requests would rewrite.
-        if route is None or "#" in query or requote_uri(query) != query:
-            return self._session_get_body(url)
         with self._limited() as limits:
-            status, body = self._pool_get_body(route, url, query, limits["timeout"])
-        return self._session_get_body(url) if body is None else (status, body)
+            # Only the query changes between the requests to one path: one requests would rewrite takes its path.
+            if route is not None and "#" not in url and requote_uri(query) == query:
+                status, body = self._pool_get_body(route, url, query, limits["timeout"])
+                if body is not None:
+                    return status, body
+                self._routes[path_url] = None
+            return self._session_get_body(url, limits)
 
     def _route(self, url: str) -> _Route | None:
         """How ``session.get(url)`` reaches ``url``'s path, as ``requests`` works it out; None if ``requests`` would
@@ -312,6 +318,7 @@ class HttpTransport:
             raise _requests_error(exc, _SENDING_ERRORS) from exc
         try:
             if response.get_redirect_location():
+                response.drain_conn()  # as requests reads a redirect's body: the connection is then clean to reuse
                 return response.status, None
             return response.status, response.read(decode_content=True)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -319,9 +326,9 @@ class HttpTransport:
         finally:
             response.release_conn()
 
-    def _session_get_body(self, url: str) -> tuple[int, bytes]:
+    def _session_get_body(self, url: str, limits: dict[str, Any]) -> tuple[int, bytes]:
         """The GET through ``session.get``, the body read in one piece (requests' default 10 KiB chunks cost CPU)."""
-        with self._limited() as limits, self.session.get(url, stream=True, **limits) as response:
+        with self.session.get(url, stream=True, **limits) as response:
             return response.status_code, b"".join(response.iter_content(chunk_size=None))
 
     def close(self) -> None:
