@@ -318,7 +318,7 @@ class HttpTransport:
             raise _requests_error(exc, _SENDING_ERRORS) from exc
         try:
             if response.get_redirect_location():
-                response.drain_conn()  # as requests reads a redirect's body: the connection is then clean to reuse
+                response.read()  # as requests reads a redirect's body: the connection is then clean to reuse
                 return response.status, None
             return response.status, response.read(decode_content=True)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
