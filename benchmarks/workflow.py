@@ -27,11 +27,13 @@ How it measures, so that the figures are the workflow's own:
   its time is the MC 1 time (``GO-RUN-4`` in docs/compatibility.md). The speed-up is MC 1 / MC N.
 
 The refresh window (``REFRESH_DAYS``, ``kubecost_flexera/refresh.py``) is measured on the longest window, the run of
-Aug 30 2025 (Jul 1 - Aug 30, 61 days), at MaxConcurrency 8, in one local stack: a first run fills the bucket, then
-the same scheduled run is measured twice, with ``REFRESH_DAYS`` unset (every day exported again) and with
-``REFRESH_DAYS=3`` (today and the two days before; every other day has an export, and both months closed long
-before the manifests were written, so nothing else is due). Both are second runs on the same data, so the months
-are skipped as unchanged in both and the difference is the export phase. The figures are the Kubecost requests
+Aug 30 2025 (Jul 1 - Aug 30, 61 days), at MaxConcurrency 8, in two local stacks, as a user deploys them: one with
+``REFRESH_DAYS`` unset (every day exported again) and one with ``REFRESH_DAYS=3`` (today and the two days before;
+every other day has an export, and both months closed long before the manifests were written, so nothing else is
+due). The setting is the stack's (its parameter also gives the plan function the right to list the manifests), not
+one to switch between runs. In each stack a first run fills the bucket, then the same scheduled run is measured:
+both are second runs on the same data, so the months are skipped as unchanged in both and the difference is the
+export phase. The figures are the Kubecost requests
 (allocation pages and getConfigs) and the wall time; the verdict is that the window run asked Kubecost for at most
 3/61 of the allocation pages, plus the plan's currency request, and that every run succeeded.
 """
@@ -49,7 +51,6 @@ import time
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any, Final
-from unittest import mock
 
 from emulators.flexera import (
     DEFAULT_BILL_CONNECT_ID,
@@ -138,10 +139,13 @@ def local_workflow(
     handlers: Mapping[str, Callable[[dict[str, Any], Any], Any]],
     max_concurrency: int,
     page_size: int = PAGE_SIZE,
+    *,
+    settings: Mapping[str, str] | None = None,
 ) -> LocalWorkflow:
     """The local runner set up as every benchmark measures it: the reference window (previous month included),
-    ``page_size`` allocations a page, retry waits advancing the Flexera emulator's clock instead of sleeping.
-    Without ``flexera`` the run must be a dry run: its Flexera URL answers nothing."""
+    ``page_size`` allocations a page, retry waits advancing the Flexera emulator's clock instead of sleeping, plus the
+    functions' ``settings`` (variables: the stack is deployed with the template parameters that set them). Without
+    ``flexera`` the run must be a dry run: its Flexera URL answers nothing."""
     flexera_config = flexera.config if flexera is not None else FlexeraEmulatorConfig()
     return LocalWorkflow(
         LocalSettings(
@@ -153,6 +157,7 @@ def local_workflow(
                 "BILL_CONNECT_ID": DEFAULT_BILL_CONNECT_ID,
                 "PAGE_SIZE": str(page_size),
                 "INCLUDE_PREVIOUS_MONTH": "true",
+                **(settings or {}),
             },
             retry_sleep=flexera.clock.advance if flexera is not None else None,
             handlers=handlers,
@@ -289,39 +294,39 @@ class RefreshMeasurement:
 
 
 def measure_refresh(kubecost: KubecostProcess, page_size: int) -> list[RefreshMeasurement]:
-    """The 61-day scheduled run after a first run: with the refresh window off, then with ``REFRESH_DAYS``."""
+    """The 61-day scheduled run after a first run: in a stack with the refresh window off, then in one deployed with
+    ``REFRESH_DAYS`` (its parameter ``RefreshDays`` also gives the plan function the right to list the manifests).
+    Each stack's first run fills its bucket: every day has no export yet, so both export every day."""
     request = {"today": REFRESH_TODAY.isoformat()}
     results = []
-    with (
-        flexera_emulator() as flexera,
-        local_workflow(kubecost.url, flexera, {}, REFRESH_CONCURRENCY, page_size) as workflow,
+    for label, settings in (
+        ("REFRESH_DAYS off", {}),
+        (f"REFRESH_DAYS={REFRESH_DAYS}", {"REFRESH_DAYS": str(REFRESH_DAYS)}),
     ):
-        first = workflow.run(request, timeout_seconds=TIMEOUT_SECONDS)
-        if not first.succeeded:
-            raise RuntimeError(f"the run that fills the bucket failed: {first.error}: {first.cause}")
-        for label, environ in (
-            ("REFRESH_DAYS off", {}),
-            (f"REFRESH_DAYS={REFRESH_DAYS}", {"REFRESH_DAYS": str(REFRESH_DAYS)}),
+        with (
+            flexera_emulator() as flexera,
+            local_workflow(kubecost.url, flexera, {}, REFRESH_CONCURRENCY, page_size, settings=settings) as workflow,
         ):
-            # The handlers read the environment at every invocation, so the setting applies to this run only.
-            with mock.patch.dict(os.environ, environ):
-                requests_before = kubecost.requests()
-                started = time.perf_counter()
-                run = workflow.run(request, timeout_seconds=TIMEOUT_SECONDS)
-                wall = time.perf_counter() - started
-                requests = kubecost.requests() - requests_before
-            plan = run.plan or {}
-            results.append(
-                RefreshMeasurement(
-                    label=label,
-                    wall_seconds=wall,
-                    status=run.status,
-                    exported=len(plan.get("days", [])),
-                    kept=len(plan.get("keptDays", [])),
-                    requests=requests,
-                    months=", ".join(f"{month.month} {month.status}" for month in run.months),
-                )
+            first = workflow.run(request, timeout_seconds=TIMEOUT_SECONDS)
+            if not first.succeeded:
+                raise RuntimeError(f"the run that fills the bucket failed: {first.error}: {first.cause}")
+            requests_before = kubecost.requests()
+            started = time.perf_counter()
+            run = workflow.run(request, timeout_seconds=TIMEOUT_SECONDS)
+            wall = time.perf_counter() - started
+            requests = kubecost.requests() - requests_before
+        plan = run.plan or {}
+        results.append(
+            RefreshMeasurement(
+                label=label,
+                wall_seconds=wall,
+                status=run.status,
+                exported=len(plan.get("days", [])),
+                kept=len(plan.get("keptDays", [])),
+                requests=requests,
+                months=", ".join(f"{month.month} {month.status}" for month in run.months),
             )
+        )
     return results
 
 
