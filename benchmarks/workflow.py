@@ -33,9 +33,9 @@ every other day has an export, and both months closed long before the manifests 
 due). The setting is the stack's (its parameter also gives the plan function the right to list the manifests), not
 one to switch between runs. In each stack a first run fills the bucket, then the same scheduled run is measured:
 both are second runs on the same data, so the months are skipped as unchanged in both and the difference is the
-export phase. The figures are the Kubecost requests
-(allocation pages and getConfigs) and the wall time; the verdict is that the window run asked Kubecost for at most
-3/61 of the allocation pages, plus the plan's currency request, and that every run succeeded.
+export phase. The figures are the Kubecost requests (allocation pages and getConfigs) and the wall time; the verdict
+is that the window run asked Kubecost for at most 3/61 of the allocation pages, plus the plan's currency request, and
+that every run succeeded.
 """
 
 from __future__ import annotations

@@ -206,8 +206,7 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             for name, value in response.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            if response.body_delay_seconds:
-                self.wfile.flush()
+            if response.body_delay_seconds:  # end_headers() has sent the head
                 time.sleep(response.body_delay_seconds)
             if self.command != "HEAD":
                 self.wfile.write(response.body)

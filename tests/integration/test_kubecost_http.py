@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Self
 
 import pytest
 import requests
@@ -190,10 +190,8 @@ def test_the_request_line_is_the_one_requests_sends(kubecost: EmulatorServer, pa
     requests.get(url, timeout=10).raise_for_status()
     # When the transport gets a plain URL of that path first (so the path has its route), then that URL
     transport = HttpTransport(10, NO_DEADLINE)
-    assert [transport.get_body(address)[0] for address in (f"{kubecost.url}/model/allocation?offset=0", url)] == [
-        200,
-        200,
-    ]
+    for address in (f"{kubecost.url}/model/allocation?offset=0", url):
+        assert transport.get_body(address)[0] == 200
     # Then Kubecost saw requests' request line for that URL
     sent_by_requests, _, sent_by_transport = (request.target for request in kubecost.requests)
     assert sent_by_transport == sent_by_requests
@@ -261,16 +259,40 @@ def test_https_with_kubecost_ca_bundle_is_verified_against_it(
     assert _names(https_kubecost.url, KUBECOST_CA_BUNDLE=str(tls_server_files[0])) == NAMES
 
 
+class _TcpServer(socketserver.ThreadingTCPServer):
+    """A raw TCP server on 127.0.0.1, serving in a thread while in ``with``: for what ``EmulatorServer`` cannot be
+    (a tunnelling proxy, a broken answer). ``heads`` is for its handler to record the request heads it reads."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[socketserver.BaseRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.heads: list[list[str]] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
 class _ConnectProxy(socketserver.StreamRequestHandler):
     """An HTTPS proxy: answers ``CONNECT host:port``, then relays the bytes both ways. Records each request head."""
 
-    heads: ClassVar[list[list[str]]]
+    server: _TcpServer
 
     def handle(self) -> None:
         head = []
         while (line := self.rfile.readline()) not in (b"\r\n", b""):
             head.append(line.decode().strip())
-        self.heads.append(head)
+        self.server.heads.append(head)
         host, port = head[0].split()[1].rsplit(":", 1)
         with socket.create_connection((host, int(port))) as upstream:
             self.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -288,19 +310,13 @@ def test_https_through_an_https_proxy_tunnel(
     https_kubecost: EmulatorServer, tls_server_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given HTTPS_PROXY naming a proxy that tunnels (CONNECT), with credentials in its URL
-    class Proxy(_ConnectProxy):
-        heads: ClassVar[list[list[str]]] = []
-
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Proxy) as proxy:
-        proxy.daemon_threads = True
-        threading.Thread(target=proxy.serve_forever, args=(0.05,), daemon=True).start()
-        monkeypatch.setenv("HTTPS_PROXY", f"http://finops:s3cret@127.0.0.1:{proxy.server_address[1]}")
+    with _TcpServer(_ConnectProxy) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("http://", "http://finops:s3cret@"))
         # When the day is fetched from a Kubecost over TLS
         assert _names(https_kubecost.url, KUBECOST_CA_BUNDLE=str(tls_server_files[0])) == NAMES
-        proxy.shutdown()
     # Then the pages went through one tunnel to Kubecost, the proxy authenticated, and Kubecost saw paths only
     target = https_kubecost.url.removeprefix("https://")
-    ((connect, *headers),) = Proxy.heads
+    ((connect, *headers),) = proxy.heads
     assert connect.startswith(f"CONNECT {target} HTTP/1.")
     assert "Proxy-Authorization: Basic Zmlub3BzOnMzY3JldA==" in headers
     assert [r.target.partition("?")[0] for r in https_kubecost.requests] == ["/model/allocation"] * 3
@@ -336,10 +352,9 @@ class _CutShort(socketserver.BaseRequestHandler):
 
 def test_an_answer_cut_short_is_retried_then_unavailable() -> None:
     # Given a Kubecost whose answers end before their Content-Length
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _CutShort) as server:
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        host, port = server.server_address[:2]
-        # When the day is fetched / Then every attempt fails as a broken connection, and the day is unavailable
-        with pytest.raises(KubecostUnavailable, match=r"failed 4 times; last: ChunkedEncodingError.*IncompleteRead"):
-            _names(f"http://{host!s}:{port}")
-        server.shutdown()
+    # When the day is fetched / Then every attempt fails as a broken connection, and the day is unavailable
+    with (
+        _TcpServer(_CutShort) as server,
+        pytest.raises(KubecostUnavailable, match=r"failed 4 times; last: ChunkedEncodingError.*IncompleteRead"),
+    ):
+        _names(server.url)
